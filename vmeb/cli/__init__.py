@@ -1,0 +1,1 @@
+"""The ``vmeb`` command line: one entry point, one small module per subcommand."""

@@ -1,0 +1,82 @@
+"""Entry point of the ``vmeb`` command.
+
+Each subcommand is a module ``vmeb.cli.<module>`` with ``add_arguments(parser)`` and
+``run(args) -> int | None``; heavy imports live inside ``run`` so ``vmeb --help`` starts fast.
+A `VmebError` becomes one line ``vmeb: error: ...`` on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from vmeb import __version__
+from vmeb.errors import VmebError
+
+#: (subcommand, module under vmeb.cli, one-line help)
+COMMANDS: list[tuple[str, str, str]] = [
+    ("run", "pipeline", "run the whole pipeline on the built-in default (or a config)"),
+    ("build", "build", "build BCC alloy samples (random solid solutions)"),
+    ("neb", "neb", "NEB barrier campaign over vacancy sites of samples -> dataset"),
+    ("import", "importer", "import external barrier data into a vmeb dataset"),
+    ("sdm", "sdm", "write one hop's spatial density map and render it"),
+    ("train", "train", "train a barrier model (CNN, NN or LR) on datasets"),
+    ("evaluate", "evaluate", "evaluate a trained model on a dataset"),
+    ("predict", "predict", "predict barrier spectra of a structure"),
+    ("order", "order", "chemical short-range order by hybrid MC/MD or lattice swap MC"),
+    ("analyse", "analyse", "CSRO order parameters and g(r) of structures"),
+    ("properties", "properties", "pure-element reference properties of a potential"),
+    ("kmc", "kmc", "kinetic Monte Carlo of vacancy diffusion with predicted barriers"),
+]
+
+
+def _available_commands() -> list[tuple[str, str, str]]:
+    """Subcommands whose module exists in this installation."""
+    found = []
+    for name, module, help_text in COMMANDS:
+        if importlib.util.find_spec(f"vmeb.cli.{module}") is not None:
+            found.append((name, module, help_text))
+    return found
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser with all subcommands."""
+    parser = argparse.ArgumentParser(
+        prog="vmeb",
+        description="Vacancy migration energy barrier spectra in multi-principal element alloys.",
+    )
+    parser.add_argument("--version", action="version", version=f"vmeb {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module, help_text in _available_commands():
+        mod = importlib.import_module(f"vmeb.cli.{module}")
+        sub_parser = sub.add_parser(name, help=help_text, description=mod.__doc__)
+        mod.add_arguments(sub_parser)
+        sub_parser.set_defaults(_module=mod)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``vmeb`` command; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 1
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=min(level, logging.INFO), format="%(levelname)s %(name)s: %(message)s")
+    try:
+        status = args._module.run(args)
+    except VmebError as exc:
+        print(f"vmeb: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("vmeb: interrupted", file=sys.stderr)
+        return 130
+    return int(status or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

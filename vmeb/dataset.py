@@ -1,0 +1,429 @@
+"""The barrier dataset format: structures, one table row per hop, and a JSON header.
+
+A dataset is a directory::
+
+    DATASET/
+      header.json            format name and version, species order, lattice, how barriers were made
+      hops.csv               one row per hop (see `HOP_COLUMNS`); appended as work finishes
+      structures/<id>.extxyz one perfect (vacancy-free) sample per file; indices in hops.csv refer to it
+
+Indices are 0-based atom indices of the stored structure: ``vacancy_index`` is the atom removed to
+make the vacancy, ``moving_index`` the first neighbour that jumps into it. ``barrier`` is the forward
+barrier in eV (saddle minus initial state), ``reverse_barrier`` the barrier back, ``energy_change``
+the final minus the initial energy. ``status`` is ``ok`` or ``failed`` (``reason`` says why); failed
+hops are stored, never dropped, and never trained on. ``docs/dataset_format.md`` is the full spec.
+
+Appends are crash-safe: each call writes its rows with one ``write`` on an ``O_APPEND`` descriptor
+followed by ``fsync``, and a reader ignores a trailing line without its newline (a write cut by a
+kill), so a killed campaign never leaves a half row that is read as data.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import ase.io
+import numpy as np
+import pandas as pd
+from ase import Atoms
+
+from vmeb.errors import VmebError, file_error
+
+logger = logging.getLogger(__name__)
+
+FORMAT_NAME = "vmeb-barrier-dataset"
+FORMAT_VERSION = 1
+HEADER_FILE = "header.json"
+HOPS_FILE = "hops.csv"
+STRUCTURES_DIR = "structures"
+
+#: Required columns of ``hops.csv``, in order. Extra columns (``iterations``, ``n_replicas``,
+#: ``profile``, ``engine`` ...) are allowed after these and kept by the reader.
+HOP_COLUMNS = (
+    "sample_id",
+    "vacancy_index",
+    "moving_index",
+    "moving_species",
+    "barrier",
+    "reverse_barrier",
+    "energy_change",
+    "converged",
+    "status",
+    "reason",
+    "source",
+)
+#: Optional columns written by the NEB campaigns.
+EXTRA_COLUMNS = ("engine", "n_replicas", "iterations", "profile")
+
+_DTYPES = {
+    "sample_id": str,
+    "vacancy_index": "int64",
+    "moving_index": "int64",
+    "moving_species": str,
+    "barrier": "float64",
+    "reverse_barrier": "float64",
+    "energy_change": "float64",
+    "status": str,
+    "reason": str,
+    "source": str,
+}
+
+
+@dataclass(frozen=True)
+class DatasetHeader:
+    """The JSON header of a dataset.
+
+    Attributes:
+        species: Element symbols in channel order (SDM channels, one-hot columns).
+        lattice: Lattice description, e.g. ``{"type": "bcc", "a": 3.2428}`` (Å).
+        method: How barriers were computed, e.g. ``{"kind": "neb", "engine": "lammps", ...}``.
+        format_version: Dataset format version; readers refuse versions they do not know.
+        created: ISO-8601 creation time (UTC).
+    """
+
+    species: tuple[str, ...]
+    lattice: Mapping[str, Any] = field(default_factory=lambda: {"type": "bcc"})
+    method: Mapping[str, Any] = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+    created: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """The header as a JSON-serialisable dict."""
+        return {
+            "format": FORMAT_NAME,
+            "format_version": self.format_version,
+            "species": list(self.species),
+            "lattice": dict(self.lattice),
+            "method": dict(self.method),
+            "created": self.created or datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_header(root: str | os.PathLike) -> DatasetHeader:
+    """Read and validate ``header.json`` of a dataset.
+
+    Raises:
+        VmebError: naming the file, if it is missing, not JSON, of another format or version.
+    """
+    path = Path(root) / HEADER_FILE
+    if not path.exists():
+        raise file_error(root, f"not a vmeb dataset (no {HEADER_FILE})")
+    try:
+        raw = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise file_error(path, f"not valid JSON ({exc})") from exc
+    if not isinstance(raw, dict) or raw.get("format") != FORMAT_NAME:
+        raise file_error(path, f"not a {FORMAT_NAME} header")
+    version = raw.get("format_version")
+    if version != FORMAT_VERSION:
+        raise file_error(
+            path, f"dataset format version {version!r}; this vmeb reads version {FORMAT_VERSION}"
+        )
+    species = raw.get("species")
+    if not isinstance(species, list) or not species or not all(isinstance(s, str) for s in species):
+        raise file_error(path, "'species' must be a non-empty list of element symbols")
+    return DatasetHeader(
+        species=tuple(species),
+        lattice=raw.get("lattice", {}),
+        method=raw.get("method", {}),
+        format_version=version,
+        created=raw.get("created", ""),
+    )
+
+
+def create_dataset(
+    root: str | os.PathLike, header: DatasetHeader, *, exist_ok: bool = False
+) -> Path:
+    """Create an empty dataset directory (header, empty hop table, structures folder).
+
+    Args:
+        root: Directory to create.
+        header: The dataset header.
+        exist_ok: If True and a dataset with the same species already exists, keep it as it is
+            (campaigns resume into it). If False, an existing directory is an error.
+
+    Returns:
+        The dataset root.
+
+    Raises:
+        VmebError: if the directory exists (and not ``exist_ok``), or holds a dataset of other
+            species.
+    """
+    root = Path(root)
+    if root.exists():
+        if not exist_ok:
+            raise file_error(root, "already exists (choose another output or remove it)")
+        if (root / HEADER_FILE).exists():
+            existing = read_header(root)
+            if tuple(existing.species) != tuple(header.species):
+                raise file_error(
+                    root,
+                    f"existing dataset has species {list(existing.species)}, "
+                    f"not {list(header.species)}",
+                )
+            return root
+    (root / STRUCTURES_DIR).mkdir(parents=True, exist_ok=True)
+    hops = root / HOPS_FILE
+    if not hops.exists():
+        _atomic_write_text(hops, ",".join(HOP_COLUMNS + EXTRA_COLUMNS) + "\n")
+    _atomic_write_text(root / HEADER_FILE, json.dumps(header.to_json(), indent=2) + "\n")
+    return root
+
+
+def structure_path(root: str | os.PathLike, sample_id: str) -> Path:
+    """Path of the extxyz file of ``sample_id`` in a dataset."""
+    return Path(root) / STRUCTURES_DIR / f"{sample_id}.extxyz"
+
+
+def write_structure(
+    root: str | os.PathLike, sample_id: str, atoms: Atoms, group: str | None = None
+) -> Path:
+    """Store a perfect sample in the dataset (atomically).
+
+    Args:
+        root: Dataset root.
+        sample_id: Identifier used in ``hops.csv``; letters, digits, ``-``, ``_``, ``.`` only.
+        atoms: The vacancy-free structure that hop indices refer to.
+        group: Label used to group metrics (composition or CSRO state); defaults to the formula.
+
+    Returns:
+        Path of the written file.
+    """
+    if not sample_id or not all(c.isalnum() or c in "-_." for c in sample_id):
+        raise VmebError(f"sample id {sample_id!r}: use letters, digits, '-', '_' and '.' only")
+    atoms = atoms.copy()
+    atoms.calc = None
+    atoms.info["sample_id"] = sample_id
+    atoms.info["group"] = group or atoms.info.get("group") or atoms.get_chemical_formula()
+    buffer = io.StringIO()
+    ase.io.write(buffer, atoms, format="extxyz")
+    path = structure_path(root, sample_id)
+    _atomic_write_text(path, buffer.getvalue())
+    return path
+
+
+def _format_value(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool | np.bool_):
+        return "true" if value else "false"
+    if isinstance(value, float | np.floating):
+        return "" if math.isnan(value) else repr(float(value))
+    if isinstance(value, list | tuple | np.ndarray):
+        return ";".join(_format_value(v) for v in value)
+    return str(value)
+
+
+def hop_rows_to_csv(rows: Iterable[Mapping[str, Any]]) -> str:
+    """Serialise hop rows (dicts keyed by column name) as CSV text without a header line."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    columns = HOP_COLUMNS + EXTRA_COLUMNS
+    for row in rows:
+        unknown = set(row) - set(columns)
+        if unknown:
+            raise VmebError(f"hop row has unknown columns {sorted(unknown)}")
+        writer.writerow([_format_value(row.get(c)) for c in columns])
+    return buffer.getvalue()
+
+
+def _repair_tail(path: Path) -> None:
+    """Cut a trailing partial line (a write killed mid-way) so the next append starts clean."""
+    size = path.stat().st_size
+    if size == 0:
+        return
+    with open(path, "rb+") as handle:
+        handle.seek(size - 1)
+        if handle.read(1) == b"\n":
+            return
+        chunk = min(size, 1 << 20)
+        handle.seek(size - chunk)
+        data = handle.read(chunk)
+        cut = data.rfind(b"\n")
+        keep = size - chunk + cut + 1 if cut >= 0 else 0
+        logger.warning("%s: dropping a partial last line (%d bytes)", path, size - keep)
+        handle.truncate(keep)
+
+
+def append_hops(root: str | os.PathLike, rows: Iterable[Mapping[str, Any]]) -> int:
+    """Append hop rows to ``hops.csv`` in one crash-safe write.
+
+    Args:
+        root: Dataset root (must exist).
+        rows: Dicts keyed by `HOP_COLUMNS` (and optional `EXTRA_COLUMNS`).
+
+    Returns:
+        The number of rows written.
+    """
+    path = Path(root) / HOPS_FILE
+    if not path.exists():
+        raise file_error(root, f"not a vmeb dataset (no {HOPS_FILE})")
+    rows = list(rows)
+    if not rows:
+        return 0
+    data = hop_rows_to_csv(rows).encode()
+    _repair_tail(path)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    try:
+        written = os.write(fd, data)
+        if written != len(data):  # pragma: no cover - disk full
+            raise OSError(f"short write to {path}")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return len(rows)
+
+
+def _parse_bool(series: pd.Series) -> pd.Series:
+    return series.astype(str).str.strip().str.lower().isin(["true", "1", "yes"])
+
+
+def read_hops(root: str | os.PathLike) -> pd.DataFrame:
+    """Read ``hops.csv`` as a DataFrame with typed columns.
+
+    A trailing line without its newline (a write cut by a kill) is ignored.
+
+    Raises:
+        VmebError: naming the file, if columns are missing or values do not parse.
+    """
+    path = Path(root) / HOPS_FILE
+    if not path.exists():
+        raise file_error(root, f"not a vmeb dataset (no {HOPS_FILE})")
+    text = path.read_text()
+    if text and not text.endswith("\n"):
+        text = text[: text.rfind("\n") + 1]
+    try:
+        frame = pd.read_csv(
+            io.StringIO(text), dtype=str, keep_default_na=False, na_values=[], na_filter=False
+        )
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise file_error(path, f"cannot parse hop table ({exc})") from exc
+    missing = [c for c in HOP_COLUMNS if c not in frame.columns]
+    if missing:
+        raise file_error(path, f"missing columns {missing}")
+    try:
+        for column in ("vacancy_index", "moving_index"):
+            frame[column] = frame[column].astype("int64")
+        for column in ("barrier", "reverse_barrier", "energy_change"):
+            frame[column] = pd.to_numeric(frame[column].replace("", "nan"), errors="raise")
+    except ValueError as exc:
+        raise file_error(path, f"bad value in hop table ({exc})") from exc
+    frame["converged"] = _parse_bool(frame["converged"])
+    for column in ("n_replicas", "iterations"):
+        if column in frame.columns:
+            frame[column] = pd.to_numeric(frame[column].replace("", "nan"), errors="coerce")
+    return frame
+
+
+@dataclass
+class BarrierDataset:
+    """A dataset opened for reading.
+
+    Attributes:
+        root: Dataset directory.
+        header: Its header.
+        hops: The hop table (all rows, failed ones included).
+    """
+
+    root: Path
+    header: DatasetHeader
+    hops: pd.DataFrame
+    _structures: dict[str, Atoms] = field(default_factory=dict, repr=False)
+
+    @property
+    def species(self) -> tuple[str, ...]:
+        """Species order of the dataset."""
+        return tuple(self.header.species)
+
+    def structure(self, sample_id: str) -> Atoms:
+        """The perfect sample ``sample_id`` (cached after the first read)."""
+        if sample_id not in self._structures:
+            path = structure_path(self.root, sample_id)
+            if not path.exists():
+                raise file_error(path, "structure missing for a sample in hops.csv")
+            try:
+                atoms = ase.io.read(path, format="extxyz")
+            except Exception as exc:  # noqa: BLE001 - any parse failure is a bad file
+                raise file_error(path, f"cannot read structure ({exc})") from exc
+            self._structures[sample_id] = atoms
+        return self._structures[sample_id]
+
+    def sample_ids(self) -> list[str]:
+        """Ids of the stored structures, sorted."""
+        return sorted(p.stem for p in (self.root / STRUCTURES_DIR).glob("*.extxyz"))
+
+    def group_of(self, sample_id: str) -> str:
+        """The metrics group (composition or CSRO label) of a sample."""
+        atoms = self.structure(sample_id)
+        return str(atoms.info.get("group") or atoms.get_chemical_formula())
+
+    def valid_hops(self) -> pd.DataFrame:
+        """Rows usable for learning: status ok, finite positive barrier."""
+        hops = self.hops
+        mask = (hops["status"] == "ok") & np.isfinite(hops["barrier"]) & (hops["barrier"] > 0)
+        return hops.loc[mask].reset_index(drop=True)
+
+    def with_groups(self, hops: pd.DataFrame | None = None) -> pd.DataFrame:
+        """A copy of ``hops`` (default: valid hops) with a ``group`` column added."""
+        hops = self.valid_hops() if hops is None else hops
+        groups = {sid: self.group_of(sid) for sid in hops["sample_id"].unique()}
+        out = hops.copy()
+        out["group"] = out["sample_id"].map(groups)
+        return out
+
+
+def open_dataset(root: str | os.PathLike) -> BarrierDataset:
+    """Open a dataset directory for reading (header validated, hop table parsed)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise file_error(root, "no such dataset directory")
+    header = read_header(root)
+    hops = read_hops(root)
+    unknown = sorted(set(hops["moving_species"]) - set(header.species))
+    if unknown:
+        raise file_error(root / HOPS_FILE, f"moving species {unknown} not in header species")
+    return BarrierDataset(root=root, header=header, hops=hops)
+
+
+def finalize_new_dataset(tmp_root: Path, root: Path) -> Path:
+    """Move a dataset built in ``tmp_root`` to ``root`` in one rename (no half-written output)."""
+    if root.exists():
+        shutil.rmtree(tmp_root, ignore_errors=True)
+        raise file_error(root, "already exists (choose another output or remove it)")
+    root.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(tmp_root, root)
+    return root
+
+
+def staging_dir(root: str | os.PathLike) -> Path:
+    """A fresh temporary directory beside ``root`` for building a dataset before renaming it."""
+    root = Path(root)
+    root.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(dir=root.parent, prefix=f".{root.name}.", suffix=".partial"))
