@@ -332,13 +332,13 @@ def read_hops(root: str | os.PathLike) -> pd.DataFrame:
         for column in ("vacancy_index", "moving_index"):
             frame[column] = frame[column].astype("int64")
         for column in ("barrier", "reverse_barrier", "energy_change"):
-            frame[column] = pd.to_numeric(frame[column].replace("", "nan"), errors="raise")
+            frame[column] = pd.to_numeric(frame[column].replace("", np.nan), errors="raise")
     except ValueError as exc:
         raise file_error(path, f"bad value in hop table ({exc})") from exc
     frame["converged"] = _parse_bool(frame["converged"])
     for column in ("n_replicas", "iterations"):
         if column in frame.columns:
-            frame[column] = pd.to_numeric(frame[column].replace("", "nan"), errors="coerce")
+            frame[column] = pd.to_numeric(frame[column].replace("", np.nan), errors="coerce")
     return frame
 
 

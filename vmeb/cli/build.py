@@ -1,0 +1,148 @@
+"""Build BCC random solid-solution samples: one composition, or a grid over the simplex.
+
+One sample:  vmeb build --composition TaNbMo --cells 10 --seed 1 -o sample.extxyz
+             [--a 3.24 | --potential SPEC] [--lammps-data sample.data]
+A grid:      vmeb build --grid Ta,Nb,Mo --divisions 9 --cells 10 --seed 1 -o samples/
+             [--n-test 9]  (one extxyz per composition plus index.csv; sample i gets seed S+i)
+
+The lattice constant is relaxed with the potential (default: the built-in Ta-Nb-Mo EAM) at
+each composition and cached, unless --a is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+logger = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``vmeb build``."""
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument(
+        "--composition", help="one composition: 'Ta:1,Nb:1,Mo:1', 'Ta33Nb33Mo34' or 'TaNbMo'"
+    )
+    what.add_argument("--grid", metavar="ELEMENTS", help="simplex grid over elements: 'Ta,Nb,Mo'")
+    parser.add_argument(
+        "--divisions", type=int, default=9, help="grid steps per unit fraction (default 9)"
+    )
+    parser.add_argument(
+        "--n-test", type=int, default=0, help="mark this many grid compositions as test (index)"
+    )
+    parser.add_argument(
+        "--cells", type=int, required=True, help="conventional BCC cells per edge (2*n^3 atoms)"
+    )
+    lattice = parser.add_mutually_exclusive_group()
+    lattice.add_argument("--a", type=float, help="lattice constant in Å (skips the relaxation)")
+    lattice.add_argument(
+        "--potential", default="default", help="potential spec for the lattice constant"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="random placement seed (default 0)")
+    parser.add_argument(
+        "-o", "--output", required=True, help="extxyz file (one sample) or folder (grid)"
+    )
+    parser.add_argument(
+        "--lammps-data",
+        help="also write a LAMMPS data file (one sample; types in composition order)",
+    )
+
+
+def _write_csv_atomic(path, frame) -> None:
+    import os  # noqa: PLC0415
+
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        frame.to_csv(tmp, index=False)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _check(args: argparse.Namespace) -> None:
+    from vmeb.errors import VmebError  # noqa: PLC0415
+
+    if args.cells < 1:
+        raise VmebError(f"--cells must be >= 1, got {args.cells}")
+    if args.a is not None and not args.a > 0:
+        raise VmebError(f"--a must be a positive lattice constant in Å, got {args.a}")
+    if args.grid is not None and args.lammps_data:
+        raise VmebError("--lammps-data is for one sample (--composition), not --grid")
+    if args.grid is None and args.n_test:
+        raise VmebError("--n-test is for --grid")
+
+
+def _build_one(args: argparse.Namespace) -> int:
+    from pathlib import Path  # noqa: PLC0415
+
+    from vmeb.build import build_random_alloy, parse_composition  # noqa: PLC0415
+    from vmeb.structures import write_structure_file  # noqa: PLC0415
+
+    fractions = parse_composition(args.composition)
+    atoms = build_random_alloy(
+        fractions, args.cells, a=args.a, potential=args.potential, seed=args.seed
+    )
+    out = write_structure_file(Path(args.output), atoms, fmt="extxyz")
+    logger.info("wrote %s (%d atoms, a = %.5f Å)", out, len(atoms), atoms.info["a"])
+    if args.lammps_data:
+        species = [s for s in fractions if s in set(atoms.get_chemical_symbols())]
+        data = write_structure_file(
+            Path(args.lammps_data), atoms, fmt="lammps-data", species=species
+        )
+        logger.info("wrote %s (types: %s)", data, " ".join(species))
+    return 0
+
+
+def _build_grid(args: argparse.Namespace) -> int:
+    from pathlib import Path  # noqa: PLC0415
+
+    import pandas as pd  # noqa: PLC0415
+    from tqdm import tqdm  # noqa: PLC0415
+
+    from vmeb.build import (  # noqa: PLC0415
+        build_random_alloy,
+        composition_label,
+        parse_elements,
+        simplex_grid,
+        split_compositions,
+    )
+    from vmeb.structures import write_structure_file  # noqa: PLC0415
+
+    elements = parse_elements(args.grid)
+    grid = simplex_grid(elements, args.divisions)
+    _, test = split_compositions(grid, args.n_test, seed=args.seed)
+    test_labels = {composition_label(c) for c in test}
+    folder = Path(args.output)
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i, fractions in enumerate(tqdm(grid, desc="samples", unit="sample")):
+        label = composition_label(fractions)
+        atoms = build_random_alloy(
+            fractions, args.cells, a=args.a, potential=args.potential, seed=args.seed + i
+        )
+        name = f"{i:03d}_{label}.extxyz"
+        write_structure_file(folder / name, atoms, fmt="extxyz")
+        symbols = atoms.get_chemical_symbols()
+        row = {"file": name, "composition": atoms.info["composition"]}
+        row.update({f"x_{s}": fractions[s] for s in elements})
+        row.update({f"n_{s}": symbols.count(s) for s in elements})
+        row.update(
+            n_atoms=len(atoms),
+            cells=args.cells,
+            a=atoms.info["a"],
+            seed=args.seed + i,
+            potential=atoms.info["potential"],
+            split="test" if label in test_labels else "train",
+        )
+        rows.append(row)
+    _write_csv_atomic(folder / "index.csv", pd.DataFrame(rows))
+    logger.info("wrote %d samples and index.csv to %s", len(rows), folder)
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build one sample or a composition grid."""
+    _check(args)
+    if args.grid is not None:
+        return _build_grid(args)
+    return _build_one(args)

@@ -1,0 +1,66 @@
+"""Evaluate a trained model on a barrier dataset.
+
+Writes into OUTPUT (created; it must not exist): report.json (MAE, RMSE, R^2 overall, per group
+and per moving species), metrics_per_group.csv, metrics_per_species.csv, predictions.csv,
+parity.png and distributions.png (true vs predicted distributions per group, paper Fig. 3).
+The directory appears complete or not at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``vmeb evaluate``."""
+    parser.add_argument("model", type=Path, help="trained model checkpoint (vmeb train)")
+    parser.add_argument("dataset", type=Path, help="vmeb barrier dataset directory")
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=None,
+        help="output directory (default: evaluation-<dataset name>)",
+    )
+    parser.add_argument("--batch-size", type=int, default=256, help="hops per model batch")
+    parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1 ...)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``vmeb evaluate``."""
+    from vmeb.cli.predict import load_model
+    from vmeb.dataset import finalize_new_dataset, open_dataset, staging_dir
+    from vmeb.errors import file_error
+    from vmeb.evaluate import evaluate_model, write_report
+
+    output = args.output or Path(f"evaluation-{args.dataset.resolve().name}")
+    if output.exists():
+        raise file_error(output, "already exists (choose another output or remove it)")
+    trained = load_model(args.model, args.device)
+    dataset = open_dataset(args.dataset)
+    report = evaluate_model(
+        trained,
+        dataset,
+        batch_size=args.batch_size,
+        device=args.device,
+        progress=not args.no_progress,
+    )
+    staging = staging_dir(output)
+    try:
+        meta = {"model": str(args.model), "dataset": str(args.dataset)}
+        write_report(report, staging, meta=meta)
+    except BaseException:
+        import shutil
+
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    finalize_new_dataset(staging, output)
+    overall = report.overall
+    sys.stdout.write(
+        f"{overall['count']} hops: MAE {overall['mae']:.4f} eV, RMSE {overall['rmse']:.4f} eV, "
+        f"R2 {overall['r2']:.3f} -> {output}\n"
+    )
+    return 0

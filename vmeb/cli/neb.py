@@ -1,0 +1,98 @@
+"""NEB barrier campaign over vacancy sites of samples, written to a barrier dataset.
+
+Each sample file (extxyz, LAMMPS data, POSCAR) becomes a sample of the dataset, its id the file
+name without extension. One task per vacancy site computes its 8 first-neighbour hops by
+climbing-image NEB; each task's rows are appended as soon as it finishes. Run the same command
+again on the same dataset to resume a stopped campaign: finished sites are skipped.
+
+Examples:
+    vmeb neb samples/*.extxyz -o data/eam --sites 20 --seed 1
+    vmeb neb big.extxyz -o data/big --scheduler tcp://10.0.0.5:8786
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from vmeb.errors import VmebError
+
+
+def _sites(text: str) -> int | None:
+    if text == "all":
+        return None
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"--sites: 'all' or a positive integer, not {text!r}") from exc
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"--sites: must be positive, got {value}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the ``vmeb neb`` arguments."""
+    parser.add_argument("samples", nargs="+", type=Path, help="perfect sample structure files")
+    parser.add_argument("-o", "--out", required=True, type=Path, help="output (or resumed) dataset")
+    parser.add_argument(
+        "--potential", default="default", help="'default', 'eam/alloy:FILE' or 'snap:COEFF,PARAM'"
+    )
+    parser.add_argument(
+        "--sites", type=_sites, default=None, help="'all' (default) or N random sites per sample"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random site draw")
+    parser.add_argument("--replicas", type=int, default=None, help="NEB replicas (default 7)")
+    parser.add_argument(
+        "--engine", choices=("lammps", "ase"), default=None, help="NEB engine (default lammps)"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=None, help="local worker processes (default: cores / ranks)"
+    )
+    parser.add_argument(
+        "--scheduler", default=None, help="Dask scheduler address, e.g. tcp://host:8786"
+    )
+    parser.add_argument("--retries", type=int, default=0, help="extra attempts for a task that raises")
+    parser.add_argument(
+        "--species", default=None, help="element of each LAMMPS atom type, comma separated"
+    )
+    parser.add_argument(
+        "--max-sites", type=int, default=None, help="stop after N sites (resume later)"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the campaign and print its summary line."""
+    import json  # noqa: PLC0415
+
+    from vmeb.campaign import run_neb_campaign  # noqa: PLC0415
+    from vmeb.neb import neb_config_from_options  # noqa: PLC0415
+    from vmeb.potentials import load_potential  # noqa: PLC0415
+    from vmeb.structures import read_structure  # noqa: PLC0415
+
+    if args.workers is not None and args.workers < 1:
+        raise VmebError(f"--workers must be at least 1, got {args.workers}")
+    species = args.species.split(",") if args.species else None
+    samples = {}
+    for path in args.samples:
+        sample_id = path.name.split(".")[0]
+        if sample_id in samples:
+            raise VmebError(f"{path}: sample id {sample_id!r} used by two files; rename one")
+        samples[sample_id] = read_structure(path, species=species)
+    potential = load_potential(args.potential)
+    config = neb_config_from_options(replicas=args.replicas, engine=args.engine)
+    report = run_neb_campaign(
+        samples,
+        args.out,
+        potential,
+        config,
+        sites=args.sites,
+        seed=args.seed,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        retries=args.retries,
+        progress=not args.no_progress,
+        max_sites=args.max_sites,
+    )
+    print(json.dumps(report.to_json()))
+    return 0

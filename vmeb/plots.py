@@ -1,0 +1,226 @@
+"""Figures: one function per figure, each returning a matplotlib `Figure`.
+
+Functions never show figures; `save_figure` writes a PNG atomically and closes the figure. The
+Agg backend is selected on import so figures render without a display.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from scipy.stats import gaussian_kde  # noqa: E402
+
+#: Colours of the moving species, cycled in species order.
+SPECIES_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
+
+
+def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = 150) -> Path:
+    """Write ``fig`` as PNG through a temporary file and a rename, then close it.
+
+    Args:
+        fig: The figure.
+        path: Output path (``.png``).
+        dpi: Resolution.
+
+    Returns:
+        The written path.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+        plt.close(fig)
+    return path
+
+
+def _bins(values: Sequence[np.ndarray], count: int = 40) -> np.ndarray:
+    """Common histogram bin edges (eV) spanning all non-empty arrays in ``values``."""
+    joined = np.concatenate([np.asarray(v, float) for v in values if len(v)] or [np.zeros(1)])
+    lo, hi = float(joined.min()), float(joined.max())
+    if hi - lo < 1e-6:
+        lo, hi = lo - 0.05, hi + 0.05
+    pad = 0.02 * (hi - lo)
+    return np.linspace(lo - pad, hi + pad, count + 1)
+
+
+def _kde_curve(values: np.ndarray, grid: np.ndarray) -> np.ndarray | None:
+    """Gaussian KDE density of ``values`` on ``grid`` (1/eV), or None when it is undefined."""
+    values = np.asarray(values, float)
+    if len(values) < 3 or np.ptp(values) < 1e-9:
+        return None
+    return gaussian_kde(values)(grid)
+
+
+def parity_plot(true: np.ndarray, predicted: np.ndarray, title: str = "") -> Figure:
+    """Predicted against true barriers with the y = x line and the overall MAE.
+
+    Args:
+        true: [H] reference barriers (eV).
+        predicted: [H] predicted barriers (eV).
+        title: Optional axes title.
+
+    Returns:
+        The figure.
+    """
+    true = np.asarray(true, float)
+    predicted = np.asarray(predicted, float)
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    ax.scatter(true, predicted, s=4, alpha=0.4, linewidths=0)
+    both = np.concatenate([true, predicted]) if len(true) else np.array([0.0, 1.0])
+    lo, hi = float(both.min()), float(both.max())
+    pad = 0.05 * max(hi - lo, 0.1)
+    ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], "k--", lw=1)
+    ax.set_xlim(lo - pad, hi + pad)
+    ax.set_ylim(lo - pad, hi + pad)
+    ax.set_aspect("equal")
+    ax.set_xlabel("true barrier (eV)")
+    ax.set_ylabel("predicted barrier (eV)")
+    if len(true):
+        mae = float(np.mean(np.abs(predicted - true)))
+        ax.text(0.04, 0.95, f"MAE = {mae:.4f} eV\nN = {len(true)}", transform=ax.transAxes, va="top")
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def distribution_panels(
+    hops: pd.DataFrame,
+    group_column: str = "group",
+    true_column: str = "barrier",
+    predicted_column: str = "predicted",
+    max_columns: int = 3,
+) -> Figure:
+    """True against predicted barrier distributions, one panel per group (paper Fig. 3 style).
+
+    Each panel shows the histogram of true barriers as bars, the predicted distribution as a
+    line, and the group's MAE.
+
+    Args:
+        hops: Table with the group, true and predicted columns (barriers in eV).
+        group_column: Column naming the panel of each row.
+        true_column: Column of reference barriers.
+        predicted_column: Column of predicted barriers.
+        max_columns: Panels per row.
+
+    Returns:
+        The figure.
+    """
+    groups = sorted(hops[group_column].astype(str).unique())
+    n = max(len(groups), 1)
+    ncols = min(n, max_columns)
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 2.9 * nrows), squeeze=False)
+    for ax, group in zip(axes.flat, groups, strict=False):
+        rows = hops[hops[group_column].astype(str) == group]
+        true = rows[true_column].to_numpy(float)
+        pred = rows[predicted_column].to_numpy(float)
+        edges = _bins([true, pred])
+        ax.hist(true, bins=edges, density=True, color="0.7", label="true")
+        hist, _ = np.histogram(pred, bins=edges, density=True)
+        centres = 0.5 * (edges[1:] + edges[:-1])
+        ax.plot(centres, hist, color="C3", lw=1.5, label="predicted")
+        mae = float(np.mean(np.abs(pred - true))) if len(true) else float("nan")
+        ax.text(0.97, 0.95, f"MAE = {mae:.4f} eV", transform=ax.transAxes, ha="right", va="top")
+        ax.set_title(f"{group} (N = {len(true)})", fontsize=9)
+        ax.set_xlabel("barrier (eV)")
+        ax.set_ylabel("density (1/eV)")
+    for ax in list(axes.flat)[len(groups) :]:
+        ax.set_visible(False)
+    if groups:
+        axes.flat[0].legend(loc="upper left", fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def spectrum_plot(
+    predicted: Mapping[str, np.ndarray],
+    reference: Mapping[str, np.ndarray] | None = None,
+    title: str = "",
+) -> Figure:
+    """Barrier spectra per moving species (paper Supp. Fig. 3 style).
+
+    One panel per species: predicted barriers as a histogram with a KDE curve; where reference
+    (true) barriers are given, they are drawn as grey bars under the predicted curve.
+
+    Args:
+        predicted: Species symbol -> [H_s] predicted barriers (eV).
+        reference: Species symbol -> [R_s] reference barriers (eV), optional.
+        title: Optional figure title.
+
+    Returns:
+        The figure.
+    """
+    species = list(predicted)
+    n = max(len(species), 1)
+    fig, axes = plt.subplots(1, n, figsize=(3.6 * n, 3.0), squeeze=False)
+    for k, (ax, symbol) in enumerate(zip(axes.flat, species, strict=False)):
+        colour = SPECIES_COLOURS[k % len(SPECIES_COLOURS)]
+        values = np.asarray(predicted[symbol], float)
+        ref = None if reference is None else np.asarray(reference.get(symbol, []), float)
+        edges = _bins([values] + ([ref] if ref is not None else []))
+        grid = np.linspace(edges[0], edges[-1], 300)
+        if ref is not None and len(ref):
+            ax.hist(ref, bins=edges, density=True, color="0.75", label=f"true (N = {len(ref)})")
+            density = _kde_curve(values, grid)
+            if density is not None:
+                ax.plot(grid, density, color=colour, lw=1.8, label=f"predicted (N = {len(values)})")
+        else:
+            ax.hist(values, bins=edges, density=True, color=colour, alpha=0.45)
+            density = _kde_curve(values, grid)
+            if density is not None:
+                ax.plot(grid, density, color=colour, lw=1.8)
+        if len(values):
+            ax.text(
+                0.97,
+                0.95,
+                f"{symbol}\nmean {values.mean():.3f} eV\nstd {values.std():.3f} eV",
+                transform=ax.transAxes,
+                ha="right",
+                va="top",
+                fontsize=8,
+            )
+        ax.set_xlabel(f"barrier of moving {symbol} (eV)")
+        ax.set_ylabel("density (1/eV)")
+        if ref is not None and len(ref):
+            ax.legend(loc="upper left", fontsize=7, frameon=False)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def kmc_plot(times: np.ndarray, vacancy_msd: np.ndarray, title: str = "") -> Figure:
+    """Vacancy squared displacement against simulated time of a kinetic Monte Carlo run.
+
+    Args:
+        times: [S+1] simulated times (s).
+        vacancy_msd: [S+1] squared displacement of the vacancy from its start (Å^2).
+        title: Optional axes title.
+
+    Returns:
+        The figure.
+    """
+    fig, ax = plt.subplots(figsize=(4.5, 3.4))
+    ax.plot(np.asarray(times, float), np.asarray(vacancy_msd, float), lw=1)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("vacancy squared displacement (Å$^2$)")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
