@@ -176,9 +176,7 @@ def test_lattice_constant_cache_is_keyed_and_reused(eam, tmp_path, monkeypatch):
 
 
 def test_snap_session_energy_and_forces_match_finite_differences(snap_dir):
-    snap = snap_potential(
-        snap_dir / "Ta-W-Nb-Mo.snapcoeff", snap_dir / "Ta-W-Nb-Mo.newlammps.snapparam"
-    )
+    snap = snap_of(snap_dir)
     atoms = random_alloy(2, 3.27, seed=11, rattle=0.08)
     with lammps_session(atoms, snap) as lmp:
         lmp.command("run 0")
@@ -193,3 +191,36 @@ def test_snap_session_energy_and_forces_match_finite_differences(snap_dir):
         minus.positions[index, axis] -= h
         numeric = -(potential_energy(plus, snap) - potential_energy(minus, snap)) / (2 * h)
         assert f[index, axis] == pytest.approx(numeric, abs=1e-5)
+
+
+def snap_of(snap_dir):
+    return snap_potential(
+        snap_dir / "Ta-W-Nb-Mo.snapcoeff", snap_dir / "Ta-W-Nb-Mo.newlammps.snapparam"
+    )
+
+
+@pytest.mark.parametrize(("symbol", "measured"), [("Ta", 3.3183), ("Nb", 3.3265), ("Mo", 3.1667)])
+def test_snap_pure_lattice_constants(snap_dir, symbol, measured, tmp_path, monkeypatch):
+    # values measured with LAMMPS for the SNAP of Li et al. 2020 (shared potentials README)
+    monkeypatch.setenv("VMEB_CACHE", str(tmp_path))
+    assert lattice_constant(snap_of(snap_dir), {symbol: 1}, cells=2) == pytest.approx(
+        measured, abs=1e-4
+    )
+
+
+@pytest.mark.slow
+def test_snap_equiatomic_lattice_constant(snap_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("VMEB_CACHE", str(tmp_path))
+    a = lattice_constant(snap_of(snap_dir), {"Ta": 1, "Nb": 1, "Mo": 1}, cells=6)
+    assert a == pytest.approx(3.2665, abs=1.5e-3)
+
+
+def test_lammps_errors_become_one_line_vmeb_errors(eam):
+    atoms = random_alloy(2, 3.24, seed=12)
+    with pytest.raises(VmebError, match="LAMMPS failed") as info:
+        with lammps_session(atoms, eam) as lmp:
+            lmp.command("fix bad all no_such_style")
+    assert "\n" not in str(info.value)
+    with pytest.raises(VmebError, match="not in the species"):
+        with lammps_session(atoms, eam, species=("Ta", "Nb")):
+            pass

@@ -27,6 +27,7 @@ from vmeb.sro import (
     shell_pairs,
     species_types,
 )
+from vmeb.structures import read_structure
 
 A = 3.24  # Å, lattice constant used throughout (about equiatomic TaNbMo)
 SPECIES = ("Ta", "Nb", "Mo")
@@ -236,3 +237,47 @@ def test_bad_input_raises_one_line_error():
         bcc_shells(A, 0)
     with pytest.raises(VmebError, match="not present"):
         radial_distribution(atoms, 5.0, 0.1, pair=("Ta", "W"))
+
+
+def test_analyse_cli_tables(tmp_path):
+    import pandas as pd
+
+    from vmeb.cli.main import main
+
+    random = random_alloy(3, seed=4)
+    random.info.update(md_step=0, potential_energy=-400.0)
+    ordered = bulk("NbMo", "cesiumchloride", a=A, cubic=True).repeat(3)
+    ordered.set_chemical_symbols(
+        [
+            {"Nb": "Ta", "Mo": "Mo"}[s] if i < 10 else s
+            for i, s in enumerate(ordered.get_chemical_symbols())
+        ]
+    )
+    ordered.info.update(md_step=1000, potential_energy=-410.0)
+    paths = []
+    for name, atoms in (("r0", random), ("o1000", ordered)):
+        paths.append(tmp_path / f"{name}.extxyz")
+        atoms.write(paths[-1])
+    out = tmp_path / "analysis"
+    assert main(["analyse", *map(str, paths), "--random-samples", "20", "-o", str(out)]) == 0
+    table = pd.read_csv(out / "sro.csv")
+    for name, atoms in (("r0", random), ("o1000", ordered)):
+        counts = pair_counts(atoms, 2, species=SPECIES)
+        rows = table[table["structure"] == name]
+        for k in (1, 2):
+            for ia, sa in enumerate(SPECIES):
+                for ib, sb in enumerate(SPECIES):
+                    row = rows[
+                        (rows["shell"] == k) & (rows["centre"] == sa) & (rows["neighbour"] == sb)
+                    ]
+                    assert row["count"].item() == counts.counts[k - 1, ia, ib]
+                    assert row["delta"].item() == pytest.approx(counts.delta()[k - 1, ia, ib])
+        assert set(rows["md_step"]) == {atoms.info["md_step"]}
+    gr = pd.read_csv(out / "gr.csv")
+    stored = read_structure(paths[0])  # distances on bin edges: compare the stored positions
+    np.testing.assert_allclose(gr["g_r0"], radial_distribution(stored, 8.0, 0.02)[1])
+    figures = {p.name for p in (out / "figures").iterdir()}
+    assert figures == {"gr_r0.png", "gr_o1000.png", "warren_cowley.png", "order_vs_step.png"}
+    assert main(["analyse", str(paths[0]), "-o", str(out)]) == 2
+    assert main(["analyse", str(tmp_path / "missing.extxyz"), "-o", str(tmp_path / "x")]) == 2
+    assert not (tmp_path / "x").exists()

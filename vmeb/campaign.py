@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import math
+import multiprocessing
 import os
 import time
 import zlib
@@ -38,19 +39,18 @@ from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 from typing import Any
 
-import multiprocessing
 import numpy as np
 from ase import Atoms
 
 from vmeb.dataset import (
     DatasetHeader,
+    append_hops,
     create_dataset,
     open_dataset,
     read_header,
     structure_path,
     write_structure,
 )
-from vmeb.dataset import append_hops
 from vmeb.errors import VmebError, file_error
 from vmeb.neighbours import first_neighbours
 from vmeb.potentials import Potential
@@ -185,7 +185,9 @@ def choose_sites(
 
 def _config_json(config: Any) -> dict[str, Any]:
     """A frozen-dataclass config as JSON (tuples as lists)."""
-    if is_dataclass(config):
+    if hasattr(config, "to_json"):
+        raw = config.to_json()
+    elif is_dataclass(config):
         raw = asdict(config)
     elif isinstance(config, Mapping):
         raw = dict(config)
@@ -306,7 +308,9 @@ def plan_tasks(
     """
     hops = open_dataset(root).hops
     done: dict[tuple[str, int], set[int]] = {}
-    for sid, vac, mov in zip(hops["sample_id"], hops["vacancy_index"], hops["moving_index"]):
+    for sid, vac, mov in zip(
+        hops["sample_id"], hops["vacancy_index"], hops["moving_index"], strict=True
+    ):
         done.setdefault((str(sid), int(vac)), set()).add(int(mov))
     tasks: list[SiteTask] = []
     n_complete = 0
@@ -616,7 +620,11 @@ def run_neb_campaign(
         tasks = tasks[: max(0, int(max_sites))]
     n_sites = n_complete + len(tasks)
     logger.info(
-        "campaign %s: %d sites, %d already complete, %d to run", root, n_sites, n_complete, len(tasks)
+        "campaign %s: %d sites, %d already complete, %d to run",
+        root,
+        n_sites,
+        n_complete,
+        len(tasks),
     )
     run_kwargs = {
         "potential": potential,
@@ -637,14 +645,12 @@ def run_neb_campaign(
 
 
 def ranks_per_task(neb_config: Any) -> int:
-    """Cores one site task keeps busy: the MPI ranks of its NEB (1 for in-process engines)."""
+    """MPI ranks one site task runs: the LAMMPS engine's ``n_procs`` (default one per replica);
+    1 for the in-process ASE engine."""
     config = _config_json(neb_config)
     if config.get("engine", "lammps") != "lammps":
         return 1
-    for key in ("ranks", "mpi_ranks", "n_ranks", "processes"):
-        if config.get(key):
-            return int(config[key])
-    return 1
+    return int(config.get("n_procs") or config.get("n_replicas") or 1)
 
 
 def _collect(

@@ -1,7 +1,8 @@
 """Figures of chemical short-range order and of barrier spectra versus CSRO state.
 
-One function per figure (Agg backend selected on import, as in `vmeb.plots`); each returns the matplotlib ``Figure`` and, given ``path``, also saves
-it (PNG at 150 dpi, written through a temporary file). Callers close figures they keep open.
+One function per figure (Agg backend selected on import, as in `vmeb.plots`); each returns the
+matplotlib ``Figure`` and, given ``path``, also saves it (PNG at 150 dpi, written through a
+temporary file). Callers close the figures they get.
 
 - `plot_energy_and_delta`: inherent potential energy (left axis) and delta_ab^k (right axis)
   versus MC/MD step (paper Supp. Fig. 4).
@@ -63,14 +64,16 @@ def plot_energy_and_delta(
     """Inherent energy per atom and delta_ab^k versus step (paper Supp. Fig. 4).
 
     Args:
-        trajectory: `vmeb.order.OrderResult.trajectory` (or its CSV).
+        trajectory: `vmeb.order.OrderResult.trajectory` (or its CSV); the energy curve is
+            drawn where an ``inherent_energy_per_atom`` column exists.
         step_column: ``md_step`` or ``mc_sweep``.
         shell: Shell k (1-based) whose ``delta_<k>_<A>-<B>`` columns are drawn.
         path: Optional output file.
     """
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     steps = trajectory[step_column]
-    ax.plot(steps, trajectory["inherent_energy_per_atom"], "k-o", ms=3, label="inherent PE")
+    if "inherent_energy_per_atom" in trajectory:
+        ax.plot(steps, trajectory["inherent_energy_per_atom"], "k-o", ms=3, label="inherent PE")
     ax.set_xlabel("MC/MD step" if step_column == "md_step" else "MC sweep")
     ax.set_ylabel("inherent potential energy (eV/atom)")
     right = ax.twinx()

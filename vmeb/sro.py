@@ -107,6 +107,15 @@ def bcc_shells(a: float, n_shells: int) -> Shells:
     )
 
 
+def shells_within(a: float, r_max: float) -> Shells:
+    """All BCC shells whose window ends below ``r_max`` (Å), at least one (for g(r) plots)."""
+    for n in range(MAX_SHELLS, 0, -1):
+        shells = bcc_shells(a, n)
+        if shells.cutoff <= r_max or n == 1:
+            return shells
+    raise AssertionError("unreachable")
+
+
 def bcc_lattice_constant(atoms: Atoms) -> float:
     """Lattice constant (Å) of a BCC sample from its volume per atom, ``(2 V / N)^(1/3)``.
 

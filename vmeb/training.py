@@ -734,7 +734,7 @@ def train_model(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            total += float(loss) * len(index)
+            total += float(loss.detach()) * len(index)
             seen += len(index)
             bar.set_postfix(mae=f"{total / seen:.4f}")
         val_pred = _predict(model, inputs, split["val"], n_species, config, 256, device)

@@ -29,6 +29,8 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("analyse", "analyse", "CSRO order parameters and g(r) of structures"),
     ("properties", "properties", "pure-element reference properties of a potential"),
     ("kmc", "kmc", "kinetic Monte Carlo of vacancy diffusion with predicted barriers"),
+    ("map", "compmap", "barrier spectra across composition space (ternary maps, line scans)"),
+    ("ensemble", "ensemble", "train a deep ensemble and predict with uncertainty"),
 ]
 
 

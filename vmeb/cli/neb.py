@@ -24,10 +24,30 @@ def _sites(text: str) -> int | None:
     try:
         value = int(text)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"--sites: 'all' or a positive integer, not {text!r}") from exc
+        raise argparse.ArgumentTypeError(
+            f"--sites: 'all' or a positive integer, not {text!r}"
+        ) from exc
     if value < 1:
         raise argparse.ArgumentTypeError(f"--sites: must be positive, got {value}")
     return value
+
+
+def _config_file(path: Path | None, allowed: set[str]) -> dict:
+    """Settings from a YAML/JSON mapping file whose keys are in ``allowed``."""
+    if path is None:
+        return {}
+    import yaml  # noqa: PLC0415
+
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise VmebError(f"{path}: cannot read NEB settings ({exc})") from exc
+    if not isinstance(data, dict):
+        raise VmebError(f"{path}: NEB settings must be a mapping of NEBConfig fields")
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise VmebError(f"{path}: unknown NEB settings {unknown}; known: {sorted(allowed)}")
+    return dict(data)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,12 +66,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--engine", choices=("lammps", "ase"), default=None, help="NEB engine (default lammps)"
     )
     parser.add_argument(
+        "--neb-config",
+        type=Path,
+        default=None,
+        help="YAML/JSON file of NEB settings (keys: vmeb.neb.NEBConfig fields)",
+    )
+    parser.add_argument(
         "--workers", type=int, default=None, help="local worker processes (default: cores / ranks)"
     )
     parser.add_argument(
         "--scheduler", default=None, help="Dask scheduler address, e.g. tcp://host:8786"
     )
-    parser.add_argument("--retries", type=int, default=0, help="extra attempts for a task that raises")
+    parser.add_argument(
+        "--retries", type=int, default=0, help="extra attempts for a task that raises"
+    )
     parser.add_argument(
         "--species", default=None, help="element of each LAMMPS atom type, comma separated"
     )
@@ -66,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     import json  # noqa: PLC0415
 
     from vmeb.campaign import run_neb_campaign  # noqa: PLC0415
-    from vmeb.neb import neb_config_from_options  # noqa: PLC0415
+    from vmeb.neb import NEBConfig  # noqa: PLC0415
     from vmeb.potentials import load_potential  # noqa: PLC0415
     from vmeb.structures import read_structure  # noqa: PLC0415
 
@@ -80,7 +108,14 @@ def run(args: argparse.Namespace) -> int:
             raise VmebError(f"{path}: sample id {sample_id!r} used by two files; rename one")
         samples[sample_id] = read_structure(path, species=species)
     potential = load_potential(args.potential)
-    config = neb_config_from_options(replicas=args.replicas, engine=args.engine)
+    options = _config_file(args.neb_config, set(NEBConfig.__dataclass_fields__))
+    if args.replicas is not None:
+        options["n_replicas"] = args.replicas
+    if args.engine is not None:
+        options["engine"] = args.engine
+    if "retry_replicas" in options:
+        options["retry_replicas"] = tuple(options["retry_replicas"])
+    config = NEBConfig(**options)
     report = run_neb_campaign(
         samples,
         args.out,
