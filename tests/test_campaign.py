@@ -36,7 +36,7 @@ from vmeb.structures import write_structure_file
 FAST_NEB = NEBConfig(
     n_replicas=5, ftol=0.01, max_steps=200, climb_steps=400, retry_replicas=(), relax_ftol=1e-3
 )
-SITES = 2
+SITES = 1
 SEED = 3
 #: Barriers of the same hop from two runs of the same inputs (eV).
 SAME_BARRIER = 1e-6
@@ -69,7 +69,7 @@ def _assert_same_hops(a: pd.DataFrame, b: pd.DataFrame) -> None:
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory) -> Path:
-    """An uninterrupted serial campaign: 2 samples x 2 sites x 8 hops."""
+    """An uninterrupted serial campaign: 2 samples x 1 site x 8 hops."""
     root = tmp_path_factory.mktemp("reference") / "dataset"
     report = run_neb_campaign(
         _samples(),
@@ -150,7 +150,7 @@ def test_resume_skips_finished_sites_without_recomputing(reference, tmp_path):
     assert isinstance(partial[0], SiteTask)
 
 
-def test_resume_refuses_other_settings(reference, tmp_path):
+def test_resume_refuses_other_settings(tmp_path):
     root = tmp_path / "ds"
     prepare_dataset(root, _samples(), default_potential(), FAST_NEB)
     with pytest.raises(VmebError, match="other NEB settings"):

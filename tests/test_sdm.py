@@ -236,3 +236,51 @@ def test_cuda_matches_cpu():
     )
     assert gpu.device.type == "cuda"
     np.testing.assert_allclose(gpu.cpu().numpy(), cpu.numpy(), atol=1e-10)
+
+
+def test_sdm_command_matches_independent_pipeline(tmp_path, capsys):
+    """`vmeb sdm` on a structure file vs ASE neighbours, a hand-built frame and Eq. 1 directly."""
+    import ase.io
+    from ase.neighborlist import neighbor_list
+
+    from vmeb.cli.main import main
+
+    rng = np.random.default_rng(8)
+    atoms = bulk("Nb", "bcc", a=3.2, cubic=True).repeat(3)  # 54 atoms: r_c above half the box
+    atoms.set_chemical_symbols(rng.choice(SPECIES, len(atoms)).tolist())
+    atoms.positions += rng.normal(scale=0.03, size=atoms.positions.shape)
+    ase.io.write(tmp_path / "s.extxyz", atoms)
+    vacancy = 13
+    i, j, vec = neighbor_list("ijD", atoms, 5.6)
+    mine = i == vacancy
+    j, vec = j[mine], vec[mine]
+    moving_slot = int(np.argmin(np.linalg.norm(vec, axis=1)))
+    moving = int(j[moving_slot])
+    x = vec[moving_slot] / np.linalg.norm(vec[moving_slot])
+    a1 = atoms.cell[0]
+    y = a1 - (a1 @ x) * x
+    y /= np.linalg.norm(y)
+    frame = np.stack([x, y, np.cross(x, y)])
+    keep = j != vacancy
+    local = vec[keep] @ frame.T
+    channel = np.array([("Ta", "Mo", "Nb").index(s) for s in atoms.get_chemical_symbols()])
+    config = SDMConfig(r_c=5.6, l_c=6.0, delta=0.5)
+    angle = 30.0
+    expected = direct_sdm(
+        local[None], channel[j[keep]][None], 3, config, np.array([math.radians(angle)])
+    )[0]
+
+    out = tmp_path / "hop.npy"
+    argv = ["sdm", str(tmp_path / "s.extxyz"), "--vacancy", str(vacancy), "--moving", str(moving)]
+    argv += ["--species", "Ta", "Mo", "Nb", "--angle", str(angle), "--r-c", "5.6", "--l-c", "6"]
+    assert main(argv + ["-o", str(out), "--png", str(tmp_path / "hop.png")]) == 0
+    got = np.load(out)
+    assert got.dtype == np.float32 and got.shape == (3, 24, 24, 24)
+    np.testing.assert_allclose(got, expected, atol=TOL32)
+    assert (tmp_path / "hop.png").stat().st_size > 10_000
+    # bad input: one line naming the file
+    capsys.readouterr()
+    bad = ["sdm", str(tmp_path / "s.extxyz"), "--vacancy", str(vacancy), "--moving", str(vacancy)]
+    assert main(bad + ["-o", str(tmp_path / "bad.npy")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "s.extxyz" in err[0] and not (tmp_path / "bad.npy").exists()

@@ -281,3 +281,65 @@ def test_analyse_cli_tables(tmp_path):
     assert main(["analyse", str(paths[0]), "-o", str(out)]) == 2
     assert main(["analyse", str(tmp_path / "missing.extxyz"), "-o", str(tmp_path / "x")]) == 2
     assert not (tmp_path / "x").exists()
+
+
+def test_analyse_cli_with_model_spectra(tmp_path):
+    """Barrier spectra per CSRO state: the CLI table equals a direct prediction per structure."""
+    import pandas as pd
+
+    from vmeb.cli.main import main
+    from vmeb.dataset import DatasetHeader, append_hops, create_dataset, open_dataset
+    from vmeb.dataset import write_structure as store
+    from vmeb.neighbours import first_neighbours
+    from vmeb.predict import predict_barriers
+    from vmeb.training import TrainConfig, load_checkpoint, train_model
+
+    # a linear model trained on a closed-form barrier: 0.5 + 0.1 * (Ta first neighbours of the
+    # moving atom)
+    data = tmp_path / "data"
+    create_dataset(data, DatasetHeader(species=SPECIES, lattice={"type": "bcc", "a": A}))
+    for n, seed in enumerate((21, 22)):
+        atoms = random_alloy(3, seed=seed)
+        store(data, f"s{n}", atoms, group=f"s{n}")
+        neighbours, _ = first_neighbours(atoms, np.arange(len(atoms)))
+        is_ta = np.array(atoms.get_chemical_symbols()) == "Ta"
+        rows = [
+            {
+                "sample_id": f"s{n}", "vacancy_index": i, "moving_index": int(j),
+                "moving_species": atoms.get_chemical_symbols()[j],
+                "barrier": 0.5 + 0.1 * is_ta[neighbours[j]].sum(), "converged": True,
+                "status": "ok", "source": "closed-form",
+            }
+            for i in range(len(atoms))
+            for j in neighbours[i]
+        ]  # fmt: skip
+        append_hops(data, rows)
+    config = TrainConfig(kind="lr", epochs=1, seed=0, val_per_group=20)
+    model = train_model([open_dataset(data)], config, tmp_path / "model", progress=False).model_path
+    paths = []
+    for step, seed in ((0, 31), (500, 32)):
+        atoms = random_alloy(3, seed=seed)
+        atoms.info.update(md_step=step, group=f"TaNbMo_md{step}")
+        paths.append(tmp_path / f"TaNbMo_md{step}.extxyz")
+        atoms.write(paths[-1])
+    out = tmp_path / "spectra"
+    argv = ["analyse", *map(str, paths), "--model", str(model), "--sites", "5", "-o", str(out)]
+    assert main([*argv, "--random-samples", "10", "--seed", "3"]) == 0
+    barriers = pd.read_csv(out / "barriers.csv")
+    trained = load_checkpoint(model)
+    rng = np.random.default_rng(3)
+    for path in paths:
+        atoms = read_structure(path)
+        sites = sorted(rng.choice(len(atoms), size=5, replace=False).tolist())
+        direct = predict_barriers(trained, atoms, sites, progress=False)
+        rows = barriers[barriers["structure"] == path.name.split(".")[0]]
+        assert set(rows["md_step"]) == {atoms.info["md_step"]}
+        np.testing.assert_array_equal(rows["site"], direct["site"])
+        np.testing.assert_allclose(rows["barrier"], direct["barrier"], rtol=1e-6)
+    stats = pd.read_csv(out / "barrier_statistics.csv")
+    ta = barriers[(barriers["md_step"] == 500) & (barriers["moving_species"] == "Ta")]["barrier"]
+    row = stats[(stats["md_step"] == 500) & (stats["moving_species"] == "Ta")]
+    assert row["mean"].item() == pytest.approx(np.mean(ta))
+    assert row["std"].item() == pytest.approx(np.std(ta, ddof=1))
+    figures = {p.name for p in (out / "figures").iterdir()}
+    assert {"barrier_statistics.png", "barrier_distributions.png"} <= figures

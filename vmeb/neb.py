@@ -499,11 +499,16 @@ def run_hop(
         reason = _attempt_reason(run, moving, cell, config)
         if not reason:
             if attempt:
-                logger.info("hop %d->%d ok with %d replicas", moving_index, vacancy.vacancy_index,
-                            n_replicas)
+                logger.info(
+                    "hop %d->%d ok with %d replicas",
+                    moving_index,
+                    vacancy.vacancy_index,
+                    n_replicas,
+                )
             return _hop_result(vacancy, moving_index, symbol, run, iterations, "", config)
-        logger.info("hop %d->%d, %d replicas: %s", moving_index, vacancy.vacancy_index,
-                    n_replicas, reason)
+        logger.info(
+            "hop %d->%d, %d replicas: %s", moving_index, vacancy.vacancy_index, n_replicas, reason
+        )
         reasons.append(f"{n_replicas} replicas: {reason}")
     return _hop_result(vacancy, moving_index, symbol, run, iterations, "; ".join(reasons), config)
 

@@ -64,7 +64,7 @@ def band_residual(neb, norm: str) -> float:
 
 
 def _optimise(neb, config: NEBConfig, steps: int) -> tuple[int, bool, float]:
-    """FIRE on the band until the residual is below ``ftol``; returns (steps, converged, residual)."""
+    """FIRE on the band until its residual is below ``ftol``: (steps, converged, residual)."""
     from ase.optimize import FIRE  # noqa: PLC0415
 
     optimiser = FIRE(neb, dt=FIRE_DT, maxstep=FIRE_MAXSTEP, logfile=None)

@@ -108,8 +108,7 @@ def input_script(
         "run 0",
         "variable pe equal pe",
         'print "${pe}" file energy.$u screen no',
-        "write_dump all custom replica.$u.dump id x y z fx fy fz "
-        "modify sort id format float %.17g",
+        "write_dump all custom replica.$u.dump id x y z fx fy fz modify sort id format float %.17g",
     ]
     return "\n".join(lines) + "\n"
 
@@ -274,4 +273,3 @@ def _collect(
         residual=residual,
         engine=ENGINE,
     )
-

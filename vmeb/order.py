@@ -6,7 +6,8 @@ Two methods, one result type (`OrderResult`):
   300 K, and every 100 MD steps 30 Metropolis swap trials at 300 K for every pair of species
   (one LAMMPS ``fix atom/swap`` per pair, ``semi-grand no``: atom counts are kept). Timestep
   2 fs (``timestep 0.002`` ps; the paper gives none: 1-2 fs is the usual choice for these heavy
-  BCC metals at 300 K and 2 fs conserves energy to well under 1 meV/atom per ns in NVE), thermostat
+  BCC metals at 300 K; in NVE at 340 K with the reference EAM the total energy stays within
+  0.003 meV/atom over 1 ps at 2 fs, see docs/csro.md), thermostat
   damping ``Tdamp = 100`` timesteps (0.2 ps). ``ke yes``: after a swap the velocities of the two
   atoms are rescaled by ``sqrt(m_old / m_new)`` so the kinetic energy is unchanged (swapping Ta,
   181 amu, with Nb, 93 amu, at fixed velocity would otherwise heat or cool the system by up to a
@@ -19,10 +20,10 @@ Two methods, one result type (`OrderResult`):
   with no time integration (each step is one sweep: N trials split evenly over the species
   pairs), so every trial is a full LAMMPS energy evaluation of the current arrangement: exact
   for any potential (EAM, SNAP) and free of Python overhead. It skips the 100 MD steps per swap
-  event, so it reaches a given number of trials several times faster than hybrid MC/MD; it
+  event, so it reaches a given number of trials faster than hybrid MC/MD; it
   ignores relaxation, so it fits potentials whose ordering energetics are pair-like on the ideal
-  lattice, larger cells and quick surveys. Trial cost is O(N) (one full evaluation), about
-  0.35 ms for 250 atoms with the reference EAM on one core.
+  lattice, larger cells and quick surveys. Trial cost is O(N) (one full evaluation) for both
+  methods; lattice MC needs about 2.5x less CPU per trial (figures in docs/csro.md).
 
 Inherent energies: at each record step the current configuration is quenched (conjugate
 gradients at fixed cell to a force norm of ``quench_ftol``) in a separate LAMMPS session; its
@@ -370,12 +371,12 @@ def hybrid_mcmd(
         raise VmebError("hybrid MC/MD needs steps >= 0, swap interval >= 1 and trials >= 0")
     if not (config.temperature > 0 and config.timestep > 0):
         raise VmebError("hybrid MC/MD needs a positive temperature and timestep")
+    events = _event_steps(config.steps, config.record_interval, config.snapshot_steps)
     rng = np.random.default_rng(seed)
     start, potential, species, pairs, type_pairs = _prepare(
         atoms, potential, config.n_shells, config.relax_first, config.quench_ftol
     )
     label = _default_label(species, start, config.label)
-    events = _event_steps(config.steps, config.record_interval, config.snapshot_steps)
     recorder = _Recorder(
         "hybrid_mcmd", start, potential, species, pairs, type_pairs, label,
         config.temperature, config.quench_ftol,
@@ -432,12 +433,12 @@ def lattice_swap_mc(
     config = LatticeMCConfig(**{**asdict(config), "temperature": temperature, "sweeps": sweeps})
     if config.sweeps < 0 or not config.temperature > 0:
         raise VmebError("lattice MC needs sweeps >= 0 and a positive temperature")
+    events = _event_steps(config.sweeps, config.record_interval, config.snapshot_sweeps)
     rng = np.random.default_rng(seed)
     start, potential, species, pairs, type_pairs = _prepare(
         atoms, potential, config.n_shells, config.relax_first, config.quench_ftol
     )
     label = _default_label(species, start, config.label)
-    events = _event_steps(config.sweeps, config.record_interval, config.snapshot_sweeps)
     recorder = _Recorder(
         "lattice_mc", start, potential, species, pairs, type_pairs, label,
         config.temperature, config.quench_ftol,

@@ -45,8 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--sites", type=int, default=None, help="with --model: N random vacancy sites per structure"
     )
     parser.add_argument(
-        "--species", default=None, help="element of each LAMMPS atom type (LAMMPS input files)"
-    )
+        "--species", default=None,
+        help="species order of the tables, comma separated (and LAMMPS atom type order)",
+    )  # fmt: skip
 
 
 def _name(path: Path) -> str:
@@ -81,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
         if _name(path) in structures:
             raise VmebError(f"{path}: structure name {_name(path)!r} used by two files")
         structures[_name(path)] = read_structure(path, species=species)
-    order = sorted({s for atoms in structures.values() for s in atoms.get_chemical_symbols()})
+    present = {s for atoms in structures.values() for s in atoms.get_chemical_symbols()}
+    order = list(species) if species else sorted(present)
     if args.model is not None:
         from vmeb.training import load_checkpoint  # noqa: PLC0415
 
@@ -98,12 +100,11 @@ def run(args: argparse.Namespace) -> int:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    shell1 = table[(table["shell"] == 1) & (table["centre"] <= table["neighbour"])]
-    for name, rows in shell1.groupby("structure", sort=False):
+    for name, rows in table.groupby("structure", sort=False):
         worst = rows.loc[rows["significance"].idxmax()]
         print(
-            f"{name}: max |alpha_1| {abs(worst['alpha']):.3f} ({worst['pair']}, "
-            f"{worst['significance']:.1f} sigma of random)"
+            f"{name}: most significant order alpha_{worst['shell']}({worst['pair']}) = "
+            f"{worst['alpha']:+.3f}, {worst['significance']:.1f} sigma of random"
         )
     print(f"wrote {args.out}")
     return 0

@@ -1,0 +1,142 @@
+"""NEB throughput: barriers per core-hour for vacancy sites of equiatomic TaNbMo.
+
+One site = the vacancy relaxation (box to zero pressure) shared by its 8 hops, then 8
+climbing-image NEBs (`vmeb.neb.compute_site_barriers`), one NEB at a time on ``--cores`` cores
+(the LAMMPS engine runs one MPI rank per replica on them). Prints, per potential and cell size:
+wall seconds per site and per hop, core-seconds per barrier, barriers per core-hour, mean
+iterations per hop, replicas used, and the fraction of hops that failed their path check.
+
+    python benchmarks/bench_neb.py                       # 250-, 686-, 2000-atom cells, EAM+SNAP
+    python benchmarks/bench_neb.py --cells 4 --sites 2 --potentials eam     # quick look
+
+Anchors (LAMMPS on 2 cores, one 7-replica NEB at a time): 128-atom cells ~0.4 s per EAM hop and
+~6 s per SNAP hop; 2,000-atom cells ~4 s per EAM hop and 90-150 s per SNAP hop; the paper ~540
+core-seconds per SNAP barrier on 2,000 atoms (600 core-hours per 4,000 barriers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+PAPER_CORE_S_PER_BARRIER = 600 * 3600 / 4000
+SHARED = Path(os.environ.get("VMEB_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+SNAP_FILES = (
+    SHARED / "potentials" / "NbMoTaW_SNAP_Li2020" / "Ta-W-Nb-Mo.snapcoeff",
+    SHARED / "potentials" / "NbMoTaW_SNAP_Li2020" / "Ta-W-Nb-Mo.newlammps.snapparam",
+)
+
+
+def _potential(name: str, snap: str | None):
+    from vmeb.potentials import load_potential, snap_potential
+
+    if name == "eam":
+        return load_potential("default")
+    coeff, param = snap.split(",") if snap else SNAP_FILES
+    return snap_potential(coeff, param)
+
+
+def bench_site_batch(potential, cells: int, sites: int, config, seed: int) -> dict:
+    """Run ``sites`` vacancy sites of one random equiatomic TaNbMo sample; return the figures."""
+    from vmeb.build import bcc_supercell, composition_counts
+    from vmeb.lammps_run import lattice_constant
+    from vmeb.neb import prepare_vacancy, run_hop
+
+    composition = {"Ta": 1.0, "Nb": 1.0, "Mo": 1.0}
+    a = lattice_constant(potential, composition, cells=5)
+    counts = composition_counts({k: 1 / 3 for k in composition}, 2 * cells**3)
+    rng = np.random.default_rng(seed)
+    atoms = bcc_supercell(counts, cells, a, rng=rng)
+    species = ["Ta", "Nb", "Mo"]
+    chosen = rng.choice(len(atoms), size=sites, replace=False)
+    relax_s, hop_s, iterations, replicas, failed = 0.0, [], [], [], 0
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="bench-neb-") as tmp:
+        for site in chosen:
+            t0 = time.perf_counter()
+            vacancy = prepare_vacancy(atoms, int(site), potential, config, species)
+            relax_s += time.perf_counter() - t0
+            for j in vacancy.neighbours:
+                t0 = time.perf_counter()
+                hop = run_hop(vacancy, int(j), potential, config, species, Path(tmp))
+                hop_s.append(time.perf_counter() - t0)
+                iterations.append(hop.iterations)
+                replicas.append(hop.n_replicas)
+                failed += hop.status != "ok"
+    wall = time.perf_counter() - start
+    n_hops = len(hop_s)
+    return {
+        "atoms": len(atoms),
+        "sites": sites,
+        "hops": n_hops,
+        "wall_s": wall,
+        "relax_s_per_site": relax_s / sites,
+        "s_per_hop": float(np.mean(hop_s)),
+        "s_per_barrier": wall / n_hops,
+        "iterations": float(np.mean(iterations)),
+        "replicas": float(np.mean(replicas)),
+        "failed": failed / n_hops,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--cells", default="5,7,10", help="cells per edge (5: 250, 7: 686, 10: 2000)"
+    )
+    parser.add_argument("--potentials", default="eam,snap", help="eam and/or snap")
+    parser.add_argument("--snap", help="COEFF,PARAM files of the SNAP (default: shared reference)")
+    parser.add_argument("--sites", type=int, default=1, help="vacancy sites per cell size")
+    parser.add_argument("--cores", type=int, default=2, help="cores the NEBs run on (core-hours)")
+    parser.add_argument("--engine", default="lammps", choices=("lammps", "ase"))
+    parser.add_argument("--replicas", type=int, default=7)
+    parser.add_argument("--max-steps", type=int, default=None, help="plain-NEB step limit (N1)")
+    parser.add_argument("--min-style", default=None, choices=("quickmin", "fire"))
+    parser.add_argument("--timestep", type=float, default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+
+    from vmeb.neb import NEBConfig
+
+    config = NEBConfig(n_replicas=args.replicas, engine=args.engine)
+    overrides = {
+        "max_steps": args.max_steps,
+        "min_style": args.min_style,
+        "timestep": args.timestep,
+    }
+    config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
+    print(
+        f"engine {config.engine}, {config.n_replicas} replicas, {config.min_style} "
+        f"dt={config.timestep} N1={config.max_steps} N2={config.climb_steps}, {args.cores} cores"
+    )
+    header = (
+        f"{'potential':<9}{'atoms':>6}{'hops':>5}{'relax s':>9}{'s/hop':>8}{'core-s/barrier':>16}"
+        f"{'barriers/core-h':>17}{'iter':>7}{'repl':>6}{'failed':>8}"
+    )
+    print(header)
+    for name in args.potentials.split(","):
+        potential = _potential(name.strip(), args.snap)
+        for cells in (int(c) for c in args.cells.split(",")):
+            r = bench_site_batch(potential, cells, args.sites, config, args.seed)
+            core_s = r["s_per_barrier"] * args.cores
+            print(
+                f"{name:<9}{r['atoms']:>6}{r['hops']:>5}{r['relax_s_per_site']:>9.2f}"
+                f"{r['s_per_hop']:>8.2f}{core_s:>16.1f}{3600 / core_s:>17.0f}"
+                f"{r['iterations']:>7.0f}{r['replicas']:>6.1f}{r['failed']:>8.3f}",
+                flush=True,
+            )
+    print(f"paper: {PAPER_CORE_S_PER_BARRIER:.0f} core-s per SNAP barrier on 2,000 atoms")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""Pure-element reference properties of a potential: lattice constant, vacancy formation energy
+and migration barrier (7-replica CI-NEB), beside reference values.
+
+    vmeb properties --potential SPEC --elements Ta,Nb,Mo --cells 7 -o table.csv
+
+SPEC: ``default`` (built-in Ta-Nb-Mo EAM), ``eam/alloy:FILE`` or ``snap:COEFF,PARAM``.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``vmeb properties``."""
+    parser.add_argument("--potential", default="default", help="potential spec (default: default)")
+    parser.add_argument(
+        "--elements", default="Ta,Nb,Mo", help="comma-separated elements (default Ta,Nb,Mo)"
+    )
+    parser.add_argument(
+        "--cells", type=int, default=7, help="conventional cells per edge (default 7: 686 atoms)"
+    )
+    parser.add_argument(
+        "--engine", choices=("lammps", "ase"), default="lammps", help="NEB engine (default lammps)"
+    )
+    parser.add_argument("--replicas", type=int, default=7, help="NEB replicas (default 7)")
+    parser.add_argument("-o", "--output", help="write the table as CSV here")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Compute the table, print it, and write the CSV atomically."""
+    import os  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415
+
+    from vmeb.errors import VmebError  # noqa: PLC0415
+    from vmeb.neb import NEBConfig  # noqa: PLC0415
+    from vmeb.potentials import load_potential  # noqa: PLC0415
+    from vmeb.properties import format_table, properties_table  # noqa: PLC0415
+
+    elements = [e.strip() for e in args.elements.split(",") if e.strip()]
+    if not elements:
+        raise VmebError("--elements: give at least one element, e.g. Ta,Nb,Mo")
+    if args.cells < 3:
+        raise VmebError(f"--cells must be >= 3, got {args.cells}")
+    output = Path(args.output) if args.output else None
+    if output is not None and not output.parent.is_dir():
+        raise VmebError(f"{output.parent}: output directory does not exist")
+    potential = load_potential(args.potential)
+    potential.check_species(elements)
+    config = NEBConfig(n_replicas=args.replicas, engine=args.engine)
+    table = properties_table(elements, potential, cells=args.cells, config=config)
+    print(f"potential {potential.name} ({potential.pair_style}), {2 * args.cells**3}-atom cells")
+    print(format_table(table))
+    if output is not None:
+        tmp = output.with_name(f".{output.name}.tmp")
+        try:
+            table.to_csv(tmp, index=False, float_format="%.6g")
+            os.replace(tmp, output)
+        finally:
+            tmp.unlink(missing_ok=True)
+        print(f"wrote {output}")
+    return 0
