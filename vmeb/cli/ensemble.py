@@ -1,0 +1,241 @@
+"""Deep ensembles: train K independently seeded models, predict with uncertainty, calibrate.
+
+  vmeb ensemble train DATASET... --members K --out DIR [training flags of vmeb train]
+  vmeb ensemble predict DIR STRUCTURE -o OUTPUT [--sites ...]
+  vmeb ensemble calibrate DIR DATASET -o OUTPUT
+
+train: member k is ``vmeb train`` with seed + k (optionally on a bootstrap resample of its
+training hops) in DIR/member_XX; DIR/ensemble.json is written last. --resume keeps finished
+members. predict: hops.csv (site, moving_index, moving_species, barrier = ensemble mean,
+barrier_std = spread over members, angle_std = spread over inference rotations, total_std; eV),
+spectrum.csv/json and spectrum.png. calibrate: predictions.csv, calibration.json (fractions of
+|error| within 1 and 2 sigma, Spearman correlation of |error| and sigma, sigma scale) and
+calibration.png. Outputs of predict and calibrate appear complete or not at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Subcommands ``train``, ``predict`` and ``calibrate`` of ``vmeb ensemble``."""
+    from vmeb.cli import train as train_cli
+
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    train = sub.add_parser("train", help="train K independently seeded members")
+    train_cli.add_arguments(train)
+    train.add_argument("--members", type=int, default=5, help="ensemble size K (>= 2)")
+    train.add_argument(
+        "--bootstrap", action="store_true", help="resample each member's training hops"
+    )
+    predict = sub.add_parser("predict", help="barriers with uncertainty of a structure")
+    predict.add_argument("ensemble", type=Path, help="ensemble directory")
+    predict.add_argument("structure", type=Path, help="perfect BCC structure file")
+    predict.add_argument("-o", "--output", type=Path, required=True, help="output directory")
+    predict.add_argument("--sites", type=int, nargs="+", metavar="INDEX", help="vacancy sites")
+    predict.add_argument("--format", default=None, help="structure file format")
+    predict.add_argument("--species", nargs="+", default=None, help="LAMMPS type elements")
+    calibrate = sub.add_parser("calibrate", help="calibration report on a dataset")
+    calibrate.add_argument("ensemble", type=Path, help="ensemble directory")
+    calibrate.add_argument("dataset", type=Path, help="dataset with true barriers")
+    calibrate.add_argument("-o", "--output", type=Path, required=True, help="output directory")
+    calibrate.add_argument(
+        "--sigma",
+        choices=("total", "epistemic"),
+        default="total",
+        help="sigma to calibrate: ensemble and angle spread together, or the ensemble alone",
+    )
+    for action in (predict, calibrate):
+        action.add_argument("--batch-size", type=int, default=256, help="hops per model batch")
+        action.add_argument("--device", default="cpu", help="torch device")
+        action.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+        action.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``vmeb ensemble ACTION``."""
+    if getattr(args, "threads", None):
+        import torch
+
+        torch.set_num_threads(args.threads)
+    return {"train": _train, "predict": _predict, "calibrate": _calibrate}[args.action](args)
+
+
+def _train(args: argparse.Namespace) -> int:
+    import yaml
+
+    from vmeb.cli.train import resolve_config
+    from vmeb.dataset import open_dataset
+    from vmeb.errors import file_error
+    from vmeb.uncertainty import ENSEMBLE_FILE, train_ensemble
+
+    config = resolve_config(args)
+    out = Path(args.out)
+    if not args.resume and out.exists() and any(out.iterdir()):
+        raise file_error(out, "is not empty (use --resume or another --out)")
+    if args.resume and (out / ENSEMBLE_FILE).is_file():
+        raise file_error(out / ENSEMBLE_FILE, "the ensemble is already complete")
+    datasets = [open_dataset(path) for path in args.datasets]
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+
+    def show(member: int, entry: dict) -> None:
+        print(json.dumps({"member": member, **entry}), flush=True)
+
+    result = train_ensemble(
+        datasets,
+        config,
+        out,
+        args.members,
+        bootstrap=args.bootstrap,
+        resume=args.resume,
+        progress=not args.no_progress and sys.stderr.isatty(),
+        on_epoch=show,
+    )
+    summary = {"ensemble": str(out), "members": len(result.model_paths), "val_mae": result.val_mae}
+    if any(result.test):
+        summary["test_mae"] = [t.get("mae") for t in result.test]
+    print(json.dumps(summary), flush=True)
+    return 0
+
+
+def _stage(output: Path) -> Path:
+    from vmeb.dataset import staging_dir
+    from vmeb.errors import file_error
+
+    if output.exists():
+        raise file_error(output, "already exists (choose another output or remove it)")
+    return staging_dir(output)
+
+
+def _predict(args: argparse.Namespace) -> int:
+    import shutil
+
+    from vmeb.dataset import finalize_new_dataset
+    from vmeb.errors import VmebError, file_error
+    from vmeb.plots import save_figure, spectrum_plot
+    from vmeb.predict import spectrum_statistics
+    from vmeb.structures import read_structure
+    from vmeb.uncertainty import load_ensemble, predict_barriers_with_uncertainty
+
+    if args.output.exists():
+        raise file_error(args.output, "already exists (choose another output or remove it)")
+    ensemble = load_ensemble(args.ensemble, device=args.device)
+    atoms = read_structure(args.structure, args.format, args.species)
+    try:
+        table = predict_barriers_with_uncertainty(
+            ensemble,
+            atoms,
+            args.sites,
+            batch_size=args.batch_size,
+            device=args.device,
+            progress=not args.no_progress,
+        )
+    except VmebError as exc:
+        raise file_error(args.structure, str(exc)) from None
+    species = [s for s in ensemble.species if s in set(table["moving_species"])]
+    stats = spectrum_statistics(table, species)
+    for column in ("barrier_std", "angle_std"):
+        means = table.groupby("moving_species")[column].mean()
+        stats[f"{column}_mean"] = [
+            float(table[column].mean()) if s == "all" else float(means[s])
+            for s in stats["moving_species"]
+        ]
+    staging = _stage(args.output)
+    try:
+        table.to_csv(staging / "hops.csv", index=False)
+        stats.to_csv(staging / "spectrum.csv", index=False)
+        payload = {
+            "ensemble": str(args.ensemble),
+            "members": len(ensemble.members),
+            "structure": str(args.structure),
+            "spectra": json.loads(stats.to_json(orient="records")),
+        }
+        (staging / "spectrum.json").write_text(json.dumps(payload, indent=2) + "\n")
+        predicted = {
+            s: table.loc[table["moving_species"] == s, "barrier"].to_numpy() for s in species
+        }
+        save_figure(
+            spectrum_plot(predicted, None, title=args.structure.name), staging / "spectrum.png"
+        )
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    finalize_new_dataset(staging, args.output)
+    overall = stats.iloc[-1]
+    sys.stdout.write(
+        f"{len(table)} barriers: mean {overall['mean']:.4f} eV, mean ensemble σ "
+        f"{overall['barrier_std_mean']:.4f} eV, mean angle σ {overall['angle_std_mean']:.4f} eV "
+        f"-> {args.output}\n"
+    )
+    return 0
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    import shutil
+
+    import numpy as np
+
+    from vmeb.dataset import finalize_new_dataset, open_dataset
+    from vmeb.errors import file_error
+    from vmeb.plots import save_figure
+    from vmeb.uncertainty import (
+        calibration_figure,
+        calibration_report,
+        load_ensemble,
+        predict_dataset,
+    )
+
+    if args.output.exists():
+        raise file_error(args.output, "already exists (choose another output or remove it)")
+    ensemble = load_ensemble(args.ensemble, device=args.device)
+    dataset = open_dataset(args.dataset)
+    unknown = sorted(set(dataset.species) - set(ensemble.species))
+    if unknown:
+        raise file_error(args.dataset, f"has element(s) {unknown} unknown to the ensemble")
+    table = predict_dataset(
+        ensemble,
+        dataset,
+        batch_size=args.batch_size,
+        device=args.device,
+        progress=not args.no_progress,
+    )
+    column = "total_std" if args.sigma == "total" else "barrier_std"
+    sigma = np.maximum(table[column].to_numpy(float), 1e-12)
+    report = calibration_report(table["barrier"], table["predicted"], sigma)
+    per_group = {
+        str(group): calibration_report(
+            part["barrier"], part["predicted"], np.maximum(part[column].to_numpy(float), 1e-12)
+        ).to_dict()
+        for group, part in table.groupby("group")
+        if len(part) >= 2
+    }
+    staging = _stage(args.output)
+    try:
+        table.to_csv(staging / "predictions.csv", index=False)
+        payload = {
+            "ensemble": str(args.ensemble),
+            "dataset": str(args.dataset),
+            "sigma": column,
+            **report.to_dict(),
+            "groups": per_group,
+        }
+        (staging / "calibration.json").write_text(json.dumps(payload, indent=2) + "\n")
+        figure = calibration_figure(
+            table["barrier"], table["predicted"], sigma, title=f"{args.dataset.name}: {column}"
+        )
+        save_figure(figure, staging / "calibration.png")
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    finalize_new_dataset(staging, args.output)
+    sys.stdout.write(
+        f"{report.n} hops: MAE {report.mae:.4f} eV, within 1σ {100 * report.within_1sigma:.1f}% "
+        f"(68.3%), within 2σ {100 * report.within_2sigma:.1f}% (95.4%), Spearman "
+        f"{report.spearman:.3f}, σ scale {report.sigma_scale:.2f} -> {args.output}\n"
+    )
+    return 0

@@ -1,0 +1,581 @@
+"""The main job, end to end: samples -> NEB barriers -> compact CNN -> evaluation -> spectrum.
+
+`run_pipeline` chains the stages of vmeb on one configuration (`PipelineConfig`; the built-in
+default is the README's main job on the built-in Ta-Nb-Mo EAM):
+
+1. ``samples``: random BCC Ta-Nb-Mo samples at the training and test compositions
+   (`vmeb.build.build_random_alloy`, lattice constants relaxed with the potential);
+2. ``neb``: climbing-image NEB campaigns over random vacancy sites of the samples
+   (`vmeb.campaign.run_neb_campaign`) into two datasets, ``data/train`` and ``data/test``
+   (the test compositions are never trained or validated on);
+3. ``train``: the compact CNN on the training dataset (`vmeb.training.train_model`);
+4. ``evaluate``: the model on the held-out compositions: MAE, RMSE, R^2, parity plot and
+   distributions (`vmeb.evaluate`);
+5. ``predict``: the barrier spectrum of a larger sample (2,000 atoms, equiatomic by default),
+   per moving species, with the NEB barriers of the test composition as the reference
+   (`vmeb.predict`);
+6. ``summary``: ``summary.json``, the figures in ``figures/``, and a table (`summary_table`).
+
+Every stage writes under the output directory ``OUT`` and records ``OUT/stages/<stage>.json``
+when it has finished; running the pipeline again skips finished stages (the NEB campaigns and
+the training also resume from inside when they were cut short). ``OUT/config.json`` keeps the
+configuration; rerunning ``OUT`` with another configuration is an error.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vmeb.errors import VmebError, file_error
+
+logger = logging.getLogger(__name__)
+
+STAGES = ("samples", "neb", "train", "evaluate", "predict", "summary")
+
+#: The compact CNN (as ``configs/dft_cnn_compact.yaml``): 8^3 SDMs of 1.5 Å voxels (l_c 6 Å),
+#: 4 conv layers of 32 filters, lattice-aligned rotations and mirrors; trains on 2 CPU cores
+#: in minutes.
+COMPACT_CNN: dict[str, Any] = {
+    "kind": "cnn",
+    "depth": 1,
+    "filters": 32,
+    "r_c": 7.6,
+    "l_c": 6.0,
+    "delta": 1.5,
+    "augment": "lattice",
+    "mirror": True,
+    "batch_size": 32,
+    "epochs": 40,
+    "lr": 1e-3,
+    "lr_patience": 3,
+    "patience": 8,
+    "val_per_group": 30,
+}
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """The main job's settings; a YAML/JSON config file has these keys.
+
+    Attributes:
+        potential: Potential spec (`vmeb.potentials.load_potential`).
+        train_compositions: Compositions of the training samples (`vmeb.build.parse_composition`).
+        test_compositions: Held-out compositions (NEB reference for evaluation only).
+        cells: Conventional cells per edge of the NEB samples (2 cells^3 atoms).
+        samples_per_composition: Random samples per composition.
+        sites_per_sample: Random vacancy sites per sample (8 hops each); None = every atom.
+        neb: `vmeb.neb.NEBConfig` fields that differ from the paper's defaults.
+        train: `vmeb.training.TrainConfig` fields (default: `COMPACT_CNN`).
+        predict_composition: Composition of the sample whose spectrum is predicted.
+        predict_cells: Its conventional cells per edge (10: 2,000 atoms).
+        lattice_constant: Lattice constant of every sample (Å); None relaxes it with the
+            potential at each composition (`vmeb.lammps_run.lattice_constant`, cached).
+        seed: Seed of samples, site draws and training.
+        workers: Local NEB worker processes (default: cores / MPI ranks per NEB).
+        threads: Torch CPU threads (default: all cores of this process).
+    """
+
+    potential: str = "default"
+    train_compositions: tuple[str, ...] = (
+        "Ta50Nb25Mo25",
+        "Ta25Nb50Mo25",
+        "Ta25Nb25Mo50",
+        "Ta40Nb40Mo20",
+        "Ta20Nb40Mo40",
+    )
+    test_compositions: tuple[str, ...] = ("TaNbMo",)
+    cells: int = 4
+    samples_per_composition: int = 1
+    sites_per_sample: int | None = 16
+    neb: Mapping[str, Any] = field(default_factory=dict)
+    train: Mapping[str, Any] = field(default_factory=lambda: dict(COMPACT_CNN))
+    predict_composition: str = "TaNbMo"
+    predict_cells: int = 10
+    lattice_constant: float | None = None
+    seed: int = 0
+    workers: int | None = None
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("train_compositions", "test_compositions"):
+            object.__setattr__(self, name, tuple(str(c) for c in getattr(self, name)))
+        object.__setattr__(self, "neb", dict(self.neb))
+        object.__setattr__(self, "train", dict(self.train))
+        if not self.train_compositions or not self.test_compositions:
+            raise VmebError("the pipeline needs at least one training and one test composition")
+        if self.cells < 2 or self.predict_cells < 2 or self.samples_per_composition < 1:
+            raise VmebError("cells and predict_cells must be >= 2, samples_per_composition >= 1")
+        if self.sites_per_sample is not None and self.sites_per_sample < 1:
+            raise VmebError("sites_per_sample must be positive (or null for every atom)")
+        from vmeb.build import composition_label, parse_composition  # noqa: PLC0415
+
+        train = {composition_label(parse_composition(c)) for c in self.train_compositions}
+        test = {composition_label(parse_composition(c)) for c in self.test_compositions}
+        if train & test:
+            raise VmebError(f"compositions {sorted(train & test)} are both training and test")
+        self.neb_config()  # validate now, not after an hour of NEB
+        self.train_config()
+
+    @classmethod
+    def quick(cls) -> PipelineConfig:
+        """A tiny run of every stage for tests and smoke checks (about a minute on 2 cores)."""
+        return cls(
+            train_compositions=("Ta2Nb1Mo1", "Ta1Nb2Mo1"),
+            test_compositions=("TaNbMo",),
+            cells=3,
+            sites_per_sample=1,
+            neb={
+                "n_replicas": 5,
+                "ftol": 0.01,
+                "max_steps": 200,
+                "climb_steps": 400,
+                "retry_replicas": [],
+                "relax_ftol": 1e-3,
+            },
+            train={**COMPACT_CNN, "filters": 8, "epochs": 2, "batch_size": 4, "val_per_group": 2},
+            predict_cells=4,
+            lattice_constant=3.25,
+        )
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], base: PipelineConfig | None = None):
+        """A config from a mapping (a config file); keys not given keep ``base``'s values."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise VmebError(f"unknown pipeline config keys {unknown}; known: {sorted(known)}")
+        try:
+            return replace(base or cls(), **dict(data))
+        except TypeError as exc:
+            raise VmebError(f"bad pipeline config ({exc})") from exc
+
+    def to_json(self) -> dict[str, Any]:
+        """The config as a JSON-serialisable dict."""
+        out = asdict(self)
+        for name in ("train_compositions", "test_compositions"):
+            out[name] = list(out[name])
+        out["neb"], out["train"] = dict(self.neb), dict(self.train)
+        return out
+
+    def neb_config(self):
+        """The `vmeb.neb.NEBConfig` of the campaigns."""
+        from vmeb.neb import NEBConfig  # noqa: PLC0415
+
+        values = dict(self.neb)
+        if "retry_replicas" in values:
+            values["retry_replicas"] = tuple(values["retry_replicas"])
+        try:
+            return NEBConfig(**values)
+        except TypeError as exc:
+            raise VmebError(f"pipeline 'neb' settings: {exc}") from exc
+
+    def train_config(self):
+        """The `vmeb.training.TrainConfig` of the model (held-out groups are separate data)."""
+        from vmeb.training import TrainConfig  # noqa: PLC0415
+
+        values = {**dict(self.train), "seed": self.train.get("seed", self.seed)}
+        return TrainConfig.from_dict(values)
+
+
+def load_config(path: str | os.PathLike | None, quick: bool = False) -> PipelineConfig:
+    """The pipeline config: the built-in default (or `PipelineConfig.quick`), updated by a
+    YAML/JSON file whose keys are `PipelineConfig` fields.
+
+    Raises:
+        VmebError: naming the file, if it cannot be read or has unknown keys.
+    """
+    base = PipelineConfig.quick() if quick else PipelineConfig()
+    if path is None:
+        return base
+    import yaml  # noqa: PLC0415
+
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise file_error(path, f"cannot read pipeline config ({exc})") from exc
+    if not isinstance(data, dict):
+        raise file_error(path, "pipeline config must be a mapping of settings")
+    try:
+        return PipelineConfig.from_dict(data, base)
+    except VmebError as exc:
+        raise file_error(path, str(exc)) from exc
+
+
+# --------------------------------------------------------------------------------------------
+# Output directory, stage records
+# --------------------------------------------------------------------------------------------
+
+
+def _write_json(path: Path, payload: Any) -> None:
+    """Write JSON atomically (temporary file, fsync, rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w") as handle:
+        handle.write(json.dumps(payload, indent=2, default=_json_default) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def _open_output(out: Path, config: PipelineConfig) -> None:
+    """Create ``out`` with its config, or check that an existing one used the same config."""
+    record = out / "config.json"
+    wanted = json.loads(json.dumps(config.to_json()))
+    if record.exists():
+        try:
+            existing = json.loads(record.read_text())
+        except json.JSONDecodeError as exc:
+            raise file_error(record, f"not valid JSON ({exc})") from exc
+        if existing != wanted:
+            changed = sorted(k for k in wanted if existing.get(k) != wanted[k])
+            raise file_error(
+                record,
+                f"this output was made with another config (differs in {changed}); "
+                "use a new output directory or the same config",
+            )
+        return
+    if out.exists() and any(out.iterdir()):
+        raise file_error(out, "exists and is not a vmeb run directory; choose another output")
+    _write_json(record, wanted)
+
+
+def _stage_file(out: Path, stage: str) -> Path:
+    return out / "stages" / f"{stage}.json"
+
+
+def _run_stage(
+    out: Path, stage: str, func: Callable[[], dict[str, Any]], timings: dict[str, float]
+) -> dict[str, Any]:
+    """Run a stage unless its record exists; return its record."""
+    path = _stage_file(out, stage)
+    if path.exists():
+        logger.info("stage %s: done before, skipped", stage)
+        record = json.loads(path.read_text())
+        timings[stage] = float(record.get("seconds", 0.0))
+        return record
+    logger.info("stage %s: running", stage)
+    start = time.perf_counter()
+    record = func()
+    record["seconds"] = round(time.perf_counter() - start, 2)
+    timings[stage] = record["seconds"]
+    _write_json(path, record)
+    return record
+
+
+def _fresh_dir(path: Path) -> Path:
+    """An empty staging directory beside ``path`` (renamed onto it when complete)."""
+    staging = path.with_name(f".{path.name}.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    return staging
+
+
+def _publish(staging: Path, path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+    os.replace(staging, path)
+
+
+# --------------------------------------------------------------------------------------------
+# Stages
+# --------------------------------------------------------------------------------------------
+
+
+def _sample_specs(config: PipelineConfig) -> list[tuple[str, str, str, int]]:
+    """(split, sample id, composition label, seed) of every NEB sample."""
+    from vmeb.build import composition_label, parse_composition  # noqa: PLC0415
+
+    specs = []
+    for split, compositions in (
+        ("train", config.train_compositions),
+        ("test", config.test_compositions),
+    ):
+        for k, text in enumerate(compositions):
+            label = composition_label(parse_composition(text))
+            for n in range(config.samples_per_composition):
+                seed = config.seed * 1000 + 100 * (split == "test") + 10 * k + n
+                specs.append((split, f"{label}_s{n}", label, seed))
+    return specs
+
+
+def stage_samples(out: Path, config: PipelineConfig) -> dict[str, Any]:
+    """Build the NEB samples into ``OUT/samples/<split>/<id>.extxyz``."""
+    from vmeb.build import build_random_alloy, composition_label, parse_composition  # noqa: PLC0415
+    from vmeb.potentials import load_potential  # noqa: PLC0415
+    from vmeb.structures import write_structure_file  # noqa: PLC0415
+
+    potential = load_potential(config.potential)
+    by_label = {
+        composition_label(parse_composition(text)): text
+        for text in config.train_compositions + config.test_compositions
+    }
+    staging = _fresh_dir(out / "samples")
+    record: dict[str, Any] = {"samples": []}
+    for split, sample_id, label, seed in _sample_specs(config):
+        atoms = build_random_alloy(
+            by_label[label], config.cells, a=config.lattice_constant, potential=potential, seed=seed
+        )
+        atoms.info["group"] = label
+        write_structure_file(staging / split / f"{sample_id}.extxyz", atoms)
+        record["samples"].append(
+            {
+                "split": split,
+                "id": sample_id,
+                "group": label,
+                "atoms": len(atoms),
+                "a": atoms.info["a"],
+            }
+        )
+    _publish(staging, out / "samples")
+    return record
+
+
+def _read_samples(out: Path, split: str) -> tuple[dict[str, Any], dict[str, str]]:
+    from vmeb.structures import read_structure  # noqa: PLC0415
+
+    samples, groups = {}, {}
+    for path in sorted((out / "samples" / split).glob("*.extxyz")):
+        atoms = read_structure(path)
+        samples[path.stem] = atoms
+        groups[path.stem] = str(atoms.info.get("group") or atoms.get_chemical_formula())
+    if not samples:
+        raise file_error(out / "samples" / split, "no samples (delete OUT/stages/samples.json)")
+    return samples, groups
+
+
+def stage_neb(out: Path, config: PipelineConfig, progress: bool) -> dict[str, Any]:
+    """NEB campaigns over the train and test samples into ``OUT/data/{train,test}``."""
+    from vmeb.campaign import run_neb_campaign  # noqa: PLC0415
+    from vmeb.potentials import load_potential  # noqa: PLC0415
+
+    potential = load_potential(config.potential)
+    record: dict[str, Any] = {}
+    for split in ("train", "test"):
+        samples, groups = _read_samples(out, split)
+        report = run_neb_campaign(
+            samples,
+            out / "data" / split,
+            potential,
+            config.neb_config(),
+            sites=config.sites_per_sample,
+            seed=config.seed,
+            workers=config.workers,
+            groups=groups,
+            progress=progress,
+        )
+        record[split] = report.to_json()
+    return record
+
+
+def stage_train(out: Path, config: PipelineConfig, progress: bool) -> dict[str, Any]:
+    """Train the model on ``OUT/data/train`` into ``OUT/model`` (resumes a cut-short run)."""
+    from vmeb.dataset import open_dataset  # noqa: PLC0415
+    from vmeb.training import STATE_FILE, train_model  # noqa: PLC0415
+
+    model_dir = out / "model"
+    resume = (model_dir / STATE_FILE).exists()
+    result = train_model(
+        [open_dataset(out / "data" / "train")],
+        config.train_config(),
+        model_dir,
+        resume=resume,
+        progress=progress,
+    )
+    return {
+        "model": str(result.model_path),
+        "best_epoch": result.best_epoch,
+        "val_mae": result.val_mae,
+        "epochs": len(result.history),
+    }
+
+
+def stage_evaluate(out: Path, model_path: Path, progress: bool) -> dict[str, Any]:
+    """Evaluate the model on the held-out compositions into ``OUT/evaluate``."""
+    from vmeb.dataset import open_dataset  # noqa: PLC0415
+    from vmeb.evaluate import evaluate_model, write_report  # noqa: PLC0415
+    from vmeb.training import load_checkpoint  # noqa: PLC0415
+
+    trained = load_checkpoint(model_path)
+    dataset = open_dataset(out / "data" / "test")
+    report = evaluate_model(trained, dataset, progress=progress)
+    staging = _fresh_dir(out / "evaluate")
+    write_report(report, staging, meta={"model": str(model_path), "dataset": str(dataset.root)})
+    _publish(staging, out / "evaluate")
+    return report.to_json()
+
+
+def stage_predict(
+    out: Path, config: PipelineConfig, model_path: Path, progress: bool
+) -> dict[str, Any]:
+    """Predict every hop of a larger sample; spectrum table and figure into ``OUT/predict``."""
+    from vmeb.build import build_random_alloy  # noqa: PLC0415
+    from vmeb.dataset import open_dataset  # noqa: PLC0415
+    from vmeb.plots import save_figure, spectrum_plot  # noqa: PLC0415
+    from vmeb.potentials import load_potential  # noqa: PLC0415
+    from vmeb.predict import predict_barriers, spectrum_statistics  # noqa: PLC0415
+    from vmeb.structures import write_structure_file  # noqa: PLC0415
+    from vmeb.training import load_checkpoint  # noqa: PLC0415
+
+    trained = load_checkpoint(model_path)
+    atoms = build_random_alloy(
+        config.predict_composition,
+        config.predict_cells,
+        a=config.lattice_constant,
+        potential=load_potential(config.potential),
+        seed=config.seed + 7,
+    )
+    start = time.perf_counter()
+    table = predict_barriers(trained, atoms, progress=progress)
+    seconds = time.perf_counter() - start
+    species = [s for s in trained.species if s in set(table["moving_species"])]
+    stats = spectrum_statistics(table, species)
+    reference_hops = open_dataset(out / "data" / "test").valid_hops()
+    reference = {
+        s: reference_hops.loc[reference_hops["moving_species"] == s, "barrier"].to_numpy()
+        for s in species
+    }
+    staging = _fresh_dir(out / "predict")
+    write_structure_file(staging / "sample.extxyz", atoms)
+    table.to_csv(staging / "hops.csv", index=False)
+    stats.to_csv(staging / "spectrum.csv", index=False)
+    predicted = {s: table.loc[table["moving_species"] == s, "barrier"].to_numpy() for s in species}
+    title = f"{config.predict_composition}, {len(atoms)} atoms: CNN (curves) vs NEB test (bars)"
+    save_figure(spectrum_plot(predicted, reference, title=title), staging / "spectrum.png")
+    _publish(staging, out / "predict")
+    return {
+        "atoms": len(atoms),
+        "hops": len(table),
+        "seconds": round(seconds, 2),
+        "barriers_per_second": len(table) / max(seconds, 1e-9),
+        "spectrum": json.loads(stats.to_json(orient="records")),
+    }
+
+
+def stage_summary(out: Path, records: Mapping[str, Any], timings: Mapping[str, float]):
+    """Collect the figures into ``OUT/figures`` and write ``OUT/summary.json``."""
+    figures = out / "figures"
+    figures.mkdir(exist_ok=True)
+    copies = {
+        "parity.png": out / "evaluate" / "parity.png",
+        "distributions.png": out / "evaluate" / "distributions.png",
+        "spectrum.png": out / "predict" / "spectrum.png",
+    }
+    for name, source in copies.items():
+        if source.exists():
+            tmp = figures / f".{name}.tmp"
+            shutil.copyfile(source, tmp)
+            os.replace(tmp, figures / name)
+    neb = records["neb"]
+    hops_total = sum(neb[s]["n_hops_ok"] + neb[s]["n_hops_failed"] for s in ("train", "test"))
+    failed = sum(neb[s]["n_hops_failed"] for s in ("train", "test"))
+    summary = {
+        "neb": {
+            "hops": hops_total,
+            "failed": failed,
+            "failed_fraction": failed / max(hops_total, 1),
+            "train": neb["train"],
+            "test": neb["test"],
+        },
+        "train": records["train"],
+        "evaluate": {k: records["evaluate"][k] for k in ("overall", "per_group", "per_species")},
+        "predict": records["predict"],
+        "seconds": dict(timings),
+        "figures": sorted(str(p.relative_to(out)) for p in figures.glob("*.png")),
+    }
+    _write_json(out / "summary.json", summary)
+    return summary
+
+
+# --------------------------------------------------------------------------------------------
+# Driver and table
+# --------------------------------------------------------------------------------------------
+
+
+def run_pipeline(
+    out: str | os.PathLike, config: PipelineConfig | None = None, progress: bool = True
+) -> dict[str, Any]:
+    """Run (or resume) the main job into ``out``.
+
+    Args:
+        out: Output directory (created; an existing run directory resumes).
+        config: The settings (default: the built-in default, `PipelineConfig()`).
+        progress: Show progress bars.
+
+    Returns:
+        The summary (also in ``out/summary.json``).
+    """
+    import torch  # noqa: PLC0415
+
+    config = config or PipelineConfig()
+    out = Path(out)
+    _open_output(out, config)
+    threads = config.threads or (
+        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    )
+    torch.set_num_threads(max(1, int(threads or 1)))
+    timings: dict[str, float] = {}
+    records: dict[str, Any] = {}
+    records["samples"] = _run_stage(out, "samples", lambda: stage_samples(out, config), timings)
+    records["neb"] = _run_stage(out, "neb", lambda: stage_neb(out, config, progress), timings)
+    records["train"] = _run_stage(out, "train", lambda: stage_train(out, config, progress), timings)
+    model_path = Path(records["train"]["model"])
+    records["evaluate"] = _run_stage(
+        out, "evaluate", lambda: stage_evaluate(out, model_path, progress), timings
+    )
+    records["predict"] = _run_stage(
+        out, "predict", lambda: stage_predict(out, config, model_path, progress), timings
+    )
+    summary_path = _stage_file(out, "summary")
+    summary_path.unlink(missing_ok=True)  # always refresh: it collects the other stages
+    return _run_stage(out, "summary", lambda: stage_summary(out, records, timings), timings)
+
+
+def summary_table(summary: Mapping[str, Any]) -> str:
+    """A plain-text table of a pipeline summary: per moving species, NEB reference vs CNN."""
+    per_species = {r["moving_species"]: r for r in summary["evaluate"]["per_species"]}
+    overall = summary["evaluate"]["overall"]
+    lines = [
+        f"NEB: {summary['neb']['hops']} hops, {summary['neb']['failed']} failed "
+        f"({100 * summary['neb']['failed_fraction']:.1f}%); "
+        f"CNN best epoch {summary['train']['best_epoch']}, "
+        f"validation MAE {_fmt(summary['train']['val_mae'])} eV",
+        f"held-out test: MAE {_fmt(overall.get('mae'))} eV, R^2 {_fmt(overall.get('r2'))} "
+        f"({overall.get('count', 0)} hops)",
+        "",
+        f"{'moving':<7}{'test hops':>10}{'NEB mean':>10}{'CNN MAE':>9}"
+        f"{'pred. hops':>12}{'pred. mean':>11}{'pred. std':>10}",
+    ]
+    for row in summary["predict"]["spectrum"]:
+        symbol = row["moving_species"]
+        test = overall if symbol == "all" else per_species.get(symbol, {})
+        lines.append(
+            f"{symbol:<7}{test.get('count', 0):>10}{_fmt(test.get('mean_true')):>10}"
+            f"{_fmt(test.get('mae')):>9}{row['count']:>12}{_fmt(row['mean']):>11}"
+            f"{_fmt(row['std']):>10}"
+        )
+    lines.append(
+        f"(energies in eV; predicted spectrum of the {summary['predict']['atoms']}-atom sample)"
+    )
+    return "\n".join(lines)
+
+
+def _fmt(value: Any) -> str:
+    return "-" if value is None or not np.isfinite(float(value)) else f"{float(value):.3f}"
