@@ -101,7 +101,11 @@ def main(argv: list[str] | None = None) -> int:
     for name, config in configs.items():
         start = time.perf_counter()
         result = train_model(
-            [dataset], config, out / name, data=data, progress=sys.stderr.isatty(),
+            [dataset],
+            config,
+            out / name,
+            data=data,
+            progress=sys.stderr.isatty(),
             on_epoch=lambda entry, name=name: print(name, json.dumps(entry), flush=True),
         )
         print(

@@ -69,7 +69,11 @@ def _assert_same_hops(a: pd.DataFrame, b: pd.DataFrame) -> None:
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory) -> Path:
-    """An uninterrupted serial campaign: 2 samples x 1 site x 8 hops."""
+    """An uninterrupted local campaign in a 2-process pool: 2 samples x 1 site x 8 hops.
+
+    The SIGKILL test runs the CLI serially and the Dask test on a cluster: the three execution
+    paths are compared with each other through this run.
+    """
     root = tmp_path_factory.mktemp("reference") / "dataset"
     report = run_neb_campaign(
         _samples(),
@@ -78,7 +82,7 @@ def reference(tmp_path_factory) -> Path:
         FAST_NEB,
         sites=SITES,
         seed=SEED,
-        workers=1,
+        workers=2,
         progress=False,
     )
     assert report.n_sites == report.n_sites_run == 2 * SITES
@@ -272,3 +276,36 @@ def test_dask_local_cluster_matches_local_run(reference, tmp_path):
     assert report.n_sites_run == 2 * SITES
     _assert_same_hops(_hop_table(tmp_path / "dask"), _hop_table(reference))
     assert math.isclose(report.n_hops_ok, int((read_hops(reference)["status"] == "ok").sum()))
+
+
+@pytest.mark.slow
+def test_repeated_kills_at_random_moments_lose_nothing(reference, tmp_path):
+    """SIGKILL at random delays (also before any row, while samples are stored) until done."""
+    files = [
+        str(write_structure_file(tmp_path / f"{sid}.extxyz", atoms))
+        for sid, atoms in _samples().items()
+    ]
+    settings = tmp_path / "neb.yaml"
+    settings.write_text(yaml.safe_dump(FAST_NEB.to_json()))
+    out = tmp_path / "ds"
+    args = ["neb", *files, "-o", str(out), "--sites", str(SITES), "--seed", str(SEED)]
+    args += ["--neb-config", str(settings), "--workers", "1", "--no-progress"]
+    rng = np.random.default_rng(11)
+    kills = 0
+    for _ in range(6):
+        proc = _cli(args)
+        try:
+            proc.wait(timeout=float(rng.uniform(0.5, 8.0)))
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            kills += 1
+        if proc.returncode == 0:
+            break
+        assert proc.returncode == -signal.SIGKILL, proc.communicate()[1].decode()[-2000:]
+        assert _data_lines(out / "hops.csv") % 8 == 0
+    final = _cli(args)
+    stdout, stderr = final.communicate(timeout=900)
+    assert final.returncode == 0, stderr.decode()[-2000:]
+    assert kills >= 1
+    _assert_same_hops(_hop_table(out), _hop_table(reference))

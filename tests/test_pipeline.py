@@ -102,9 +102,9 @@ def test_rerun_with_another_config_is_refused(quick_run):
 
 def test_config_file_and_validation(tmp_path):
     path = tmp_path / "p.yaml"
-    path.write_text("sites_per_sample: 3\ntest_compositions: [Ta1Nb1Mo2]\n")
+    path.write_text("sites_per_sample: 3\ntest_compositions: [Ta1Nb1Mo3]\n")
     config = load_config(path)
-    assert config.sites_per_sample == 3 and config.test_compositions == ("Ta1Nb1Mo2",)
+    assert config.sites_per_sample == 3 and config.test_compositions == ("Ta1Nb1Mo3",)
     assert config.train_compositions == PipelineConfig().train_compositions
     path.write_text("sites: 3\n")
     with pytest.raises(VmebError, match="p.yaml.*unknown pipeline config keys"):

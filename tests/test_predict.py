@@ -88,12 +88,13 @@ def make_dataset(root: Path, samples: dict[str, Atoms], model=None) -> Path:
 
 
 def train_tiny_cnn(dataset: Path, out: Path, epochs: int = 1, seed: int = 0) -> Path:
-    """A small real CNN checkpoint (16^3 maps, 4 conv layers of 4 filters)."""
+    """A small real CNN checkpoint (8^3 maps of 1.5 Å voxels, r_c 5 Å, 4 conv layers of 4 filters)."""
     from vmeb.dataset import open_dataset
     from vmeb.training import TrainConfig, train_model
 
     config = TrainConfig(
-        kind="cnn", depth=1, filters=4, delta=1.0, epochs=epochs, batch_size=64, seed=seed
+        kind="cnn", depth=1, filters=4, r_c=5.0, l_c=6.0, delta=1.5, augment="lattice",
+        mirror=False, epochs=epochs, batch_size=64, seed=seed,
     )
     result = train_model([open_dataset(dataset)], config, out, progress=False)
     return result.model_path

@@ -177,6 +177,22 @@ def test_sdm_of_a_hop_is_the_same_in_a_supercell_and_after_translation():
     np.testing.assert_allclose(total.numpy(), counts * (2 * math.pi) ** 1.5, rtol=1e-4)
 
 
+def test_out_buffer_and_chunking_give_the_same_maps(monkeypatch):
+    import vmeb.sdm as sdm_module
+
+    config = SDMConfig(r_c=3.9, l_c=4.0, delta=0.5)
+    positions, species = random_batch(7, 50, 3, seed=9, extent=4.2)
+    expected = direct_sdm(positions, species, 3, config)
+    pos, sp = torch.tensor(positions), torch.tensor(species)
+    monkeypatch.setattr(sdm_module, "_CPU_CHUNK_BYTES", 1)  # one sample per chunk
+    buffer = torch.full((7, 3, 16, 16, 16), 99.0, dtype=torch.float64)
+    result = encode_sdm(pos, sp, 3, config, out=buffer)
+    assert result.data_ptr() == buffer.data_ptr()
+    np.testing.assert_allclose(buffer.numpy(), expected, atol=TOL64)
+    with pytest.raises(VmebError, match="out buffer"):
+        encode_sdm(pos, sp, 3, config, out=torch.empty(7, 3, 16, 16, 16))  # float32
+
+
 def test_random_angles_uniform_and_reproducible():
     a = random_angles(20000, torch.Generator().manual_seed(11), "cpu")
     b = random_angles(20000, torch.Generator().manual_seed(11), "cpu")

@@ -30,8 +30,17 @@ from vmeb.training import (
 SPECIES = ("Ta", "Nb", "Mo")
 #: Tiny CNN: 8^3 maps of 1 Å voxels, 4 conv layers of 4 filters.
 TINY_CNN = dict(
-    kind="cnn", depth=1, filters=4, r_c=4.0, l_c=4.0, delta=1.0, batch_size=16,
-    val_per_group=10, test_groups=("C",), lr_patience=2, patience=5,
+    kind="cnn",
+    depth=1,
+    filters=4,
+    r_c=4.0,
+    l_c=4.0,
+    delta=1.0,
+    batch_size=16,
+    val_per_group=10,
+    test_groups=("C",),
+    lr_patience=2,
+    patience=5,
 )
 
 
@@ -63,9 +72,16 @@ def tiny_dataset(tmp_path_factory):
         append_hops(
             root,
             [
-                dict(sample_id=sample_id, vacancy_index=int(v), moving_index=int(m),
-                     moving_species=symbols[m], barrier=float(b), converged=True, status="ok",
-                     source="synthetic")
+                dict(
+                    sample_id=sample_id,
+                    vacancy_index=int(v),
+                    moving_index=int(m),
+                    moving_species=symbols[m],
+                    barrier=float(b),
+                    converged=True,
+                    status="ok",
+                    source="synthetic",
+                )
                 for v, m, b in zip(vac, mov, barrier, strict=True)
             ],
         )
@@ -118,17 +134,27 @@ def test_cnn_trains_and_checkpoint_round_trips(tiny_dataset, tiny_hops, tmp_path
 
 def test_resume_continues_from_saved_epoch(tiny_dataset, tiny_hops, tmp_path):
     straight = train_model(
-        [tiny_dataset], TrainConfig(epochs=3, **TINY_CNN), tmp_path / "a", data=tiny_hops,
+        [tiny_dataset],
+        TrainConfig(epochs=3, **TINY_CNN),
+        tmp_path / "a",
+        data=tiny_hops,
         progress=False,
     )
     train_model(
-        [tiny_dataset], TrainConfig(epochs=2, **TINY_CNN), tmp_path / "b", data=tiny_hops,
+        [tiny_dataset],
+        TrainConfig(epochs=2, **TINY_CNN),
+        tmp_path / "b",
+        data=tiny_hops,
         progress=False,
     )
     assert read_checkpoint(tmp_path / "b" / STATE_FILE)["progress"]["epoch"] == 2
     resumed = train_model(
-        [tiny_dataset], TrainConfig(epochs=3, **TINY_CNN), tmp_path / "b", data=tiny_hops,
-        resume=True, progress=False,
+        [tiny_dataset],
+        TrainConfig(epochs=3, **TINY_CNN),
+        tmp_path / "b",
+        data=tiny_hops,
+        resume=True,
+        progress=False,
     )
     lines = (tmp_path / "b" / METRICS_FILE).read_text().splitlines()
     assert [json.loads(line)["epoch"] for line in lines] == [1, 2, 3]
@@ -138,14 +164,25 @@ def test_resume_continues_from_saved_epoch(tiny_dataset, tiny_hops, tmp_path):
         assert a["val_mae"] == pytest.approx(b["val_mae"], rel=1e-6)
     with pytest.raises(VmebError, match="config differs"):
         train_model(
-            [tiny_dataset], TrainConfig(epochs=4, **{**TINY_CNN, "filters": 5}), tmp_path / "b",
-            data=tiny_hops, resume=True, progress=False,
+            [tiny_dataset],
+            TrainConfig(epochs=4, **{**TINY_CNN, "filters": 5}),
+            tmp_path / "b",
+            data=tiny_hops,
+            resume=True,
+            progress=False,
         )
 
 
 def test_lr_matches_sklearn(tiny_dataset, tiny_hops, tmp_path):
-    config = TrainConfig(kind="lr", r_c=4.0, l_c=4.0, augment="none", template_cutoff=1.25,
-                         val_per_group=10, test_groups=("C",))
+    config = TrainConfig(
+        kind="lr",
+        r_c=4.0,
+        l_c=4.0,
+        augment="none",
+        template_cutoff=1.25,
+        val_per_group=10,
+        test_groups=("C",),
+    )
     result = train_model([tiny_dataset], config, tmp_path, data=tiny_hops, progress=False)
     split = split_hops(tiny_hops.groups, config)
     env = tiny_hops.environments
@@ -163,8 +200,16 @@ def test_lr_matches_sklearn(tiny_dataset, tiny_hops, tmp_path):
 
 
 def test_nn_trains(tiny_dataset, tiny_hops, tmp_path):
-    config = TrainConfig(kind="nn", r_c=4.0, augment="lattice", template_cutoff=1.25, epochs=3,
-                         batch_size=16, val_per_group=10, test_groups=("C",))
+    config = TrainConfig(
+        kind="nn",
+        r_c=4.0,
+        augment="lattice",
+        template_cutoff=1.25,
+        epochs=3,
+        batch_size=16,
+        val_per_group=10,
+        test_groups=("C",),
+    )
     result = train_model([tiny_dataset], config, tmp_path, data=tiny_hops, progress=False)
     assert result.history[-1]["train_mae"] < result.history[0]["train_mae"]
     trained = load_checkpoint(tmp_path / MODEL_FILE)
@@ -195,8 +240,18 @@ def test_cli_config_file_and_flags(tiny_dataset, tmp_path, capsys):
     )
     out = tmp_path / "run"
     status = vmeb_main(
-        ["train", str(tiny_dataset.root), "--out", str(out), "--config", str(cfg),
-         "--epochs", "1", "--threads", "1"]
+        [
+            "train",
+            str(tiny_dataset.root),
+            "--out",
+            str(out),
+            "--config",
+            str(cfg),
+            "--epochs",
+            "1",
+            "--threads",
+            "1",
+        ]
     )
     assert status == 0
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
@@ -206,6 +261,10 @@ def test_cli_config_file_and_flags(tiny_dataset, tmp_path, capsys):
     # a second run into the same directory without --resume is refused; bad keys are one line
     assert vmeb_main(["train", str(tiny_dataset.root), "--out", str(out)]) == 2
     cfg.write_text("kind: cnn\nfliters: 3\n")
-    assert vmeb_main(["train", str(tiny_dataset.root), "--out", str(tmp_path / "x"),
-                      "--config", str(cfg)]) == 2
+    assert (
+        vmeb_main(
+            ["train", str(tiny_dataset.root), "--out", str(tmp_path / "x"), "--config", str(cfg)]
+        )
+        == 2
+    )
     assert "fliters" in capsys.readouterr().err

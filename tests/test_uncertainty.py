@@ -40,6 +40,15 @@ TINY = dict(kind="cnn", depth=1, filters=4, r_c=4.5, l_c=5.0, delta=1.25, epochs
 FRACTION_TOL = 0.012
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models gain nothing from a second torch thread, and lose much on busy cores."""
+    import torch
+
+    torch.set_num_threads(1)
+    yield
+
+
 class _Enumerator:
     """Stands in for a model to enumerate hops (barrier from the moving species + Ta count)."""
 

@@ -32,6 +32,7 @@ import math
 import multiprocessing
 import os
 import time
+import uuid
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -239,6 +240,20 @@ def _check_method(root: Path, method: Mapping[str, Any]) -> None:
         )
 
 
+def _creation_cut_short(root: Path) -> bool:
+    """Whether ``root`` is a dataset whose creation was killed before its header was written:
+    only the structures folder, temporary files and a hop table without rows."""
+    for entry in root.iterdir():
+        if entry.name.startswith(".") and entry.name.endswith(".tmp"):
+            continue
+        if entry.name == "structures" and entry.is_dir():
+            continue
+        if entry.name == "hops.csv" and entry.read_bytes().count(b"\n") <= 1:
+            continue
+        return False
+    return True
+
+
 def _same_structure(a: Atoms, b: Atoms) -> bool:
     return (
         len(a) == len(b)
@@ -271,9 +286,10 @@ def prepare_dataset(
         species=_species_order(named, potential), lattice={"type": "bcc"}, method=method
     )
     if root.exists() and any(root.iterdir()):
-        if not (root / "header.json").exists():
+        if (root / "header.json").exists():
+            _check_method(root, method)
+        elif not _creation_cut_short(root):
             raise file_error(root, "exists and is not a vmeb dataset; choose another output")
-        _check_method(root, method)
     create_dataset(root, header, exist_ok=True)
     dataset = open_dataset(root)
     stored: dict[str, Atoms] = {}
@@ -510,12 +526,15 @@ def _dask_outcomes(
         from distributed import Client, as_completed  # noqa: PLC0415
     except ImportError as exc:  # pragma: no cover - dependency
         raise VmebError("Dask scheduling needs 'distributed': pip install distributed") from exc
+    if not tasks:
+        return
     own_client = not isinstance(scheduler, Client)
     try:
         client = Client(scheduler, timeout="60s") if own_client else scheduler
     except OSError as exc:
         raise VmebError(f"cannot reach Dask scheduler {scheduler}: {exc}") from exc
     try:
+        token = uuid.uuid4().hex[:12]
         used = sorted({t.sample_id for t in tasks})
         scattered = client.scatter({sid: stored[sid] for sid in used}, broadcast=False)
         futures = [
@@ -525,15 +544,16 @@ def _dask_outcomes(
                 scattered[task.sample_id],
                 **run_kwargs,
                 pure=False,
-                key=f"vmeb-site-{task.sample_id}-{task.vacancy_index}-{os.getpid()}-{i}",
+                key=f"vmeb-site-{task.sample_id}-{task.vacancy_index}-{token}",
             )
-            for i, task in enumerate(tasks)
+            for task in tasks
         ]
+        task_of = {future.key: task for future, task in zip(futures, tasks, strict=True)}
         for future in as_completed(futures):
             try:
-                yield future.result()
+                outcome = future.result()
             except Exception as exc:  # noqa: BLE001 - worker lost: record as failed rows
-                task = tasks[futures.index(future)]
+                task = task_of[future.key]
                 reason = f"task error: Dask worker failure: {type(exc).__name__}: {exc}"
                 config = _config_json(run_kwargs["neb_config"])
                 rows = failed_rows(
@@ -544,9 +564,9 @@ def _dask_outcomes(
                     config.get("engine", "lammps"),
                     config.get("n_replicas"),
                 )
-                yield SiteOutcome(task, tuple(rows), 0.0, error=reason)
-            finally:
-                future.release()
+                outcome = SiteOutcome(task, tuple(rows), 0.0, error=reason)
+            future.release()
+            yield outcome
     finally:
         if own_client:
             client.close()

@@ -76,7 +76,9 @@ def site_template(cutoff: float) -> SiteTemplate:
         The template; the moving atom's site (FIRST_SHELL, 0, 0) is among the sites.
     """
     if cutoff <= FIRST_SHELL:
-        raise VmebError(f"template cutoff {cutoff} a is inside the first shell ({FIRST_SHELL:.3f} a)")
+        raise VmebError(
+            f"template cutoff {cutoff} a is inside the first shell ({FIRST_SHELL:.3f} a)"
+        )
     m = int(np.ceil(cutoff)) + 1
     grid = np.arange(-m, m + 1, dtype=float)
     corners = np.stack(np.meshgrid(grid, grid, grid, indexing="ij"), axis=-1).reshape(-1, 3)
@@ -158,9 +160,7 @@ def align_to_lattice(positions: np.ndarray, species: np.ndarray) -> np.ndarray:
     return rotate_about_x(positions.astype(np.float64), -psi).astype(positions.dtype)
 
 
-def assign_sites(
-    positions: np.ndarray, species: np.ndarray, template: SiteTemplate
-) -> np.ndarray:
+def assign_sites(positions: np.ndarray, species: np.ndarray, template: SiteTemplate) -> np.ndarray:
     """Template site of every atom of every hop.
 
     Args:
@@ -202,7 +202,9 @@ def onehot_descriptors(
     out = np.zeros((len(site), template.n_sites, n_species), dtype=np.float32)
     hop, atom = np.nonzero(site >= 0)
     out[hop, site[hop, atom], species[hop, atom]] = 1.0
-    claimed = np.bincount(hop * template.n_sites + site[hop, atom], minlength=out.shape[0] * template.n_sites)
+    claimed = np.bincount(
+        hop * template.n_sites + site[hop, atom], minlength=out.shape[0] * template.n_sites
+    )
     if np.any(claimed > 1):
         logger.warning("%d template site(s) claimed by two atoms", int((claimed > 1).sum()))
     return out.reshape(len(site), -1)

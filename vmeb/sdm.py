@@ -39,9 +39,10 @@ INFERENCE_ANGLES: tuple[float, ...] = tuple(k * math.pi / 4 for k in range(8))
 #: 1D Gaussian factors below this are set to 0 (a 1D distance beyond 7.43 Delta): keeps every
 #: product a normal float; the absolute change of a voxel is below M * 1e-12.
 FACTOR_FLOOR = 1e-12
+_LOG_FLOOR = math.log(FACTOR_FLOOR)
 
 #: Bytes of chunk intermediates per batched product: small on CPU (cache), large on GPU.
-_CPU_CHUNK_BYTES = 4 << 20
+_CPU_CHUNK_BYTES = 1 << 20
 _GPU_CHUNK_BYTES = 512 << 20
 
 
@@ -130,6 +131,12 @@ def _group_by_species(
     return index[:, :n_species, :width], width
 
 
+def _zeros(shape, device, dtype, out: torch.Tensor | None) -> torch.Tensor:
+    if out is None:
+        return torch.zeros(shape, device=device, dtype=dtype)
+    return out.zero_()
+
+
 def _chunk_widths(present: torch.Tensor, step: int, device: torch.device) -> list[int]:
     """Largest group size in each chunk of ``step`` samples.
 
@@ -160,6 +167,8 @@ def encode_sdm(
     n_species: int,
     config: SDMConfig,
     angles: torch.Tensor | None = None,
+    *,
+    out: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Spatial density maps of a batch of hop environments (paper Eq. 1).
 
@@ -172,9 +181,12 @@ def encode_sdm(
         n_species: C, number of channels.
         config: Map geometry.
         angles: [B] rotation about x (radians) applied before mapping; None = no rotation.
+        out: Optional contiguous [B, C, G, G, G] tensor (same device and dtype) to write the maps
+            into. Reusing one buffer across batches saves the page faults of a fresh large
+            allocation (about a third of the CPU time at 32^3).
 
     Returns:
-        [B, C, G, G, G] maps, layout ``[b, channel, z, y, x]``.
+        [B, C, G, G, G] maps, layout ``[b, channel, z, y, x]`` (``out`` when given).
 
     Raises:
         VmebError: if shapes disagree or a species index is >= ``n_species``.
@@ -191,6 +203,16 @@ def encode_sdm(
     species = species.to(device=device, dtype=torch.long)
     batch, atoms, _ = positions.shape
     grid = config.grid_size
+    shape = (batch, n_species, grid, grid, grid)
+    if out is not None and (
+        tuple(out.shape) != shape
+        or out.dtype != dtype
+        or out.device != device
+        or not out.is_contiguous()
+    ):
+        raise VmebError(
+            f"SDM out buffer must be a contiguous {dtype} tensor of shape {shape} on {device}"
+        )
     if batch and atoms and int(species.max()) >= n_species:
         raise VmebError(f"species index {int(species.max())} >= number of channels {n_species}")
     if angles is not None:
@@ -198,13 +220,12 @@ def encode_sdm(
         if angles.shape[0] != batch:
             raise VmebError(f"got {angles.shape[0]} angles for a batch of {batch}")
         positions = positions @ rotation_about_x(angles).transpose(1, 2)
-    shape = (batch, n_species, grid, grid, grid)
     if batch == 0 or atoms == 0 or n_species == 0:
-        return torch.zeros(shape, device=device, dtype=dtype)
+        return _zeros(shape, device, dtype, out)
     valid = (species >= 0) & (positions.square().sum(-1) < config.r_c**2)
     index, width = _group_by_species(species, valid, n_species)
     if width == 0:
-        return torch.zeros(shape, device=device, dtype=dtype)
+        return _zeros(shape, device, dtype, out)
 
     padded = torch.cat([positions, positions.new_zeros(batch, 1, 3)], dim=1)
     grouped = torch.gather(
@@ -212,15 +233,18 @@ def encode_sdm(
     ).reshape(batch * n_species, width, 3)
     weight = (index < atoms).reshape(batch * n_species, width).to(dtype)
     centres = torch.as_tensor(config.centres(), device=device, dtype=dtype)
-    factors = torch.exp((grouped[..., None] - centres).square() * (-0.5 / config.delta**2))
-    # Cut 1D factors below FACTOR_FLOOR to exact zeros: products of three factors then never
-    # become subnormal floats (which run ~100x slower on CPUs); the change to any voxel is below
-    # M * FACTOR_FLOOR while one atom's peak is 1 (docs/sdm.md).
-    factors = torch.where(factors < FACTOR_FLOOR, torch.zeros_like(factors), factors)
+    # 1D factors exp(-(r - c)^2 / (2 delta^2)). Exponents are clamped just below log(FACTOR_FLOOR)
+    # (exp underflow is slow) and factors below FACTOR_FLOOR become exact zeros, so products of
+    # three factors are never subnormal floats (~100x slower on CPUs). The change to any voxel
+    # is below M * FACTOR_FLOOR while one atom's peak is 1 (docs/sdm.md).
+    exponent = (grouped[..., None] - centres).square_().mul_(-0.5 / config.delta**2)
+    factors = exponent.clamp_(min=_LOG_FLOOR - 1.0).exp_()
+    factors = torch.nn.functional.threshold(factors, FACTOR_FLOOR, 0.0, inplace=True)
     g_x, g_y = factors[:, :, 0], factors[:, :, 1]  # [B*C, width, G]
     g_zt = (factors[:, :, 2] * weight[..., None]).transpose(1, 2).contiguous()  # [B*C, G, width]
 
-    out = torch.empty(shape, device=device, dtype=dtype)  # every voxel is written below
+    if out is None:
+        out = torch.empty(shape, device=device, dtype=dtype)  # every voxel is written below
     flat = out.view(batch * n_species, grid, grid * grid)
     per_sample = n_species * width * grid * grid * positions.element_size()
     step = _chunk_size(device, per_sample, batch)

@@ -147,7 +147,9 @@ class TrainConfig:
 
     def model_config(self) -> ModelConfig:
         """The architecture part."""
-        return ModelConfig(kind=self.kind, depth=self.depth, filters=self.filters, hidden=self.hidden)
+        return ModelConfig(
+            kind=self.kind, depth=self.depth, filters=self.filters, hidden=self.hidden
+        )
 
     def sdm_config(self) -> SDMConfig:
         """The SDM geometry part."""
@@ -440,7 +442,8 @@ def _atomic_torch_save(obj: Any, path: Path) -> None:
         raise
 
 
-def _atomic_text(path: Path, text: str) -> None:
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write text to ``path`` through a temporary file, fsync and rename."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as handle:
@@ -499,7 +502,9 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     try:
         record = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure is a corrupted file
-        raise file_error(path, f"corrupted or unreadable checkpoint ({type(exc).__name__})") from exc
+        raise file_error(
+            path, f"corrupted or unreadable checkpoint ({type(exc).__name__})"
+        ) from exc
     if not isinstance(record, dict) or record.get("format") != CHECKPOINT_FORMAT:
         raise file_error(path, "not a vmeb model checkpoint")
     if record.get("version") != CHECKPOINT_VERSION:
@@ -646,7 +651,7 @@ class _Log:
     def __init__(self, path: Path, history: list[dict], callback: Callable[[dict], None] | None):
         self.path = path
         self.callback = callback
-        _atomic_text(path, "".join(json.dumps(h) + "\n" for h in history))
+        atomic_write_text(path, "".join(json.dumps(h) + "\n" for h in history))
 
     def __call__(self, entry: dict[str, Any]) -> None:
         with open(self.path, "a") as handle:
@@ -703,13 +708,18 @@ def train_model(
 
     optimizer = torch.optim.RMSprop(model.parameters(), lr=config.lr)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimizer, mode="min", factor=1 / math.sqrt(10), patience=config.lr_patience - 1,
+        optimizer,
+        mode="min",
+        factor=1 / math.sqrt(10),
+        patience=config.lr_patience - 1,
         min_lr=config.min_lr,
     )
     state = {"epoch": 0, "best_val": math.inf, "best_epoch": 0, "stale": 0, "history": []}
     best_state = copy.deepcopy(model.state_dict())
     if resume:
-        best_state = _restore(out / STATE_FILE, config, model, optimizer, scheduler, generator, state)
+        best_state = _restore(
+            out / STATE_FILE, config, model, optimizer, scheduler, generator, state
+        )
     log = _Log(out / METRICS_FILE, state["history"], on_epoch)
     batch_size = config.effective_batch_size
     targets = torch.as_tensor(data.barriers, dtype=torch.float32)
@@ -722,7 +732,9 @@ def train_model(
         order = train_index[torch.randperm(len(train_index), generator=generator)]
         total, seen = 0.0, 0
         bar = tqdm(
-            range(0, len(order), batch_size), desc=f"epoch {epoch}", disable=not progress,
+            range(0, len(order), batch_size),
+            desc=f"epoch {epoch}",
+            disable=not progress,
             leave=False,
         )
         for first in bar:
@@ -745,7 +757,9 @@ def train_model(
         if improved:
             state.update(best_val=val_mae, best_epoch=epoch, stale=0)
             best_state = copy.deepcopy(model.state_dict())
-            save_checkpoint(_with_state(model, best_state, config, species, template), out / MODEL_FILE)
+            save_checkpoint(
+                _with_state(model, best_state, config, species, template), out / MODEL_FILE
+            )
         else:
             state["stale"] += 1
         entry = {
@@ -813,7 +827,7 @@ def _finish(model, inputs, data, split, config, out, state) -> TrainResult:
         "n_val": len(split["val"]),
         "test": test,
     }
-    _atomic_text(out / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
+    atomic_write_text(out / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
     return TrainResult(
         model_path=out / MODEL_FILE,
         best_epoch=state["best_epoch"],
@@ -830,8 +844,14 @@ def _fit_lr(model, inputs, data, split, config, species, template, out, on_epoch
     val_pred = _predict(model, inputs, split["val"], len(species), config, 4096, config.device)
     val_mae = float(np.abs(val_pred - data.barriers[split["val"]]).mean())
     save_checkpoint(_model_record(model, config, species, template), out / MODEL_FILE)
-    entry = {"epoch": 1, "train_mae": None, "val_mae": val_mae, "best_val_mae": val_mae,
-             "lr": None, "seconds": round(time.perf_counter() - start, 2)}
+    entry = {
+        "epoch": 1,
+        "train_mae": None,
+        "val_mae": val_mae,
+        "best_val_mae": val_mae,
+        "lr": None,
+        "seconds": round(time.perf_counter() - start, 2),
+    }
     _Log(out / METRICS_FILE, [], on_epoch)(entry)
     state = {"best_epoch": 1, "best_val": val_mae, "history": [entry]}
     return _finish(model, inputs, data, split, config, out, state)

@@ -56,11 +56,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add.add_argument("--l-c", type=float, default=sup, help="SDM half edge (Å, 8.0)")
     add.add_argument("--delta", type=float, default=sup, help="SDM voxel/Gaussian width (Å)")
     add.add_argument(
-        "--template-cutoff", type=_optional_float, default=sup,
+        "--template-cutoff",
+        type=_optional_float,
+        default=sup,
         help="one-hot template radius in lattice constants (auto: r_c / median a)",
     )
     add.add_argument(
-        "--augment", choices=("random", "lattice", "none"), default=sup,
+        "--augment",
+        choices=("random", "lattice", "none"),
+        default=sup,
         help="rotation augmentation about the hop axis",
     )
     add.add_argument("--mirror", type=_bool, default=sup, help="mirror augmentation (true)")
@@ -122,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
     import yaml
 
     from vmeb.dataset import open_dataset
-    from vmeb.training import STATE_FILE, train_model
+    from vmeb.training import STATE_FILE, atomic_write_text, train_model
 
     config = resolve_config(args)
     if args.threads:
@@ -134,17 +138,24 @@ def run(args: argparse.Namespace) -> int:
         raise file_error(out, "already holds a training run (use --resume or another --out)")
     datasets = [open_dataset(path) for path in args.datasets]
     out.mkdir(parents=True, exist_ok=True)
-    (out / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+    atomic_write_text(out / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
 
     def show(entry: dict) -> None:
         print(json.dumps(entry), flush=True)
 
     result = train_model(
-        datasets, config, out, resume=args.resume, on_epoch=show,
+        datasets,
+        config,
+        out,
+        resume=args.resume,
+        on_epoch=show,
         progress=not args.no_progress and sys.stderr.isatty(),
     )
-    summary = {"model": str(result.model_path), "best_epoch": result.best_epoch,
-               "val_mae": result.val_mae}
+    summary = {
+        "model": str(result.model_path),
+        "best_epoch": result.best_epoch,
+        "val_mae": result.val_mae,
+    }
     if result.test:
         summary["test_mae"] = result.test["mae"]
         summary["test_groups"] = {g: v["mae"] for g, v in result.test["groups"].items()}
