@@ -9,9 +9,11 @@ Usage (one command, CPU; each model config is a YAML in configs/)::
 
     python benchmarks/dft_heldout.py --out runs/dft_heldout
 
-Options: ``--models lr nn cnn`` (any of the configs/dft_<name>.yaml), ``--dataset DIR`` (an
-already imported dataset instead of importing ``--fpnnk``), ``--threads``, ``--table`` (only
-print the table of finished runs). Results: OUT/<model>/summary.json and OUT/results.md.
+Options: ``--models lr nn cnn_compact`` (any of the configs/dft_<name>.yaml), ``--dataset DIR``
+(an already imported dataset instead of importing ``--fpnnk``), ``--threads``, ``--epochs N``
+(override the configs), ``--resume`` (continue stopped runs; with ``--epochs`` equal to the
+epochs done it only evaluates the best model), ``--table`` (only print the table).
+Results: OUT/<model>/summary.json and OUT/results.md.
 """
 
 from __future__ import annotations
@@ -40,10 +42,12 @@ TEST_GROUPS = ("MoTaV", "NbWV", "NbMoTaW", "NbMoTa40WV")
 REFERENCES = {"ridge (reference)": 0.10, "MLP 256-128 + symmetry (reference)": 0.07}
 
 
-def _config(name: str, seed: int, test_groups: tuple[str, ...]) -> TrainConfig:
+def _config(name: str, seed: int, test_groups: tuple[str, ...], epochs: int | None) -> TrainConfig:
     path = ROOT / "configs" / f"dft_{name}.yaml"
     values = yaml.safe_load(path.read_text())
     values.update(seed=seed, test_groups=list(test_groups))
+    if epochs is not None and values.get("kind") != "lr":
+        values["epochs"] = epochs
     return TrainConfig.from_dict(values)
 
 
@@ -83,6 +87,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--test-groups", nargs="+", default=list(TEST_GROUPS))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--epochs", type=int, help="override the configs' maximum epochs")
+    parser.add_argument(
+        "--resume", action="store_true", help="continue stopped runs (OUT/<model>/checkpoint.pt)"
+    )
     parser.add_argument("--table", action="store_true", help="only print the results table")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
@@ -96,7 +104,9 @@ def main(argv: list[str] | None = None) -> int:
         report = import_fpnnk([args.fpnnk], dataset_dir)
         print(report.table())
     dataset = open_dataset(dataset_dir)
-    configs = {name: _config(name, args.seed, tuple(args.test_groups)) for name in args.models}
+    configs = {
+        name: _config(name, args.seed, tuple(args.test_groups), args.epochs) for name in args.models
+    }
     data = load_hops([dataset], max(c.r_c for c in configs.values()))
     for name, config in configs.items():
         start = time.perf_counter()
@@ -105,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
             config,
             out / name,
             data=data,
+            resume=args.resume and (out / name / "checkpoint.pt").is_file(),
             progress=sys.stderr.isatty(),
             on_epoch=lambda entry, name=name: print(name, json.dumps(entry), flush=True),
         )

@@ -185,6 +185,7 @@ def test_task_that_raises_is_stored_as_failed_rows(tmp_path):
         progress=False,
     )
     assert report.n_task_errors == 1 and report.n_hops_failed == 8 and report.n_hops_ok == 0
+    assert list(report.failure_reasons.values()) == [8] and report.barriers_per_hour == 0
     hops = read_hops(tmp_path / "ds")
     assert len(hops) == 8 and (hops["status"] == "failed").all()
     assert hops["reason"].str.startswith("task error:").all()

@@ -1,7 +1,8 @@
 """End to end through the CLI on external DFT data: import -> train -> evaluate -> predict.
 
 A compact CNN (4 conv layers of 8 filters on 8^3 maps of 1.5 Å voxels, r_c = 5 Å: three
-neighbour shells; lattice-symmetry augmentation) is trained for 3 seeded epochs on two DFT compositions and evaluated on a third, unseen sample. The recorded MAE was
+neighbour shells; lattice-symmetry augmentation) is trained for 3 seeded epochs on one DFT sample of equimolar NbMoTaWV and evaluated on another,
+unseen sample of it. The recorded MAE was
 measured with this exact command sequence (torch 2.13.0 CPU, 2 threads); the tolerance covers
 floating-point differences between machines, not a different model.
 """
@@ -16,10 +17,10 @@ import pytest
 
 from vmeb.cli.main import main
 
-TRAIN_FOLDERS = ("NbMoTaW", "NbMoTaWV")
+TRAIN_FOLDERS = ("NbMoTaWV",)
 TEST_FOLDER = "NbMoTaWV_2"
 #: Test MAE (eV) of the run below on NbMoTaWV_2, measured once; see the module docstring.
-RECORDED_TEST_MAE = 0.0
+RECORDED_TEST_MAE = 0.1966
 MAE_TOLERANCE = 0.02  # eV
 
 

@@ -1,4 +1,4 @@
-"""Evaluation metrics against scikit-learn, exact errors of a closed-form model, CLI and bad input."""
+"""Evaluation: metrics against scikit-learn, exact errors of a closed-form model, CLI, bad input."""
 
 from __future__ import annotations
 
@@ -66,7 +66,9 @@ def test_evaluate_model_recovers_known_errors(perturbed_dataset):
     per_species = report.per_species.set_index("moving_species")
     assert set(per_species.index) == set(ok.moving_species)
     for symbol, part in ok.groupby("moving_species"):
-        np.testing.assert_allclose(per_species.loc[symbol, "rmse"], np.sqrt(np.mean(part.offset**2)))
+        np.testing.assert_allclose(
+            per_species.loc[symbol, "rmse"], np.sqrt(np.mean(part.offset**2))
+        )
     merged = report.hops.merge(ok, on=["sample_id", "vacancy_index", "moving_index"])
     np.testing.assert_allclose(merged.predicted, merged.barrier_y - merged.offset, atol=1e-9)
 
@@ -126,7 +128,9 @@ def test_cli_evaluate_bad_input(tiny_setup, tmp_path, capsys):  # noqa: F811
     (other / "header.json").write_text(json.dumps(header))
     out = tmp_path / "out"
     assert main(["evaluate", str(model_path), str(other), "-o", str(out)]) == 2
-    assert re.search(r"v2/header\.json: dataset format version 2; this vmeb reads", _error_line(capsys))
+    assert re.search(
+        r"v2/header\.json: dataset format version 2; this vmeb reads", _error_line(capsys)
+    )
     garbage = tmp_path / "model.pt"
     garbage.write_bytes(b"not a checkpoint")
     assert main(["evaluate", str(garbage), str(dataset), "-o", str(out)]) == 2

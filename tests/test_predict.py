@@ -88,13 +88,22 @@ def make_dataset(root: Path, samples: dict[str, Atoms], model=None) -> Path:
 
 
 def train_tiny_cnn(dataset: Path, out: Path, epochs: int = 1, seed: int = 0) -> Path:
-    """A small real CNN checkpoint (8^3 maps of 1.5 Å voxels, r_c 5 Å, 4 conv layers of 4 filters)."""
+    """A small real CNN checkpoint: 8^3 maps of 1.5 Å voxels, r_c 5 Å, 4 conv layers of 4 filters."""
     from vmeb.dataset import open_dataset
     from vmeb.training import TrainConfig, train_model
 
     config = TrainConfig(
-        kind="cnn", depth=1, filters=4, r_c=5.0, l_c=6.0, delta=1.5, augment="lattice",
-        mirror=False, epochs=epochs, batch_size=64, seed=seed,
+        kind="cnn",
+        depth=1,
+        filters=4,
+        r_c=5.0,
+        l_c=6.0,
+        delta=1.5,
+        augment="lattice",
+        mirror=False,
+        epochs=epochs,
+        batch_size=64,
+        seed=seed,
     )
     result = train_model([open_dataset(dataset)], config, out, progress=False)
     return result.model_path
@@ -116,7 +125,8 @@ def test_counting_model_matches_brute_force():
     table = predict_barriers(CountingModel(), atoms, progress=False)
     reference = brute_force_counting_barriers(atoms)
     assert len(table) == 8 * len(atoms) == len(reference)
-    got = {(int(s), int(m)): b for s, m, b in zip(table.site, table.moving_index, table.barrier)}
+    rows = zip(table.site, table.moving_index, table.barrier, strict=True)
+    got = {(int(s), int(m)): b for s, m, b in rows}
     assert got.keys() == reference.keys()
     np.testing.assert_allclose([got[k] for k in reference], list(reference.values()), atol=1e-9)
     symbols = np.array(atoms.get_chemical_symbols())
@@ -162,8 +172,9 @@ def test_cnn_prediction_invariant_to_translation_and_atom_order(tiny_setup):
     moved.wrap()
     inverse = np.argsort(perm)  # old index -> new index
     shifted = predict_barriers(trained, moved, inverse[sites], progress=False)
-    got = dict(zip(zip(perm[shifted.site], perm[shifted.moving_index]), shifted.barrier))
-    want = dict(zip(zip(table.site, table.moving_index), table.barrier))
+    keys = zip(perm[shifted.site], perm[shifted.moving_index], strict=True)
+    got = dict(zip(keys, shifted.barrier, strict=True))
+    want = dict(zip(zip(table.site, table.moving_index, strict=True), table.barrier, strict=True))
     assert got.keys() == want.keys()
     np.testing.assert_allclose([got[k] for k in want], list(want.values()), rtol=0, atol=1e-5)
     assert np.ptp(table.barrier) > 2e-4  # the hops differ by far more than the tolerance
@@ -220,10 +231,42 @@ def test_cli_predict_outputs_and_formats(tiny_setup, tmp_path, capsys):
     sites_file = tmp_path / "sites.txt"
     sites_file.write_text("# vacancy sites\n0, 7\n20  # comment\n")
     out1, out2 = tmp_path / "p1", tmp_path / "p2"
-    assert main(["predict", str(model_path), str(xyz), "-o", str(out1), "--no-progress",
-                 "--sites-file", str(sites_file), "--reference", str(dataset)]) == 0
-    assert main(["predict", str(model_path), str(data), "--species", *SPECIES, "-o", str(out2),
-                 "--no-progress", "--sites", "0", "7", "20"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                str(model_path),
+                str(xyz),
+                "-o",
+                str(out1),
+                "--no-progress",
+                "--sites-file",
+                str(sites_file),
+                "--reference",
+                str(dataset),
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "predict",
+                str(model_path),
+                str(data),
+                "--species",
+                *SPECIES,
+                "-o",
+                str(out2),
+                "--no-progress",
+                "--sites",
+                "0",
+                "7",
+                "20",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     hops1, hops2 = pd.read_csv(out1 / "hops.csv"), pd.read_csv(out2 / "hops.csv")
     assert hops1.site.tolist() == [0] * 8 + [7] * 8 + [20] * 8

@@ -31,6 +31,7 @@ import logging
 import math
 import multiprocessing
 import os
+import re
 import time
 import uuid
 import zlib
@@ -60,6 +61,8 @@ logger = logging.getLogger(__name__)
 
 #: First neighbours of a BCC site: the hops of one vacancy.
 HOPS_PER_SITE = 8
+#: Numbers inside failure reasons (replaced by ``#`` when counting kinds of failure).
+_NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
 #: Longest exception text stored in the ``reason`` column of a failed task.
 MAX_REASON = 300
 
@@ -110,7 +113,8 @@ class CampaignReport:
         n_task_errors: Site tasks that raised on every attempt (stored as failed rows).
         seconds: Wall time of this run (s).
         hops_per_hour: Hops (ok and failed) written per wall-clock hour by this run.
-        failure_reasons: Count of failed hops per reason (first 80 characters).
+        barriers_per_hour: Barriers (ok hops) per wall-clock hour by this run.
+        failure_reasons: Count of failed hops per kind of reason (numbers replaced by ``#``).
     """
 
     dataset: Path
@@ -122,6 +126,7 @@ class CampaignReport:
     n_task_errors: int
     seconds: float
     hops_per_hour: float
+    barriers_per_hour: float
     failure_reasons: Mapping[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -577,8 +582,11 @@ def _dask_outcomes(
 # --------------------------------------------------------------------------------------------
 
 
-def _short_reason(reason: str) -> str:
-    return reason[:80] if reason else "unknown"
+def _reason_kind(reason: str) -> str:
+    """A failure reason with its numbers replaced by ``#``, for counting kinds of failure."""
+    if not reason:
+        return "unknown"
+    return _NUMBER.sub("#", reason)[:120]
 
 
 def _progress_bar(total: int, enabled: bool):
@@ -695,7 +703,7 @@ def _collect(
                     n_ok += 1
                 else:
                     n_failed += 1
-                    key = _short_reason(str(row.get("reason", "")))
+                    key = _reason_kind(str(row.get("reason", "")))
                     reasons[key] = reasons.get(key, 0) + 1
             hours = max(time.perf_counter() - start, 1e-9) / 3600.0
             bar.set_postfix(barriers_per_h=f"{n_ok / hours:.0f}", failed=n_failed, refresh=False)
@@ -711,6 +719,7 @@ def _collect(
         n_task_errors=n_errors,
         seconds=seconds,
         hops_per_hour=(n_ok + n_failed) / max(seconds, 1e-9) * 3600.0,
+        barriers_per_hour=n_ok / max(seconds, 1e-9) * 3600.0,
         failure_reasons=reasons,
     )
     logger.info(

@@ -28,6 +28,7 @@ import logging
 import math
 import tempfile
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,10 @@ class NEBConfig:
             lower end).
         spline_tol: Tolerance (eV) of the hidden-saddle test (the Hermite fit of the profile
             above the highest replica).
+        concurrent_hops: Hops of a site whose LAMMPS NEBs run at the same time (each with its
+            own ``n_procs`` ranks). Small cells are latency-bound (ranks wait on each other
+            most of a step), so several NEBs share the cores well; the ASE engine runs hops
+            one at a time.
     """
 
     n_replicas: int = 7
@@ -103,6 +108,7 @@ class NEBConfig:
     max_slide: float = 0.1
     energy_tol: float = 1e-3
     spline_tol: float = 0.02
+    concurrent_hops: int = 1
 
     def __post_init__(self) -> None:
         if self.n_replicas < 3 or any(r < 3 for r in self.retry_replicas):
@@ -119,6 +125,8 @@ class NEBConfig:
             raise VmebError("NEB step limits (max_steps, climb_steps) must be >= 1")
         if self.n_procs is not None and self.n_procs < 1:
             raise VmebError("n_procs must be a positive number of MPI ranks")
+        if self.concurrent_hops < 1:
+            raise VmebError("concurrent_hops must be >= 1")
 
     def to_json(self) -> dict[str, Any]:
         """The settings as a JSON-serialisable dict (dataset headers)."""
@@ -462,6 +470,7 @@ def run_hop(
     config: NEBConfig,
     species: Sequence[str],
     workdir: Path,
+    final: Atoms | None = None,
 ) -> HopResult:
     """NEB of one hop with path checks and retries (steps 2-4 of the protocol).
 
@@ -472,6 +481,7 @@ def run_hop(
         config: NEB settings.
         species: LAMMPS type order.
         workdir: Scratch directory for engine files.
+        final: The relaxed final state from `final_state` (computed here if None).
 
     Returns:
         The hop's result; failed hops carry the reasons of every attempt and nan barriers.
@@ -480,7 +490,8 @@ def run_hop(
     moving = vacancy.cell_index(moving_index)
     symbol = vacancy.atoms.get_chemical_symbols()[moving]
     cell = np.asarray(vacancy.atoms.cell.array)
-    final, _ = final_state(vacancy, moving_index, potential, config, species)
+    if final is None:
+        final, _ = final_state(vacancy, moving_index, potential, config, species)
     reasons: list[str] = []
     iterations = 0
     run = None
@@ -588,9 +599,17 @@ def compute_site_barriers(
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     vacancy = prepare_vacancy(atoms, vacancy_index, potential, config, species)
-    return [
-        run_hop(vacancy, int(j), potential, config, species, workdir) for j in vacancy.neighbours
-    ]
+    hops = [int(j) for j in vacancy.neighbours]
+    if config.concurrent_hops == 1 or config.engine != "lammps":
+        return [run_hop(vacancy, j, potential, config, species, workdir) for j in hops]
+    # in-process relaxations one after the other; the NEB subprocesses overlap
+    finals = {j: final_state(vacancy, j, potential, config, species)[0] for j in hops}
+    with ThreadPoolExecutor(max_workers=config.concurrent_hops) as pool:
+        futures = [
+            pool.submit(run_hop, vacancy, j, potential, config, species, workdir, finals[j])
+            for j in hops
+        ]
+        return [future.result() for future in futures]
 
 
 def with_engine(config: NEBConfig, engine: str) -> NEBConfig:

@@ -93,7 +93,9 @@ def parity_plot(true: np.ndarray, predicted: np.ndarray, title: str = "") -> Fig
     ax.set_ylabel("predicted barrier (eV)")
     if len(true):
         mae = float(np.mean(np.abs(predicted - true)))
-        ax.text(0.04, 0.95, f"MAE = {mae:.4f} eV\nN = {len(true)}", transform=ax.transAxes, va="top")
+        ax.text(
+            0.04, 0.95, f"MAE = {mae:.4f} eV\nN = {len(true)}", transform=ax.transAxes, va="top"
+        )
     if title:
         ax.set_title(title)
     return fig

@@ -1,0 +1,107 @@
+"""Kinetic Monte Carlo of one vacancy with barriers predicted by a trained model.
+
+Residence-time (BKL) algorithm on the lattice of a perfect BCC structure; the 8 barriers of the
+vacancy site are predicted for the current environment at every step. Writes into OUTPUT
+(created; it must not exist): summary.json (time, vacancy and per-species tracer diffusivities),
+jumps.csv (one row per jump), trajectory.csv (time and unwrapped vacancy displacement per step),
+final.extxyz (the sample after the run, vacancy site marked in its info) and msd.png. The
+directory appears complete or not at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``vmeb kmc``."""
+    from vmeb.kmc import DEFAULT_ATTEMPT_FREQUENCY
+    from vmeb.structures import FORMATS
+
+    parser.add_argument("model", type=Path, help="trained model checkpoint (vmeb train)")
+    parser.add_argument("structure", type=Path, help="perfect BCC structure file")
+    parser.add_argument("-o", "--output", type=Path, required=True, help="output directory")
+    parser.add_argument("--temperature", type=float, required=True, help="temperature (K)")
+    parser.add_argument("--steps", type=int, required=True, help="number of vacancy jumps")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (vacancy and jumps)")
+    parser.add_argument(
+        "--vacancy",
+        type=int,
+        default=None,
+        help="atom removed to make the vacancy (default: random)",
+    )
+    parser.add_argument(
+        "--attempt-frequency",
+        type=float,
+        default=DEFAULT_ATTEMPT_FREQUENCY,
+        help="attempt frequency nu (1/s)",
+    )
+    parser.add_argument("--format", choices=FORMATS, default=None, help="structure file format")
+    parser.add_argument(
+        "--species", nargs="+", default=None, help="element of each LAMMPS atom type, type 1 first"
+    )
+    parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1 ...)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``vmeb kmc``."""
+    import json
+    import shutil
+
+    import ase.io
+    import numpy as np
+    import pandas as pd
+
+    from vmeb.cli.predict import load_model
+    from vmeb.dataset import finalize_new_dataset, staging_dir
+    from vmeb.errors import VmebError, file_error
+    from vmeb.kmc import KMCConfig, ModelBarrierProvider, run_kmc
+    from vmeb.plots import kmc_plot, save_figure
+    from vmeb.structures import read_structure
+
+    if args.output.exists():
+        raise file_error(args.output, "already exists (choose another output or remove it)")
+    config = KMCConfig(args.temperature, args.steps, args.attempt_frequency)
+    trained = load_model(args.model, args.device)
+    atoms = read_structure(args.structure, args.format, args.species)
+    rng = np.random.default_rng(args.seed)
+    vacancy = int(rng.integers(len(atoms))) if args.vacancy is None else args.vacancy
+    try:
+        if not 0 <= vacancy < len(atoms):
+            raise VmebError(f"vacancy index {vacancy} out of range 0..{len(atoms) - 1}")
+        provider = ModelBarrierProvider(trained, atoms, device=args.device)
+        result = run_kmc(atoms, vacancy, provider, config, rng, progress=not args.no_progress)
+    except VmebError as exc:
+        raise file_error(args.structure, str(exc)) from None
+    staging = staging_dir(args.output)
+    try:
+        summary = {
+            "model": str(args.model),
+            "structure": str(args.structure),
+            "temperature_K": config.temperature,
+            "attempt_frequency_per_s": config.attempt_frequency,
+            "seed": args.seed,
+            **result.summary(),
+        }
+        (staging / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        result.jumps.to_csv(staging / "jumps.csv", index=False)
+        trajectory = pd.DataFrame(result.vacancy_displacement, columns=["dx", "dy", "dz"])
+        trajectory.insert(0, "time", result.times)
+        trajectory.to_csv(staging / "trajectory.csv", index=False)
+        final = result.final_atoms.copy()
+        final.info["vacancy_index"] = result.final_vacancy
+        ase.io.write(staging / "final.extxyz", final, format="extxyz")
+        figure = kmc_plot(result.times, result.vacancy_squared_displacement, args.structure.name)
+        save_figure(figure, staging / "msd.png")
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    finalize_new_dataset(staging, args.output)
+    sys.stdout.write(
+        f"{config.steps} jumps in {result.total_time:.4e} s at {config.temperature} K "
+        f"-> {args.output}\n"
+    )
+    return 0
