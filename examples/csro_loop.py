@@ -15,8 +15,8 @@ before it runs, so the same commands scale up on a cluster (docs/csro.md):
 7. ``vmeb analyse --model`` predicted barrier mean, std and distributions per moving species
    versus MD step (Supp. Figs. 5-6)
 
-Run (about 25 minutes on 2 cores with the defaults; each stage is skipped if its output exists,
-so a stopped run resumes)::
+Run (about 20 minutes on 2 idle cores with the defaults; each stage is skipped if its output
+exists, so a stopped run resumes)::
 
     python examples/csro_loop.py -o csro_loop
     python examples/csro_loop.py -o csro_loop --model trained/model.pt --sites 20
@@ -53,7 +53,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--train-samples", type=int, default=3, help="random samples to train on")
     parser.add_argument("--train-sites", type=int, default=6, help="NEB sites per training sample")
     parser.add_argument("--kind", choices=("cnn", "nn", "lr"), default="cnn", help="model kind")
-    parser.add_argument("--epochs", type=int, default=40, help="training epochs")
+    parser.add_argument("--epochs", type=int, default=6, help="training epochs")
+    parser.add_argument(
+        "--spectra-sites", type=int, default=100, help="sites per state for predicted spectra"
+    )
     parser.add_argument("--seed", type=int, default=1, help="seed of samples, MC/MD and sites")
     return parser.parse_args(argv)
 
@@ -171,7 +174,8 @@ def run(args: argparse.Namespace) -> dict:
     model = args.model or train_model(args, timings)
     step(["evaluate", str(model), str(dataset), "-o", str(args.out / "evaluation"),
           "--no-progress"], args.out / "evaluation", timings, "evaluate")  # fmt: skip
-    step(["analyse", *snapshots, "--model", str(model), "-o", str(args.out / "spectra")],
+    step(["analyse", *snapshots, "--model", str(model), "--sites", str(args.spectra_sites),
+          "--seed", str(args.seed), "-o", str(args.out / "spectra")],
          args.out / "spectra", timings, "spectra")  # fmt: skip
     summary = summarise(args, model, timings)
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")

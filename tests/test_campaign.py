@@ -105,6 +105,7 @@ def test_choose_sites_is_reproducible_and_per_sample():
 def test_packing_follows_mpi_ranks():
     assert ranks_per_task(NEBConfig()) == 7
     assert ranks_per_task(NEBConfig(n_procs=14)) == 14
+    assert ranks_per_task(NEBConfig(n_replicas=5, concurrent_hops=2)) == 10
     assert ranks_per_task(NEBConfig(engine="ase")) == 1
     assert default_workers(7, cores=32) == 4
     assert default_workers(7, cores=2) == 1

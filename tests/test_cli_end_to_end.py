@@ -1,9 +1,9 @@
 """End to end through the CLI on external DFT data: import -> train -> evaluate -> predict.
 
 A compact CNN (4 conv layers of 8 filters on 8^3 maps of 1.5 Å voxels, r_c = 5 Å: three
-neighbour shells; lattice-symmetry augmentation) is trained for 3 seeded epochs on one DFT sample of equimolar NbMoTaWV and evaluated on another,
-unseen sample of it. The recorded MAE was
-measured with this exact command sequence (torch 2.13.0 CPU, 2 threads); the tolerance covers
+neighbour shells; lattice-symmetry augmentation) is trained for 3 seeded epochs on one DFT sample
+of equimolar NbMoTaWV and evaluated on another, unseen sample of it. The recorded MAE was measured
+with this exact command sequence (torch 2.13.0 CPU, 2 threads); the tolerance covers
 floating-point differences between machines, not a different model.
 """
 

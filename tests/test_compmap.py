@@ -55,8 +55,10 @@ class ClosedFormModel:
 
     def predict_environments(self, env, batch_size=256, device="cpu"):
         pos = env.positions.astype(float)
-        hop = np.linalg.norm(pos[:, :1, :] * 0 + pos, axis=2)  # [H, M] distances from vacancy
-        moving = pos[np.arange(len(env)), np.argmin(np.where(env.species >= 0, hop, np.inf), 1)]
+        valid = env.species >= 0
+        on_axis = valid & (np.abs(pos[..., 1]) < 1e-3) & (np.abs(pos[..., 2]) < 1e-3)
+        x = np.where(on_axis & (pos[..., 0] > 0), pos[..., 0], np.inf)
+        moving = pos[np.arange(len(env)), np.argmin(x, axis=1)]  # the atom on +x: it jumps
         near = (env.species >= 0) & (np.linalg.norm(pos - moving[:, None], axis=2) < 3.0)
         weights = np.array([0.3, 0.1, 0.8])[np.clip(env.species, 0, 2)]
         return 0.5 + 0.1 * np.sum(np.where(near, weights, 0.0), axis=1)
@@ -194,6 +196,13 @@ def test_map_equals_direct_prediction_and_is_deterministic(tmp_path):
         got = result.stats[result.stats["index"] == row.index].reset_index(drop=True)
         pd.testing.assert_frame_equal(got[want.columns], want, check_dtype=False)
         assert result.histograms[row.index, -1].sum() == row.n_hops == 8 * len(atoms)
+    # pure corners by hand: of the moving atom's 8 first neighbours (2.81 Å) one is the vacancy
+    # site, 3 lie within r_c = 4 Å of that site (at a = 3.25 Å) and 4 beyond it (a sqrt 2,
+    # a sqrt 3); with the moving atom itself 4 atoms count: barrier 0.5 + 0.1 * 4 w
+    for label, weight in (("Ta100", 0.3), ("Nb100", 0.1), ("Mo100", 0.8)):
+        row = result.stats[(result.stats.label == label) & (result.stats.moving_species == "all")]
+        assert row["mean"].item() == pytest.approx(0.5 + 0.4 * weight, abs=1e-9)
+        assert row["std"].item() == pytest.approx(0.0, abs=1e-9)
     again = composition_map(model, grid, config, progress=False)
     pd.testing.assert_frame_equal(result.stats, again.stats)
     other = composition_map(  # Ta50Nb50 alone, another seed: another sample

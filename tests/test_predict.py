@@ -88,7 +88,7 @@ def make_dataset(root: Path, samples: dict[str, Atoms], model=None) -> Path:
 
 
 def train_tiny_cnn(dataset: Path, out: Path, epochs: int = 1, seed: int = 0) -> Path:
-    """A small real CNN checkpoint: 8^3 maps of 1.5 Å voxels, r_c 5 Å, 4 conv layers of 4 filters."""
+    """A small real CNN checkpoint: 8^3 maps of 1.5 Å voxels, r_c 5 Å, 4 convs of 4 filters."""
     from vmeb.dataset import open_dataset
     from vmeb.training import TrainConfig, train_model
 

@@ -673,12 +673,13 @@ def run_neb_campaign(
 
 
 def ranks_per_task(neb_config: Any) -> int:
-    """MPI ranks one site task runs: the LAMMPS engine's ``n_procs`` (default one per replica);
-    1 for the in-process ASE engine."""
+    """MPI ranks one site task runs at a time: ``n_procs`` (default one per replica) times
+    ``concurrent_hops`` for the LAMMPS engine; 1 for the in-process ASE engine."""
     config = _config_json(neb_config)
     if config.get("engine", "lammps") != "lammps":
         return 1
-    return int(config.get("n_procs") or config.get("n_replicas") or 1)
+    ranks = int(config.get("n_procs") or config.get("n_replicas") or 1)
+    return ranks * int(config.get("concurrent_hops") or 1)
 
 
 def _collect(

@@ -64,6 +64,8 @@ LATTICE_MODES = ("vegard", "relax")
 HIST_EDGES = np.round(np.linspace(-0.5, 4.5, 501), 6)
 #: Resolution of the composition part of a sample's seed.
 _SEED_RESOLUTION = 1_000_000
+#: Samples of at least this many atoms get their own progress bar over hops.
+LARGE_SAMPLE = 100_000
 #: Largest sample edge `sample_cells` will choose (2 * 200^3 = 16M atoms).
 MAX_CELLS = 200
 _LINE = re.compile(r"^\s*([A-Z][a-z]?)\s*:\s*([0-9.]+)\s*\.\.\s*([0-9.]+)\s*(?::\s*([0-9.]+))?\s*$")
@@ -372,7 +374,7 @@ def composition_map(
             chunk_sites=config.chunk_sites,
             batch_size=config.batch_size,
             device=config.device,
-            progress=False,
+            progress=progress and len(atoms) >= LARGE_SAMPLE,
         )
         if isinstance(predictor, DeepEnsemble):
             table = predict_barriers_with_uncertainty(predictor, atoms, sites, **kwargs)

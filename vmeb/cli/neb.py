@@ -115,7 +115,10 @@ def run(args: argparse.Namespace) -> int:
         options["engine"] = args.engine
     if "retry_replicas" in options:
         options["retry_replicas"] = tuple(options["retry_replicas"])
-    config = NEBConfig(**options)
+    try:
+        config = NEBConfig(**options)
+    except (TypeError, ValueError) as exc:
+        raise VmebError(f"{args.neb_config or 'command line'}: bad NEB settings ({exc})") from exc
     report = run_neb_campaign(
         samples,
         args.out,
