@@ -9,6 +9,9 @@ direct per-voxel evaluation of Eq. 1 (numpy, one atom at a time), and the paper'
 
     python benchmarks/bench_sdm.py            # full table
     python benchmarks/bench_sdm.py --quick    # fewer batch sizes and repeats
+
+On a machine shared with other jobs, run it with OMP_WAIT_POLICY=PASSIVE: spinning OpenMP
+threads otherwise wait on descheduled partners and 2-thread figures collapse.
 """
 
 from __future__ import annotations

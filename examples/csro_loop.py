@@ -52,7 +52,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--model", type=Path, default=None, help="trained model (else train one)")
     parser.add_argument("--train-samples", type=int, default=3, help="random samples to train on")
     parser.add_argument("--train-sites", type=int, default=6, help="NEB sites per training sample")
-    parser.add_argument("--kind", choices=("cnn", "nn", "lr"), default="cnn", help="model kind")
+    parser.add_argument(
+        "--kind", choices=("cnn", "nn", "lr"), default="lr",
+        help="model kind (default lr: at this data size a few-epoch CNN does not learn yet)",
+    )  # fmt: skip
     parser.add_argument("--epochs", type=int, default=6, help="training epochs")
     parser.add_argument(
         "--spectra-sites", type=int, default=100, help="sites per state for predicted spectra"

@@ -519,8 +519,8 @@ def _draw_triangle(ax, elements: Sequence[str], ticks: int = 5) -> None:
         ax.text(x + dx, y + dy, element, ha=ha, va="center", fontsize=10, fontweight="bold")
     edge_labels = (
         (0.5, -0.11, 0, f"{elements[0]} (at.%)"),
-        (0.1, 0.5, 60, f"{elements[2]} (at.%)"),
-        (0.9, 0.5, -60, f"{elements[1]} (at.%)"),
+        (0.075, 0.535, 60, f"{elements[2]} (at.%)"),
+        (0.925, 0.535, -60, f"{elements[1]} (at.%)"),
     )
     for x, y, angle, text in edge_labels:
         ax.text(x, y, text, rotation=angle, ha="center", va="center", fontsize=7, color="0.3")

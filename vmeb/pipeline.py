@@ -143,7 +143,7 @@ class PipelineConfig:
                 "relax_ftol": 1e-3,
             },
             train={**COMPACT_CNN, "filters": 8, "epochs": 2, "batch_size": 4, "val_per_group": 2},
-            predict_cells=4,
+            predict_cells=3,
             lattice_constant=3.25,
         )
 

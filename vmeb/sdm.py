@@ -41,7 +41,7 @@ INFERENCE_ANGLES: tuple[float, ...] = tuple(k * math.pi / 4 for k in range(8))
 FACTOR_FLOOR = 1e-12
 _LOG_FLOOR = math.log(FACTOR_FLOOR)
 
-#: Bytes of chunk intermediates per batched product: small on CPU (cache), large on GPU.
+#: Bytes of chunk intermediates per batched product: ~1 MB per CPU thread (cache), large on GPU.
 _CPU_CHUNK_BYTES = 1 << 20
 _GPU_CHUNK_BYTES = 512 << 20
 
@@ -155,9 +155,18 @@ def _chunk_widths(present: torch.Tensor, step: int, device: torch.device) -> lis
     return [max(1, max(sizes[i : i + step])) for i in range(0, len(sizes), step)]
 
 
-def _chunk_size(device: torch.device, per_sample_bytes: int, batch: int) -> int:
-    budget = _GPU_CHUNK_BYTES if device.type != "cpu" else _CPU_CHUNK_BYTES
-    return max(1, min(batch, budget // max(per_sample_bytes, 1)))
+def _chunk_size(device: torch.device, per_sample_bytes: int, batch: int, n_species: int) -> int:
+    """Samples per batched product: intermediates of about `_CPU_CHUNK_BYTES` per CPU thread
+    (so they stay in cache), a multiple of the thread count in matrices (balanced threads)."""
+    if device.type != "cpu":
+        return max(1, min(batch, _GPU_CHUNK_BYTES // max(per_sample_bytes, 1)))
+    threads = max(1, torch.get_num_threads())
+    step = max(1, _CPU_CHUNK_BYTES * threads // max(per_sample_bytes, 1))
+    for candidate in range(step, step + threads):
+        if (candidate * n_species) % threads == 0:
+            step = candidate
+            break
+    return max(1, min(batch, step))
 
 
 @torch.no_grad()
@@ -247,7 +256,7 @@ def encode_sdm(
         out = torch.empty(shape, device=device, dtype=dtype)  # every voxel is written below
     flat = out.view(batch * n_species, grid, grid * grid)
     per_sample = n_species * width * grid * grid * positions.element_size()
-    step = _chunk_size(device, per_sample, batch)
+    step = _chunk_size(device, per_sample, batch, n_species)
     # groups are filled from slot 0, so a chunk only needs its own largest group
     chunk_width = _chunk_widths(index < atoms, step, device)
     buffer = torch.empty(step * n_species * width * grid * grid, device=device, dtype=dtype)

@@ -698,7 +698,9 @@ def train_model(
     input_size = config.sdm_config().grid_size if config.kind == "cnn" else template.n_sites
 
     generator = torch.Generator().manual_seed(config.seed)
-    model = build_model(config.model_config(), n_species, input_size)
+    with torch.random.fork_rng(devices=[]):  # seeded initialisation, global RNG untouched
+        torch.manual_seed(config.seed)
+        model = build_model(config.model_config(), n_species, input_size)
     train_y = data.barriers[split["train"]]
     model.set_target_normalisation(float(train_y.mean()), float(train_y.std()))
     model.to(device)

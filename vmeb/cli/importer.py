@@ -19,6 +19,7 @@ from pathlib import Path
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``vmeb import``."""
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     sources = parser.add_subparsers(dest="source", metavar="SOURCE", required=True)
 
     fpnnk = sources.add_parser("fpnnk", help="First-principle-NNK DFT folders", description=__doc__)
@@ -28,7 +29,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--species", nargs="+", default=None, help="species order (default: first appearance)"
     )
 
-    table = sources.add_parser("csv", help="a structure file plus a CSV of barriers")
+    table = sources.add_parser(
+        "csv",
+        help="a structure file plus a CSV of barriers",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     table.add_argument("structure", type=Path, help="perfect (vacancy-free) structure file")
     table.add_argument("csv", type=Path, help="CSV: vacancy index, moving index, barrier (eV)")
     table.add_argument("-o", "--output", type=Path, required=True, help="dataset to create")

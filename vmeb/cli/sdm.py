@@ -20,6 +20,7 @@ from pathlib import Path
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``vmeb sdm``."""
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("input", type=Path, help="dataset directory or structure file")
     parser.add_argument("--sample", default=None, help="sample id (when INPUT is a dataset)")
     parser.add_argument("--vacancy", type=int, required=True, help="vacancy site atom index I")
