@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 import signal
 import subprocess
@@ -262,11 +261,12 @@ def test_sigkill_mid_campaign_then_resume_gives_the_uninterrupted_hops(reference
 
 def test_dask_local_cluster_matches_local_run(reference, tmp_path):
     distributed = pytest.importorskip("distributed")
+    samples = {"equi": _samples()["equi"]}  # one sample keeps the test short
     with distributed.LocalCluster(
         n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
     ) as cluster:
         report = run_neb_campaign(
-            _samples(),
+            samples,
             tmp_path / "dask",
             default_potential(),
             FAST_NEB,
@@ -275,9 +275,11 @@ def test_dask_local_cluster_matches_local_run(reference, tmp_path):
             scheduler=cluster.scheduler_address,
             progress=False,
         )
-    assert report.n_sites_run == 2 * SITES
-    _assert_same_hops(_hop_table(tmp_path / "dask"), _hop_table(reference))
-    assert math.isclose(report.n_hops_ok, int((read_hops(reference)["status"] == "ok").sum()))
+    assert report.n_sites_run == SITES
+    expected = _hop_table(reference)
+    expected = expected[expected["sample_id"] == "equi"].reset_index(drop=True)
+    _assert_same_hops(_hop_table(tmp_path / "dask"), expected)
+    assert report.n_hops_ok == int((expected["status"] == "ok").sum())
 
 
 @pytest.mark.slow

@@ -8,12 +8,13 @@ For a hop environment with positions ``r_j`` in the hop frame (`vmeb.environment
 on voxel centres ``-l_c + Delta/2, ..., l_c - Delta/2`` (step Delta) in each of x, y, z, with one
 channel per species in the dataset's species order. The tensor layout is ``[B, C, z, y, x]``.
 
-How it is computed (exactly, no truncation of the Gaussian tails): the Gaussian factorises into
-1D factors ``g_z[j, z] g_y[j, y] g_x[j, x]``; atoms are grouped by species (channel) and padded to
-the largest group, so each channel is one batched matrix product
-``Xi[c] = G_z[c]^T (G_y[c] (x) G_x[c])`` over only its own atoms. The products run over chunks of
-the batch sized to stay in cache on CPU (a few MB of intermediates) and large on GPU, writing
-straight into the output.
+How it is computed: the Gaussian factorises into 1D factors ``g_z[j, z] g_y[j, y] g_x[j, x]``;
+atoms are grouped by species (channel) and padded to the largest group of a chunk, so each
+channel is one batched matrix product ``Xi[c] = G_z[c]^T (G_y[c] (x) G_x[c])`` over only its own
+atoms. The products run over chunks of the batch sized to stay in cache on CPU (about 1 MB of
+intermediates per thread) and large on GPU, writing straight into the output. 1D factors below
+`FACTOR_FLOOR` (1e-12) are set to 0, which changes a voxel by less than M * 1e-12 (one atom's
+peak is 1) and keeps the products clear of slow subnormal floats (docs/sdm.md).
 
 Inference is made deterministic by averaging predictions over the fixed rotations
 `INFERENCE_ANGLES` about the hop axis; training uses `random_angles` (uniform in [0, 2 pi)).
