@@ -341,6 +341,8 @@ def test_cli_map_grid_and_line_with_trained_model(tiny_model, tmp_path, capsys):
                 "--pure-lattice",
                 "Ta:3.30,Nb:3.31,Mo:3.15",
                 "--write-hops",
+                "--max-sites",
+                "24",
                 "-o",
                 str(line),
                 "--no-progress",
@@ -351,6 +353,7 @@ def test_cli_map_grid_and_line_with_trained_model(tiny_model, tmp_path, capsys):
     comps = pd.read_csv(line / "compositions.csv")
     assert comps.x_Mo.tolist() == pytest.approx([0.5, 0.7, 0.9])
     assert (comps[["n_Ta", "n_Nb", "n_Mo"]].min(axis=1) >= 20).all()
+    assert (comps.n_sites == 24).all() and (comps.n_hops == 8 * 24).all()
     assert comps.a.tolist() == pytest.approx(
         [
             0.25 * 3.30 + 0.25 * 3.31 + 0.5 * 3.15,
