@@ -15,7 +15,7 @@ before it runs, so the same commands scale up on a cluster (docs/csro.md):
 7. ``vmeb analyse --model`` predicted barrier mean, std and distributions per moving species
    versus MD step (Supp. Figs. 5-6)
 
-Run (about 20 minutes on 2 idle cores with the defaults; each stage is skipped if its output
+Run (about half an hour on 2 cores with the defaults; each stage is skipped if its output
 exists, so a stopped run resumes)::
 
     python examples/csro_loop.py -o csro_loop
