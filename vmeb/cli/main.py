@@ -68,7 +68,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 1
     level = logging.WARNING - 10 * min(args.verbose, 2)
-    logging.basicConfig(level=min(level, logging.INFO), format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=min(level, logging.INFO), format="%(levelname)s %(name)s: %(message)s"
+    )
     try:
         status = args._module.run(args)
     except VmebError as exc:
