@@ -59,7 +59,7 @@ COMPACT_CNN: dict[str, Any] = {
     "lr": 1e-3,
     "lr_patience": 3,
     "patience": 8,
-    "val_per_group": 30,
+    "val_per_group": 16,
 }
 
 
@@ -96,7 +96,7 @@ class PipelineConfig:
     test_compositions: tuple[str, ...] = ("TaNbMo",)
     cells: int = 4
     samples_per_composition: int = 1
-    sites_per_sample: int | None = 16
+    sites_per_sample: int | None = 10
     neb: Mapping[str, Any] = field(default_factory=dict)
     train: Mapping[str, Any] = field(default_factory=lambda: dict(COMPACT_CNN))
     predict_composition: str = "TaNbMo"
