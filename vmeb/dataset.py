@@ -112,8 +112,8 @@ class DatasetHeader:
         }
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename."""
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file, fsync and a rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -193,8 +193,8 @@ def create_dataset(
     (root / STRUCTURES_DIR).mkdir(parents=True, exist_ok=True)
     hops = root / HOPS_FILE
     if not hops.exists():
-        _atomic_write_text(hops, ",".join(HOP_COLUMNS + EXTRA_COLUMNS) + "\n")
-    _atomic_write_text(root / HEADER_FILE, json.dumps(header.to_json(), indent=2) + "\n")
+        atomic_write_text(hops, ",".join(HOP_COLUMNS + EXTRA_COLUMNS) + "\n")
+    atomic_write_text(root / HEADER_FILE, json.dumps(header.to_json(), indent=2) + "\n")
     return root
 
 
@@ -226,7 +226,7 @@ def write_structure(
     buffer = io.StringIO()
     ase.io.write(buffer, atoms, format="extxyz")
     path = structure_path(root, sample_id)
-    _atomic_write_text(path, buffer.getvalue())
+    atomic_write_text(path, buffer.getvalue())
     return path
 
 

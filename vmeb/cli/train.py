@@ -125,8 +125,8 @@ def run(args: argparse.Namespace) -> int:
     import torch
     import yaml
 
-    from vmeb.dataset import open_dataset
-    from vmeb.training import STATE_FILE, atomic_write_text, train_model
+    from vmeb.dataset import atomic_write_text, open_dataset
+    from vmeb.training import STATE_FILE, train_model
 
     config = resolve_config(args)
     if args.threads:
