@@ -430,7 +430,7 @@ def stage_predict(
     from vmeb.dataset import open_dataset  # noqa: PLC0415
     from vmeb.plots import save_figure, spectrum_plot  # noqa: PLC0415
     from vmeb.potentials import load_potential  # noqa: PLC0415
-    from vmeb.predict import predict_barriers, spectrum_statistics  # noqa: PLC0415
+    from vmeb.predict import barriers_by_species, predict_barriers, spectrum_statistics  # noqa: PLC0415
     from vmeb.structures import write_structure_file  # noqa: PLC0415
     from vmeb.training import load_checkpoint  # noqa: PLC0415
 
@@ -448,15 +448,12 @@ def stage_predict(
     species = [s for s in trained.species if s in set(table["moving_species"])]
     stats = spectrum_statistics(table, species)
     reference_hops = open_dataset(out / "data" / "test").valid_hops()
-    reference = {
-        s: reference_hops.loc[reference_hops["moving_species"] == s, "barrier"].to_numpy()
-        for s in species
-    }
+    reference = barriers_by_species(reference_hops, species)
     staging = _fresh_dir(out / "predict")
     write_structure_file(staging / "sample.extxyz", atoms)
     table.to_csv(staging / "hops.csv", index=False)
     stats.to_csv(staging / "spectrum.csv", index=False)
-    predicted = {s: table.loc[table["moving_species"] == s, "barrier"].to_numpy() for s in species}
+    predicted = barriers_by_species(table, species)
     title = f"{config.predict_composition}, {len(atoms)} atoms: CNN (curves) vs NEB test (bars)"
     save_figure(spectrum_plot(predicted, reference, title=title), staging / "spectrum.png")
     _publish(staging, out / "predict")

@@ -206,6 +206,24 @@ def predict_barriers(
     )
 
 
+def barriers_by_species(
+    table: pd.DataFrame, species: Sequence[str], value_column: str = "barrier"
+) -> dict[str, np.ndarray]:
+    """Split a hop table into one barrier array per moving species.
+
+    Args:
+        table: Hop table with ``moving_species`` and ``value_column`` (eV).
+        species: Species to return, in order.
+        value_column: Column of barriers.
+
+    Returns:
+        ``{species: [n_s] barriers (eV)}``, empty arrays for species without hops.
+    """
+    return {
+        s: table.loc[table["moving_species"] == s, value_column].to_numpy(float) for s in species
+    }
+
+
 def spectrum_statistics(
     table: pd.DataFrame,
     species: Sequence[str] | None = None,
@@ -224,14 +242,9 @@ def spectrum_statistics(
         (eV); NaN where a species has no hops.
     """
     order = list(species) if species is not None else sorted(table["moving_species"].unique())
-    rows = []
-    for symbol in [*order, "all"]:
-        values = (
-            table[value_column].to_numpy(float)
-            if symbol == "all"
-            else table.loc[table["moving_species"] == symbol, value_column].to_numpy(float)
-        )
-        rows.append(_summary(symbol, values))
+    per_species = barriers_by_species(table, order, value_column)
+    per_species["all"] = table[value_column].to_numpy(float)
+    rows = [_summary(symbol, per_species[symbol]) for symbol in [*order, "all"]]
     columns = ["moving_species", "count", "mean", "std", "min"]
     columns += [_quantile_name(q) for q in QUANTILES] + ["max"]
     return pd.DataFrame(rows, columns=columns)

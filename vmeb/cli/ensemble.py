@@ -118,7 +118,7 @@ def _predict(args: argparse.Namespace) -> int:
     from vmeb.dataset import finalize_new_dataset
     from vmeb.errors import VmebError, file_error
     from vmeb.plots import save_figure, spectrum_plot
-    from vmeb.predict import spectrum_statistics
+    from vmeb.predict import barriers_by_species, spectrum_statistics
     from vmeb.structures import read_structure
     from vmeb.uncertainty import load_ensemble, predict_barriers_with_uncertainty
 
@@ -156,9 +156,7 @@ def _predict(args: argparse.Namespace) -> int:
             "spectra": json.loads(stats.to_json(orient="records")),
         }
         (staging / "spectrum.json").write_text(json.dumps(payload, indent=2) + "\n")
-        predicted = {
-            s: table.loc[table["moving_species"] == s, "barrier"].to_numpy() for s in species
-        }
+        predicted = barriers_by_species(table, species)
         save_figure(
             spectrum_plot(predicted, None, title=args.structure.name), staging / "spectrum.png"
         )

@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     from vmeb.dataset import finalize_new_dataset, staging_dir
     from vmeb.errors import VmebError, file_error
     from vmeb.plots import save_figure, spectrum_plot
-    from vmeb.predict import predict_barriers, spectrum_statistics
+    from vmeb.predict import barriers_by_species, predict_barriers, spectrum_statistics
     from vmeb.structures import read_structure
 
     if args.output.exists():
@@ -137,9 +137,7 @@ def run(args: argparse.Namespace) -> int:
             "spectra": json.loads(stats.to_json(orient="records")),
         }
         (staging / "spectrum.json").write_text(json.dumps(payload, indent=2) + "\n")
-        predicted = {
-            s: table.loc[table["moving_species"] == s, "barrier"].to_numpy() for s in species
-        }
+        predicted = barriers_by_species(table, species)
         figure = spectrum_plot(predicted, reference, title=args.structure.name)
         save_figure(figure, staging / "spectrum.png")
     except BaseException:
