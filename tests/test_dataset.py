@@ -21,6 +21,7 @@ from vmeb.dataset import (
     hop_rows_to_csv,
     open_dataset,
     read_hops,
+    staged_output,
     staging_dir,
     write_structure,
 )
@@ -200,3 +201,37 @@ def test_staging_and_finalize(tmp_path):
     with pytest.raises(VmebError, match="already exists"):
         finalize_new_dataset(again, target)
     assert not again.exists()
+
+
+def test_staged_output_renames_on_success(tmp_path):
+    target = tmp_path / "out" / "result"
+    with staged_output(target) as staging:
+        assert staging.is_dir() and staging.parent == target.parent
+        assert not target.exists()
+        (staging / "table.csv").write_text("a,b\n1,2\n")
+    assert (target / "table.csv").read_text() == "a,b\n1,2\n"
+    assert not staging.exists()
+    assert sorted(p.name for p in target.parent.iterdir()) == ["result"]
+
+
+def test_staged_output_leaves_nothing_on_error(tmp_path):
+    target = tmp_path / "result"
+    with pytest.raises(RuntimeError, match="boom"):
+        with staged_output(target) as staging:
+            (staging / "table.csv").write_text("half")
+            raise RuntimeError("boom")
+    assert not target.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_staged_output_refuses_existing_output(tmp_path):
+    target = tmp_path / "result"
+    target.mkdir()
+    (target / "keep.txt").write_text("old")
+    with pytest.raises(VmebError, match="already exists"):
+        with staged_output(target) as staging:
+            (staging / "keep.txt").write_text("new")
+            (staging / "extra.txt").write_text("new")
+    assert sorted(p.name for p in target.iterdir()) == ["keep.txt"]
+    assert (target / "keep.txt").read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["result"]

@@ -426,12 +426,11 @@ def write_map(result: CompositionMap, output: str | Path, hops_dir: Path | None 
     Returns:
         The output directory.
     """
-    from vmeb.dataset import finalize_new_dataset, staging_dir  # noqa: PLC0415
+    from vmeb.dataset import staged_output  # noqa: PLC0415
     from vmeb.plots import save_figure  # noqa: PLC0415
 
     output = Path(output)
-    staging = staging_dir(output)
-    try:
+    with staged_output(output) as staging:
         result.compositions.to_csv(staging / "compositions.csv", index=False)
         result.stats.to_csv(staging / "stats.csv", index=False)
         np.savez_compressed(
@@ -450,10 +449,7 @@ def write_map(result: CompositionMap, output: str | Path, hops_dir: Path | None 
             save_figure(figure, staging / name)
         if hops_dir is not None and hops_dir.is_dir():
             shutil.move(str(hops_dir), staging / "hops")
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return finalize_new_dataset(staging, output)
+    return output
 
 
 def map_figures(result: CompositionMap) -> dict[str, Figure]:

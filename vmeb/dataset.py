@@ -29,7 +29,8 @@ import math
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -428,3 +429,40 @@ def staging_dir(root: str | os.PathLike) -> Path:
     root = Path(root)
     root.parent.mkdir(parents=True, exist_ok=True)
     return Path(tempfile.mkdtemp(dir=root.parent, prefix=f".{root.name}.", suffix=".partial"))
+
+
+@contextmanager
+def staged_output(output: str | os.PathLike) -> Iterator[Path]:
+    """Build an output directory beside it and publish it whole, or leave nothing behind.
+
+    Usage::
+
+        with staged_output(output) as staging:
+            (staging / "table.csv").write_text(...)
+
+    The block writes into a fresh staging directory (`staging_dir`, a hidden ``.partial``
+    directory next to ``output``). When the block finishes, the staging directory is renamed to
+    ``output`` in one step (`finalize_new_dataset`); when the block or the rename raises (any
+    exception, including ``KeyboardInterrupt``), the staging directory is removed and the
+    exception propagates. A reader therefore sees either the complete output or none. Whether
+    ``output`` exists is checked only at the rename; callers that want to fail before expensive
+    work check first.
+
+    Args:
+        output: The directory to create; its parent is created if missing.
+
+    Yields:
+        The staging directory (empty) to write into.
+
+    Raises:
+        VmebError: if ``output`` exists when the block finishes (the staging directory is
+            removed, ``output`` left untouched).
+    """
+    output = Path(output)
+    staging = staging_dir(output)
+    try:
+        yield staging
+        finalize_new_dataset(staging, output)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise

@@ -20,7 +20,6 @@ import logging
 import math
 import os
 import re
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,8 +32,7 @@ from vmeb.dataset import (
     DatasetHeader,
     append_hops,
     create_dataset,
-    finalize_new_dataset,
-    staging_dir,
+    staged_output,
     write_structure,
 )
 from vmeb.errors import VmebError, file_error
@@ -304,8 +302,7 @@ def _build(
     """Write samples into a staging directory and rename it to ``output``."""
     if output.exists():
         raise file_error(output, "already exists (choose another output or remove it)")
-    tmp = staging_dir(output)
-    try:
+    with staged_output(output) as tmp:
         create_dataset(tmp, header, exist_ok=True)
         counts = []
         for sample_id, group, atoms, rows, kept in samples:
@@ -320,10 +317,6 @@ def _build(
                 kept,
                 len(rows) - kept,
             )
-        finalize_new_dataset(tmp, output)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return ImportReport(root=output, species=tuple(header.species), samples=tuple(counts))
 
 

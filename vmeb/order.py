@@ -39,8 +39,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
-import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -51,6 +49,7 @@ import pandas as pd
 from ase import Atoms
 from tqdm.auto import tqdm
 
+from vmeb.dataset import staged_output
 from vmeb.errors import VmebError, file_error
 from vmeb.potentials import Potential, load_potential
 from vmeb.sro import (
@@ -494,9 +493,7 @@ def write_order_result(
     root = Path(directory)
     if root.exists():
         raise file_error(root, "already exists (choose another output or remove it)")
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=root.parent, prefix=f".{root.name}.", suffix=".partial"))
-    try:
+    with staged_output(root) as tmp:
         for snap in result.snapshots:
             write_structure_file(tmp / "snapshots" / f"{snap.info['sample_id']}.extxyz", snap)
         write_structure_file(tmp / "final.extxyz", result.final)
@@ -527,8 +524,4 @@ def write_order_result(
                 result.trajectory, result.step_column, 1, tmp / "figures" / "energy_delta.png"
             )
             plt.close(fig)
-        os.replace(tmp, root)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return root

@@ -9,7 +9,8 @@ fitted in closed form (`vmeb.models.fit_linear`).
 Data flow: hop environments are computed once per hop (`vmeb.environment.hop_environments`);
 CNN inputs are SDMs made on the fly for every batch (`vmeb.sdm.encode_sdm`) with fresh
 augmentation; validation and test predictions average over a fixed set of symmetry operations
-(deterministic). Augmentation modes (``augment``):
+(deterministic); input preparation and batching are `vmeb.batches`. Augmentation modes
+(``augment``):
 
 - ``"random"`` (paper): a uniform random rotation about the hop axis; inference averages over
   `vmeb.sdm.INFERENCE_ANGLES`.
@@ -49,21 +50,14 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from vmeb.batches import ModelInputs, batch, operations, prepare_inputs
 from vmeb.dataset import BarrierDataset, atomic_write_text
-from vmeb.descriptors import (
-    SiteTemplate,
-    align_to_lattice,
-    lattice_roll,
-    onehot_descriptors,
-    site_template,
-    symmetry_images,
-    template_symmetries,
-)
+from vmeb.descriptors import SiteTemplate, lattice_roll, site_template, symmetry_images
 from vmeb.environment import LocalEnvironments, concatenate_environments, hop_environments
 from vmeb.errors import VmebError, file_error
 from vmeb.models import ModelConfig, build_model, fit_linear
 from vmeb.neighbours import ghosted_cell
-from vmeb.sdm import INFERENCE_ANGLES, SDMConfig, encode_sdm, random_angles
+from vmeb.sdm import SDMConfig
 
 logger = logging.getLogger(__name__)
 
@@ -297,109 +291,13 @@ def split_hops(groups: np.ndarray, config: TrainConfig) -> dict[str, np.ndarray]
     return {k: np.nonzero(m)[0] for k, m in (("train", train), ("val", val), ("test", test))}
 
 
-# ----------------------------------------------------------------------------- inputs
-
-
-@dataclass
-class _Inputs:
-    """Model inputs of all hops: environments (CNN) or one-hot descriptors (NN, LR)."""
-
-    kind: str
-    positions: torch.Tensor | None = None  # [H, M, 3] (lattice-aligned when augment=lattice)
-    species: torch.Tensor | None = None  # [H, M]
-    descriptors: torch.Tensor | None = None  # [H, S*C]
-    perms: torch.Tensor | None = None  # [G, S]
-
-
-def _operations(config: TrainConfig, kind: str) -> list[tuple[float, bool]]:
-    """(angle, mirrored) pairs averaged at inference."""
-    if kind != "cnn":
-        return [(0.0, False)]
-    if config.augment == "random":
-        angles = list(INFERENCE_ANGLES)
-    elif config.augment == "lattice":
-        angles = [2 * math.pi * k / 3 for k in range(3)]
-    else:
-        angles = [0.0]
-    mirrors = (False, True) if config.mirror and config.augment != "none" else (False,)
-    return [(a, m) for m in mirrors for a in angles]
-
-
-def _prepare_inputs(
-    env: LocalEnvironments,
-    config: TrainConfig,
-    n_species: int,
-    template: SiteTemplate | None,
-) -> _Inputs:
-    if config.kind == "cnn":
-        positions = env.positions
-        if config.augment == "lattice":
-            positions = align_to_lattice(positions, env.species)
-        return _Inputs(
-            kind="cnn",
-            positions=torch.as_tensor(np.ascontiguousarray(positions), dtype=torch.float32),
-            species=torch.as_tensor(env.species, dtype=torch.long),
-        )
-    assert template is not None
-    x = onehot_descriptors(env.positions, env.species, n_species, template)
-    perms = template_symmetries(template)
-    if config.kind == "lr" and config.augment != "none":
-        x = symmetry_images(x, perms, n_species).mean(axis=0)
-    return _Inputs(
-        kind=config.kind,
-        descriptors=torch.as_tensor(x),
-        perms=torch.as_tensor(perms, dtype=torch.long),
-    )
-
-
-def _batch(
-    inputs: _Inputs,
-    index: torch.Tensor,
-    n_species: int,
-    config: TrainConfig,
-    generator: torch.Generator | None,
-    operation: tuple[float, bool] = (0.0, False),
-    device: torch.device | str = "cpu",
-) -> torch.Tensor:
-    """Model input for hops ``index``: random augmentation if ``generator``, else ``operation``."""
-    if inputs.kind == "cnn":
-        positions = inputs.positions[index].to(device)
-        species = inputs.species[index].to(device)
-        count = len(index)
-        if generator is None:
-            angles = torch.full((count,), operation[0], dtype=torch.float32)
-            flip = torch.full((count,), operation[1], dtype=torch.bool)
-        else:
-            if config.augment == "random":
-                angles = random_angles(count, generator)
-            elif config.augment == "lattice":
-                turns = torch.randint(0, 3, (count,), generator=generator)
-                angles = turns.to(torch.float32) * (2 * math.pi / 3)
-            else:
-                angles = torch.zeros(count)
-            flip = torch.rand(count, generator=generator) < 0.5
-            if not config.mirror or config.augment == "none":
-                flip = torch.zeros(count, dtype=torch.bool)
-        sdm = encode_sdm(positions, species, n_species, config.sdm_config(), angles.to(device))
-        flip = flip.to(device)
-        if bool(flip.any()):
-            sdm[flip] = torch.flip(sdm[flip], dims=[2])  # layout [b, c, z, y, x]: z -> -z
-        return sdm
-    x = inputs.descriptors[index]
-    if generator is not None and inputs.kind == "nn" and config.augment != "none":
-        ops = torch.randint(0, len(inputs.perms), (len(index),), generator=generator)
-        sites = x.reshape(len(index), -1, n_species)
-        out = torch.empty_like(sites)
-        rows = torch.arange(len(index))[:, None]
-        out[rows, inputs.perms[ops]] = sites
-        x = out.reshape(len(index), -1)
-    return x.to(device)
+# ----------------------------------------------------------------------------- prediction
 
 
 @torch.no_grad()
 def _predict(
     model: torch.nn.Module,
-    inputs: _Inputs,
+    inputs: ModelInputs,
     index: np.ndarray,
     n_species: int,
     config: TrainConfig,
@@ -418,8 +316,8 @@ def _predict(
             preds = [model(torch.as_tensor(img).to(device)) for img in images]
         else:
             preds = [
-                model(_batch(inputs, chunk, n_species, config, None, op, device))
-                for op in _operations(config, inputs.kind)
+                model(batch(inputs, chunk, n_species, config, None, op, device))
+                for op in operations(config, inputs.kind)
             ]
         out[start : start + len(chunk)] = torch.stack(preds).mean(0).double().cpu().numpy()
     return out
@@ -557,7 +455,7 @@ class TrainedModel:
             )
         config = self.train_config
         self.model.to(device)
-        inputs = _prepare_inputs(env, config, len(self.species), self.template())
+        inputs = prepare_inputs(env, config, len(self.species), self.template())
         return _predict(
             self.model, inputs, np.arange(len(env)), len(self.species), config, batch_size, device
         )
@@ -680,7 +578,7 @@ def train_model(
     split = split_hops(data.groups, config)
     logger.info("hops: %s", {k: len(v) for k, v in split.items()})
     template = None if config.kind == "cnn" else _resolve_template(config, data, split["train"])
-    inputs = _prepare_inputs(data.environments, config, n_species, template)
+    inputs = prepare_inputs(data.environments, config, n_species, template)
     input_size = config.sdm_config().grid_size if config.kind == "cnn" else template.n_sites
 
     generator = torch.Generator().manual_seed(config.seed)
@@ -729,7 +627,7 @@ def train_model(
             index = order[first : first + batch_size]
             if len(index) < 2:
                 continue
-            x = _batch(inputs, index, n_species, config, generator, device=device)
+            x = batch(inputs, index, n_species, config, generator, device=device)
             loss = torch.nn.functional.l1_loss(model(x), targets[index].to(device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

@@ -46,6 +46,7 @@ import torch
 from ase import Atoms
 from matplotlib.figure import Figure
 
+from vmeb.batches import batch, operations, prepare_inputs
 from vmeb.dataset import BarrierDataset
 from vmeb.descriptors import symmetry_images
 from vmeb.environment import LocalEnvironments
@@ -276,16 +277,14 @@ def operation_predictions(
     Returns:
         [O, H] barriers (eV); their mean over O equals ``trained.predict_environments(env)``.
     """
-    # The input pipeline is the training module's own, so the operations cannot drift apart.
-    from vmeb.training import _batch, _operations, _prepare_inputs  # noqa: PLC0415
-
+    # The input pipeline is the one training and prediction use, so the operations cannot drift.
     config = trained.train_config
     n_species = len(trained.species)
     model = trained.model.to(device).eval()
-    inputs = _prepare_inputs(env, config, n_species, trained.template())
-    operations = _operations(config, inputs.kind)
+    inputs = prepare_inputs(env, config, n_species, trained.template())
+    ops = operations(config, inputs.kind)
     per_image = inputs.kind == "nn" and config.augment != "none"
-    n_ops = len(inputs.perms) if per_image else len(operations)
+    n_ops = len(inputs.perms) if per_image else len(ops)
     out = np.empty((n_ops, len(env)), dtype=np.float64)
     for start in range(0, len(env), batch_size):
         chunk = torch.arange(start, min(start + batch_size, len(env)))
@@ -295,10 +294,7 @@ def operation_predictions(
             )
             preds = [model(torch.as_tensor(img).to(device)) for img in images]
         else:
-            preds = [
-                model(_batch(inputs, chunk, n_species, config, None, op, device))
-                for op in operations
-            ]
+            preds = [model(batch(inputs, chunk, n_species, config, None, op, device)) for op in ops]
         out[:, start : start + len(chunk)] = torch.stack(preds).double().cpu().numpy()
     return out
 

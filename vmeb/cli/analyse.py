@@ -63,11 +63,9 @@ def _state_column(structures) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Analyse the structures and write tables and figures."""
-    import shutil  # noqa: PLC0415
-    import tempfile  # noqa: PLC0415
-
     import numpy as np  # noqa: PLC0415
 
+    from vmeb.dataset import staged_output  # noqa: PLC0415
     from vmeb.structures import read_structure  # noqa: PLC0415
 
     if args.out.exists():
@@ -89,17 +87,11 @@ def run(args: argparse.Namespace) -> int:
 
         trained = load_checkpoint(args.model)
         order = list(trained.species)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=args.out.parent, prefix=f".{args.out.name}.", suffix=".tmp"))
-    try:
+    with staged_output(args.out) as tmp:
         state = _state_column(structures)
         table = _order_tables(structures, order, state, args, tmp)
         if args.model is not None:
             _barrier_tables(structures, trained, state, args, np.random.default_rng(args.seed), tmp)
-        tmp.rename(args.out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     for name, rows in table.groupby("structure", sort=False):
         worst = rows.loc[rows["significance"].idxmax()]
         print(

@@ -103,19 +103,8 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _stage(output: Path) -> Path:
-    from vmeb.dataset import staging_dir
-    from vmeb.errors import file_error
-
-    if output.exists():
-        raise file_error(output, "already exists (choose another output or remove it)")
-    return staging_dir(output)
-
-
 def _predict(args: argparse.Namespace) -> int:
-    import shutil
-
-    from vmeb.dataset import finalize_new_dataset
+    from vmeb.dataset import staged_output
     from vmeb.errors import VmebError, file_error
     from vmeb.plots import save_figure, spectrum_plot
     from vmeb.predict import barriers_by_species, spectrum_statistics
@@ -145,8 +134,7 @@ def _predict(args: argparse.Namespace) -> int:
             float(table[column].mean()) if s == "all" else float(means[s])
             for s in stats["moving_species"]
         ]
-    staging = _stage(args.output)
-    try:
+    with staged_output(args.output) as staging:
         table.to_csv(staging / "hops.csv", index=False)
         stats.to_csv(staging / "spectrum.csv", index=False)
         payload = {
@@ -160,10 +148,6 @@ def _predict(args: argparse.Namespace) -> int:
         save_figure(
             spectrum_plot(predicted, None, title=args.structure.name), staging / "spectrum.png"
         )
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    finalize_new_dataset(staging, args.output)
     overall = stats.iloc[-1]
     sys.stdout.write(
         f"{len(table)} barriers: mean {overall['mean']:.4f} eV, mean ensemble σ "
@@ -174,11 +158,9 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _calibrate(args: argparse.Namespace) -> int:
-    import shutil
-
     import numpy as np
 
-    from vmeb.dataset import finalize_new_dataset, open_dataset
+    from vmeb.dataset import open_dataset, staged_output
     from vmeb.errors import file_error
     from vmeb.plots import save_figure
     from vmeb.uncertainty import (
@@ -212,8 +194,7 @@ def _calibrate(args: argparse.Namespace) -> int:
         for group, part in table.groupby("group")
         if len(part) >= 2
     }
-    staging = _stage(args.output)
-    try:
+    with staged_output(args.output) as staging:
         table.to_csv(staging / "predictions.csv", index=False)
         payload = {
             "ensemble": str(args.ensemble),
@@ -227,10 +208,6 @@ def _calibrate(args: argparse.Namespace) -> int:
             table["barrier"], table["predicted"], sigma, title=f"{args.dataset.name}: {column}"
         )
         save_figure(figure, staging / "calibration.png")
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    finalize_new_dataset(staging, args.output)
     sys.stdout.write(
         f"{report.n} hops: MAE {report.mae:.4f} eV, within 1σ {100 * report.within_1sigma:.1f}% "
         f"(68.3%), within 2σ {100 * report.within_2sigma:.1f}% (95.4%), Spearman "

@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run ``vmeb evaluate``."""
     from vmeb.cli.predict import load_model
-    from vmeb.dataset import finalize_new_dataset, open_dataset, staging_dir
+    from vmeb.dataset import open_dataset, staged_output
     from vmeb.errors import file_error
     from vmeb.evaluate import evaluate_model, write_report
 
@@ -48,16 +48,9 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         progress=not args.no_progress,
     )
-    staging = staging_dir(output)
-    try:
+    with staged_output(output) as staging:
         meta = {"model": str(args.model), "dataset": str(args.dataset)}
         write_report(report, staging, meta=meta)
-    except BaseException:
-        import shutil
-
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    finalize_new_dataset(staging, output)
     overall = report.overall
     sys.stdout.write(
         f"{overall['count']} hops: MAE {overall['mae']:.4f} eV, RMSE {overall['rmse']:.4f} eV, "

@@ -49,14 +49,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run ``vmeb kmc``."""
     import json
-    import shutil
 
     import ase.io
     import numpy as np
     import pandas as pd
 
     from vmeb.cli.predict import load_model
-    from vmeb.dataset import finalize_new_dataset, staging_dir
+    from vmeb.dataset import staged_output
     from vmeb.errors import VmebError, file_error
     from vmeb.kmc import KMCConfig, ModelBarrierProvider, run_kmc
     from vmeb.plots import kmc_plot, save_figure
@@ -76,8 +75,7 @@ def run(args: argparse.Namespace) -> int:
         result = run_kmc(atoms, vacancy, provider, config, rng, progress=not args.no_progress)
     except VmebError as exc:
         raise file_error(args.structure, str(exc)) from None
-    staging = staging_dir(args.output)
-    try:
+    with staged_output(args.output) as staging:
         summary = {
             "model": str(args.model),
             "structure": str(args.structure),
@@ -96,10 +94,6 @@ def run(args: argparse.Namespace) -> int:
         ase.io.write(staging / "final.extxyz", final, format="extxyz")
         figure = kmc_plot(result.times, result.vacancy_squared_displacement, args.structure.name)
         save_figure(figure, staging / "msd.png")
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    finalize_new_dataset(staging, args.output)
     sys.stdout.write(
         f"{config.steps} jumps in {result.total_time:.4e} s at {config.temperature} K "
         f"-> {args.output}\n"

@@ -90,9 +90,8 @@ def _reference_barriers(path: Path) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     """Run ``vmeb predict``."""
     import json
-    import shutil
 
-    from vmeb.dataset import finalize_new_dataset, staging_dir
+    from vmeb.dataset import staged_output
     from vmeb.errors import VmebError, file_error
     from vmeb.plots import save_figure, spectrum_plot
     from vmeb.predict import barriers_by_species, predict_barriers, spectrum_statistics
@@ -125,8 +124,7 @@ def run(args: argparse.Namespace) -> int:
         raise file_error(source, str(exc)) from None
     species = [s for s in trained.species if s in set(table["moving_species"])]
     stats = spectrum_statistics(table, species)
-    staging = staging_dir(args.output)
-    try:
+    with staged_output(args.output) as staging:
         table.to_csv(staging / "hops.csv", index=False)
         stats.to_csv(staging / "spectrum.csv", index=False)
         payload = {
@@ -140,10 +138,6 @@ def run(args: argparse.Namespace) -> int:
         predicted = barriers_by_species(table, species)
         figure = spectrum_plot(predicted, reference, title=args.structure.name)
         save_figure(figure, staging / "spectrum.png")
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    finalize_new_dataset(staging, args.output)
     overall = stats.iloc[-1]
     sys.stdout.write(
         f"{len(table)} barriers at {payload['n_sites']} sites: mean {overall['mean']:.4f} eV, "
