@@ -142,6 +142,40 @@ def test_box_relax_finds_the_energy_minimum_over_volume(eam):
     assert potential_energy(relaxed, eam) == pytest.approx(energy, abs=1e-9)
 
 
+def _box_relax_reference(atoms: Atoms, potential) -> tuple[Atoms, float, float]:
+    """LAMMPS's own ``fix box/relax iso 0`` + CG (the independent reference)."""
+    with lammps_session(atoms, potential) as lmp:
+        lmp.commands_list(
+            [
+                "fix box all box/relax iso 0.0 vmax 0.001",
+                "min_style cg",
+                "minimize 0.0 1e-6 20000 200000",
+                "minimize 0.0 1e-6 20000 200000",
+                "run 0",
+            ]
+        )
+        energy, pressure = float(lmp.get_thermo("pe")), float(lmp.get_thermo("press"))
+        return read_positions(lmp, atoms), energy, pressure
+
+
+@pytest.mark.parametrize("tilted", [False, True])
+def test_volume_relaxation_matches_lammps_box_relax(eam, tilted):
+    atoms = random_alloy(3, 3.2428, seed=12, rattle=0.0)
+    del atoms[5]  # a vacancy cell, as the NEB initial state
+    if tilted:
+        atoms.set_cell(atoms.cell.array @ (np.eye(3) + 0.02 * np.triu(np.ones((3, 3)), 1)))
+    relaxed, energy = relax(atoms, eam, box=True, ftol=1e-6)
+    reference, e_ref, p_ref = _box_relax_reference(atoms, eam)
+    assert abs(p_ref) < 1.0
+    assert energy == pytest.approx(e_ref, abs=1e-7)
+    # same shape, same volume, same positions
+    np.testing.assert_allclose(relaxed.cell.array, reference.cell.array, atol=2e-5)
+    np.testing.assert_allclose(relaxed.positions, reference.positions, atol=1e-4)
+    with lammps_session(relaxed, eam) as lmp:
+        lmp.command("run 0")
+        assert abs(float(lmp.get_thermo("press"))) < 10.0  # bar
+
+
 @pytest.mark.parametrize(("symbol", "published"), [("Ta", 3.3025), ("Nb", 3.3004), ("Mo", 3.1501)])
 def test_pure_lattice_constant_matches_brute_force_and_published(
     eam, symbol, published, tmp_path, monkeypatch

@@ -17,6 +17,7 @@ from vmeb.neb import (
     NEBRun,
     check_path,
     compute_site_barriers,
+    final_states,
     interpolate_path,
     prepare_vacancy,
     run_hop,
@@ -253,3 +254,39 @@ def test_engines_agree_on_every_hop_of_a_128_atom_alloy_site(eam, tmp_path):
         assert a.moving_index == b.moving_index
         if a.status == "ok" and b.status == "ok" and a.n_replicas == b.n_replicas:
             assert abs(a.barrier - b.barrier) < ENGINE_AGREEMENT
+
+
+def test_static_ends_and_sleeping_ranks_leave_the_band_unchanged(eam, tmp_path):
+    # the end replicas of the costly-replica mode hold their energies instead of evaluating
+    # the potential; the NEB must follow the same path to the same saddle
+    atoms = _alloy54(seed=3)
+    vacancy = prepare_vacancy(atoms, 4, eam, NEBConfig(), SPECIES)
+    moving = int(vacancy.neighbours[2])
+    hops = {
+        costly: run_hop(
+            vacancy, moving, eam, NEBConfig(costly_replicas=costly), SPECIES, tmp_path / str(costly)
+        )
+        for costly in (False, True)
+    }
+    live, static = hops[False], hops[True]
+    assert live.status == static.status == "ok"
+    assert static.barrier == pytest.approx(live.barrier, abs=1e-6)
+    assert static.energy_change == pytest.approx(live.energy_change, abs=1e-8)
+    # the other replicas stop anywhere within the force tolerance
+    np.testing.assert_allclose(static.profile, live.profile, atol=1e-5)
+    assert abs(static.iterations - live.iterations) <= 2
+
+
+def test_final_states_in_worker_processes_equal_serial_ones(eam):
+    atoms = _alloy54(seed=4)
+    config = NEBConfig()
+    vacancy = prepare_vacancy(atoms, 9, eam, config, SPECIES)
+    hops = [int(j) for j in vacancy.neighbours[:3]]
+    serial = final_states(vacancy, hops, eam, NEBConfig(relax_workers=1), SPECIES)
+    pooled = final_states(vacancy, hops, eam, NEBConfig(relax_workers=2), SPECIES)
+    assert list(pooled) == hops
+    for j in hops:
+        np.testing.assert_allclose(pooled[j].positions, serial[j].positions, atol=1e-10)
+        # the moving atom sits on the vacant site of the relaxed initial state
+        index = vacancy.cell_index(j)
+        assert np.linalg.norm(serial[j].positions[index] - vacancy.site) < 0.2

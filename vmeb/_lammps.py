@@ -116,10 +116,18 @@ def mpiexec_executable() -> Path:
     return _find_tool("mpiexec")
 
 
-def mpi_environment(base: dict[str, str] | None = None) -> dict[str, str]:
-    """Environment for an ``mpiexec`` subprocess: throttled progress, ``lib/`` on loader path."""
+def mpi_environment(
+    extra: dict[str, str] | None = None, base: dict[str, str] | None = None
+) -> dict[str, str]:
+    """Environment for an ``mpiexec`` subprocess: throttled progress, ``lib/`` on loader path.
+
+    Args:
+        extra: Further variables (e.g. MPICH settings) set after `MPI_ENV`.
+        base: Starting environment (default: this process's).
+    """
     env = dict(os.environ if base is None else base)
     env.update(MPI_ENV)
+    env.update(extra or {})
     lib = mpi_library()
     if lib is not None:
         paths = [str(lib.parent)] + [p for p in env.get("LD_LIBRARY_PATH", "").split(":") if p]

@@ -37,7 +37,7 @@ import uuid
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import asdict, dataclass, field, is_dataclass
+from dataclasses import asdict, dataclass, field, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -665,6 +665,9 @@ def run_neb_campaign(
         outcomes: Iterable[SiteOutcome] = _dask_outcomes(tasks, stored, run_kwargs, scheduler)
     else:
         workers = workers or default_workers(ranks_per_task(neb_config))
+        if workers > 1 and getattr(neb_config, "relax_workers", 0) is None:
+            # the pool already packs the cores: one relaxation at a time per site task
+            run_kwargs["neb_config"] = replace(neb_config, relax_workers=1)
         if workers == 1 or len(tasks) <= 1:
             outcomes = _serial_outcomes(tasks, stored, run_kwargs)
         else:

@@ -19,6 +19,7 @@ import fcntl
 import hashlib
 import json
 import logging
+import math
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -299,23 +300,78 @@ def relax(
             lmp.commands_list(
                 [f"group vmeb_fixed id {ids}", "fix vmeb_fix vmeb_fixed setforce 0 0 0"]
             )
-        if mode is not None:
-            lmp.command(f"fix vmeb_box all box/relax {mode} 0.0 vmax 0.001")
-        lmp.commands_list(
-            [
-                "min_style cg",
-                f"minimize {float(etol)!r} {float(ftol)!r} {int(maxiter)} {10 * int(maxiter)}",
-            ]
-        )
-        if mode is not None:
-            # restart once from the relaxed box: box/relax's line search is scaled by the
-            # starting volume, so a second pass removes the residual pressure
-            lmp.command(
-                f"minimize {float(etol)!r} {float(ftol)!r} {int(maxiter)} {10 * int(maxiter)}"
-            )
+        minimize = f"minimize {float(etol)!r} {float(ftol)!r} {int(maxiter)} {10 * int(maxiter)}"
+        lmp.command("min_style cg")
+        if mode == "iso":
+            _relax_volume(lmp, minimize)
+        else:
+            if mode is not None:
+                lmp.command(f"fix vmeb_box all box/relax {mode} 0.0 vmax 0.001")
+            lmp.command(minimize)
+            if mode is not None:
+                # restart once from the relaxed box: box/relax's line search is scaled by the
+                # starting volume, so a second pass removes the residual pressure
+                lmp.command(minimize)
         lmp.command("run 0")
         energy = _potential_energy_of(lmp)
         return read_positions(lmp, atoms), energy
+
+
+#: Pressure (bar) below which `_relax_volume` stops: the energy error of a residual pressure
+#: P is about P^2 V / 2B, below 1e-6 eV for a 2,000-atom cell of a bcc refractory metal.
+PRESSURE_TOL_BAR = 10.0
+#: Starting guess of the bulk modulus (bar) for the first volume step of `_relax_volume`.
+BULK_MODULUS_GUESS_BAR = 2.0e6
+
+
+def _pressure_bar(lmp) -> float:
+    lmp.command("run 0")
+    return float(lmp.get_thermo("press"))
+
+
+def _scale_box(lmp, factor: float) -> None:
+    """Scale the box and all atoms isotropically by ``factor`` (tilts scaled too)."""
+    _, _, xy, yz, xz, _, _ = lmp.extract_box()
+    f = repr(float(factor))
+    tilts = f"xy final {xy * factor!r} xz final {xz * factor!r} yz final {yz * factor!r} "
+    triclinic = any(abs(t) > 0.0 for t in (xy, yz, xz))
+    lmp.command(
+        f"change_box all x scale {f} y scale {f} z scale {f} {tilts if triclinic else ''}remap"
+    )
+
+
+def _relax_volume(lmp, minimize: str, max_rounds: int = 12) -> None:
+    """Relax positions and the (isotropic) volume to zero pressure.
+
+    Alternates a fixed-box conjugate-gradient relaxation with a uniform rescaling of the cell;
+    the volume steps are secant steps on P(ln V), the first from `BULK_MODULUS_GUESS_BAR`.
+    It reaches the state of ``fix box/relax iso 0`` (zero mean pressure, shape kept): in a
+    2,000-atom SNAP vacancy cell 3-4 fixed-box relaxations instead of ~1,700 force calls of
+    CG with box degrees of freedom, whose line search is poorly scaled for the box.
+
+    Raises:
+        VmebError: if the pressure is not below `PRESSURE_TOL_BAR` after ``max_rounds``.
+    """
+    lmp.command(minimize)
+    pressure = _pressure_bar(lmp)
+    slope = -BULK_MODULUS_GUESS_BAR
+    for _ in range(max_rounds):
+        if abs(pressure) < PRESSURE_TOL_BAR:
+            return
+        step = -pressure / slope
+        _scale_box(lmp, math.exp(step / 3.0))
+        lmp.command(minimize)
+        new_pressure = _pressure_bar(lmp)
+        if new_pressure != pressure:
+            secant = (new_pressure - pressure) / step
+            if secant < 0:  # keep the guess if noise gives a non-physical slope
+                slope = secant
+        pressure = new_pressure
+    if abs(pressure) >= PRESSURE_TOL_BAR:
+        raise VmebError(
+            f"volume relaxation did not reach zero pressure (|P| = {abs(pressure):.1f} bar "
+            f"after {max_rounds} rounds)"
+        )
 
 
 def _vegard_guess(counts: Mapping[str, int]) -> float:

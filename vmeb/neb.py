@@ -26,9 +26,11 @@ from __future__ import annotations
 import importlib
 import logging
 import math
+import multiprocessing
+import os
 import tempfile
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -45,6 +47,8 @@ logger = logging.getLogger(__name__)
 
 #: NEB engines by name: module with ``run_neb(images, potential, species, config, workdir)``.
 ENGINES = {"lammps": "vmeb.neb_lammps", "ase": "vmeb.neb_ase"}
+#: EAM cells below this many atoms are cheap (`is_costly`).
+COSTLY_EAM_ATOMS = 1000
 #: Force norms understood by both engines (LAMMPS ``min_modify norm``).
 FORCE_NORMS = ("two", "max", "inf")
 
@@ -82,6 +86,16 @@ class NEBConfig:
             lower end).
         spline_tol: Tolerance (eV) of the hidden-saddle test (the Hermite fit of the profile
             above the highest replica).
+        costly_replicas: LAMMPS engine tuning for replicas that are slow to evaluate: waiting
+            MPI ranks sleep instead of polling, and the two end replicas hold their energies
+            instead of re-evaluating the potential at every step
+            (`vmeb.neb_lammps.static_end_commands`); the band and barrier are unchanged.
+            ``None`` (default) decides per run (`vmeb.neb_lammps.costly_replicas`): on unless
+            the potential is an EAM and the cell has fewer than 1,000 atoms, where a step takes
+            about a millisecond and the polling ranks answer faster.
+        relax_workers: Processes relaxing a site's 8 final states at the same time. ``None``
+            (default): the available cores for costly cells (`is_costly`), 1 otherwise (a
+            spawned process costs about a second, more than a small EAM relaxation).
         concurrent_hops: Hops of a site whose LAMMPS NEBs run at the same time (each with its
             own ``n_procs`` ranks). Small cells are latency-bound (ranks wait on each other
             most of a step), so several NEBs share the cores well; the ASE engine runs hops
@@ -92,7 +106,7 @@ class NEBConfig:
     spring: float = 5.0
     etol: float = 0.0
     ftol: float = 1e-3
-    max_steps: int = 1000
+    max_steps: int = 50
     climb_steps: int = 2000
     relax_box: bool = True
     engine: str = "lammps"
@@ -108,6 +122,8 @@ class NEBConfig:
     max_slide: float = 0.1
     energy_tol: float = 1e-3
     spline_tol: float = 0.02
+    costly_replicas: bool | None = None
+    relax_workers: int | None = None
     concurrent_hops: int = 1
 
     def __post_init__(self) -> None:
@@ -127,6 +143,8 @@ class NEBConfig:
             raise VmebError("n_procs must be a positive number of MPI ranks")
         if self.concurrent_hops < 1:
             raise VmebError("concurrent_hops must be >= 1")
+        if self.relax_workers is not None and self.relax_workers < 1:
+            raise VmebError("relax_workers must be >= 1")
 
     def to_json(self) -> dict[str, Any]:
         """The settings as a JSON-serialisable dict (dataset headers)."""
@@ -251,6 +269,22 @@ def minimum_image(vectors: np.ndarray, cell: np.ndarray) -> np.ndarray:
     return (frac @ cell).reshape(vectors.shape)
 
 
+def is_costly(potential: Potential, n_atoms: int) -> bool:
+    """Whether force calls on this cell are slow enough to pay for extra processes.
+
+    Everything but an EAM cell of fewer than `COSTLY_EAM_ATOMS` atoms (about a millisecond per
+    force call on one core; SNAP costs about 58 µs per atom).
+    """
+    return not (potential.pair_style.startswith("eam") and n_atoms < COSTLY_EAM_ATOMS)
+
+
+def relax_workers(config: NEBConfig, potential: Potential, n_atoms: int) -> int:
+    """Processes for the final-state relaxations (`NEBConfig.relax_workers`)."""
+    if config.relax_workers is not None:
+        return config.relax_workers
+    return len(os.sched_getaffinity(0)) if is_costly(potential, n_atoms) else 1
+
+
 def _engine(name: str):
     return importlib.import_module(ENGINES[name])
 
@@ -341,6 +375,40 @@ def final_state(
     final.positions[index] = vacancy.site
     relaxed, energy = _relax(final, potential, species, False, config)
     return unwrap_to(relaxed, vacancy.atoms), float(energy)
+
+
+def _final_atoms(vacancy, moving_index, potential, config, species) -> Atoms:
+    return final_state(vacancy, moving_index, potential, config, species)[0]
+
+
+def final_states(
+    vacancy: VacancyCell,
+    hops: Sequence[int],
+    potential: Potential,
+    config: NEBConfig,
+    species: Sequence[str],
+) -> dict[int, Atoms]:
+    """The relaxed final states of several hops, in `relax_workers` spawned processes.
+
+    Args:
+        vacancy: The relaxed initial state.
+        hops: Jumping neighbours, as indices of the perfect sample.
+        potential: The interatomic potential.
+        config: NEB settings (``relax_workers``, ``relax_ftol``).
+        species: LAMMPS type order.
+
+    Returns:
+        ``{moving_index: relaxed final state}`` as `final_state` gives them.
+    """
+    workers = min(relax_workers(config, potential, len(vacancy.atoms)), len(hops))
+    if workers <= 1:
+        return {j: _final_atoms(vacancy, j, potential, config, species) for j in hops}
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        futures = {
+            j: pool.submit(_final_atoms, vacancy, j, potential, config, species) for j in hops
+        }
+        return {j: future.result() for j, future in futures.items()}
 
 
 def unwrap_to(atoms: Atoms, reference: Atoms) -> Atoms:
@@ -600,10 +668,12 @@ def compute_site_barriers(
     workdir.mkdir(parents=True, exist_ok=True)
     vacancy = prepare_vacancy(atoms, vacancy_index, potential, config, species)
     hops = [int(j) for j in vacancy.neighbours]
+    finals = final_states(vacancy, hops, potential, config, species)
     if config.concurrent_hops == 1 or config.engine != "lammps":
-        return [run_hop(vacancy, j, potential, config, species, workdir) for j in hops]
-    # in-process relaxations one after the other; the NEB subprocesses overlap
-    finals = {j: final_state(vacancy, j, potential, config, species)[0] for j in hops}
+        return [
+            run_hop(vacancy, j, potential, config, species, workdir, finals[j]) for j in hops
+        ]
+    # the NEB subprocesses overlap
     with ThreadPoolExecutor(max_workers=config.concurrent_hops) as pool:
         futures = [
             pool.submit(run_hop, vacancy, j, potential, config, species, workdir, finals[j])
