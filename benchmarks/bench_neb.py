@@ -55,18 +55,20 @@ def _cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def bench_site_batch(potential, cells: int, sites: int, config, seed: int) -> dict:
-    """Run ``sites`` vacancy sites of one random equiatomic TaNbMo sample; return the figures."""
-    from vmeb.build import bcc_supercell, composition_counts
+def bench_site_batch(
+    potential, cells: int, sites: int, config, seed: int, composition: str = "TaNbMo"
+) -> dict:
+    """Run ``sites`` vacancy sites of one random sample; return the figures."""
+    from vmeb.build import bcc_supercell, composition_counts, parse_composition
     from vmeb.lammps_run import lattice_constant
     from vmeb.neb import compute_site_barriers
 
-    composition = {"Ta": 1.0, "Nb": 1.0, "Mo": 1.0}
-    a = lattice_constant(potential, composition, cells=5)
-    counts = composition_counts({k: 1 / 3 for k in composition}, 2 * cells**3)
+    fractions = parse_composition(composition)
+    a = lattice_constant(potential, fractions, cells=5)
+    counts = composition_counts(fractions, 2 * cells**3)
     rng = np.random.default_rng(seed)
     atoms = bcc_supercell(counts, cells, a, rng=rng)
-    species = ["Ta", "Nb", "Mo"]
+    species = [e for e in potential.elements if e in fractions]
     chosen = rng.choice(len(atoms), size=sites, replace=False)
     hops = []
     start, cpu_start = time.perf_counter(), _cpu_seconds()
@@ -106,13 +108,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--concurrent-hops", type=int, default=1, help="hops of a site run at once (LAMMPS)"
     )
+    parser.add_argument("--composition", default="TaNbMo", help="e.g. TaNbMo or Ta1Nb1Mo8")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
 
     from vmeb.neb import NEBConfig
 
-    config = NEBConfig(n_replicas=args.replicas, engine=args.engine)
+    config = NEBConfig(
+        n_replicas=args.replicas, engine=args.engine, concurrent_hops=args.concurrent_hops
+    )
     overrides = {
         "max_steps": args.max_steps,
         "min_style": args.min_style,
@@ -120,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
     print(
-        f"engine {config.engine}, {config.n_replicas} replicas, {config.min_style} "
+        f"{args.composition}, engine {config.engine}, {config.n_replicas} replicas, "
+        f"{config.min_style} "
         f"dt={config.timestep} N1={config.max_steps} N2={config.climb_steps}, "
         f"{config.concurrent_hops} hop(s) at once, {args.cores} cores"
     )
@@ -132,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.potentials.split(","):
         potential = _potential(name.strip(), args.snap)
         for cells in (int(c) for c in args.cells.split(",")):
-            r = bench_site_batch(potential, cells, args.sites, config, args.seed)
+            r = bench_site_batch(potential, cells, args.sites, config, args.seed, args.composition)
             core_s = r["s_per_barrier"] * args.cores
             print(
                 f"{name:<9}{r['atoms']:>6}{r['hops']:>5}"

@@ -21,6 +21,7 @@ import json
 import logging
 import math
 import os
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,8 @@ from vmeb.potentials import Potential, load_potential
 
 logger = logging.getLogger(__name__)
 
+#: Serialises in-process LAMMPS sessions across threads (see `lammps_session`).
+_SESSION_LOCK = threading.RLock()
 #: Box relaxation modes of `relax` (LAMMPS ``fix box/relax`` couplings).
 BOX_MODES = ("iso", "aniso", "tri")
 
@@ -152,7 +155,14 @@ def lammps_session(
     image = np.floor(np.linalg.solve(lammps_cell.T, positions.T).T).astype(np.int64)
     positions = positions - image @ lammps_cell
 
-    lmp = new_lammps(list(extra_cmdargs or []))
+    # one in-process LAMMPS at a time: MPI (initialised by the first instance) is not
+    # thread-safe, and threads of `concurrent_hops` would otherwise race in it
+    _SESSION_LOCK.acquire()
+    try:
+        lmp = new_lammps(list(extra_cmdargs or []))
+    except BaseException:
+        _SESSION_LOCK.release()
+        raise
     try:
         lmp.commands_list(
             [
@@ -187,6 +197,7 @@ def lammps_session(
         raise
     finally:
         lmp.close()
+        _SESSION_LOCK.release()
 
 
 def read_positions(lmp, atoms_template: Atoms) -> Atoms:

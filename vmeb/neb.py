@@ -670,9 +670,7 @@ def compute_site_barriers(
     hops = [int(j) for j in vacancy.neighbours]
     finals = final_states(vacancy, hops, potential, config, species)
     if config.concurrent_hops == 1 or config.engine != "lammps":
-        return [
-            run_hop(vacancy, j, potential, config, species, workdir, finals[j]) for j in hops
-        ]
+        return [run_hop(vacancy, j, potential, config, species, workdir, finals[j]) for j in hops]
     # the NEB subprocesses overlap
     with ThreadPoolExecutor(max_workers=config.concurrent_hops) as pool:
         futures = [
