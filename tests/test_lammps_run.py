@@ -258,4 +258,3 @@ def test_lammps_errors_become_one_line_vmeb_errors(eam):
     with pytest.raises(VmebError, match="not in the species"):
         with lammps_session(atoms, eam, species=("Ta", "Nb")):
             pass
-
