@@ -231,6 +231,46 @@ def test_map_equals_direct_prediction_and_is_deterministic(tmp_path):
         write_map(result, out)
 
 
+class Interrupt(Exception):
+    pass
+
+
+def test_interrupted_map_resumes_to_the_uninterrupted_result(tmp_path):
+    model = ClosedFormModel()
+    grid = simplex_grid(ELEMENTS, 2)
+    config = MapConfig(cells=2, min_per_species=12, lattice_constant=3.25, seed=4)
+    whole = composition_map(model, grid, config, progress=False)
+    work = tmp_path / ".map.work"
+    seen: list[int] = []
+
+    def stop_after_three(index, label, table):
+        seen.append(index)
+        if len(seen) == 3:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        composition_map(model, grid, config, progress=False, work_dir=work,
+                        on_hops=stop_after_three, job_info={"model": "closed form"})  # fmt: skip
+    assert sorted(p.name for p in (work / "parts").iterdir()) == ["00000.json", "00001.json"]
+    computed: list[int] = []
+    resumed = composition_map(
+        model, grid, config, progress=False, work_dir=work,
+        on_hops=lambda i, label, t: computed.append(i), job_info={"model": "closed form"},
+    )  # fmt: skip
+    assert computed == [2, 3, 4, 5]  # none twice, none missing
+    pd.testing.assert_frame_equal(resumed.compositions, whole.compositions, check_dtype=False)
+    pd.testing.assert_frame_equal(resumed.stats, whole.stats, check_dtype=False)
+    np.testing.assert_array_equal(resumed.histograms, whole.histograms)
+    # another job in the same directory is refused, naming it
+    with pytest.raises(VmebError, match=r"\.map\.work.*other settings"):
+        other = MapConfig(cells=2, lattice_constant=3.25, seed=5)
+        composition_map(model, grid, other, progress=False, work_dir=work,
+                        job_info={"model": "closed form"})  # fmt: skip
+    with pytest.raises(VmebError, match="other settings"):
+        composition_map(model, grid, config, progress=False, work_dir=work,
+                        job_info={"model": "another"})  # fmt: skip
+
+
 def test_figures_have_the_paper_layout():
     model = ClosedFormModel()
     grid = composition_map(
@@ -313,6 +353,7 @@ def test_cli_map_grid_and_line_with_trained_model(tiny_model, tmp_path, capsys):
         == 0
     )
     assert "6 compositions, 768 barriers" in capsys.readouterr().out
+    assert not (tmp_path / ".grid.work").exists()  # the resume record goes with success
     stats = pd.read_csv(out / "stats.csv")
     direct = composition_map(
         trained,

@@ -322,11 +322,13 @@ class CompositionMap:
 def composition_map(
     predictor: Any,
     compositions: Sequence[Mapping[str, float]],
-    config: MapConfig = MapConfig(),
+    config: MapConfig = MapConfig(),  # noqa: B008 - frozen, immutable default
     *,
     line_element: str | None = None,
     on_hops: Callable[[int, str, pd.DataFrame], None] | None = None,
     progress: bool = True,
+    work_dir: str | Path | None = None,
+    job_info: Mapping[str, Any] | None = None,
 ) -> CompositionMap:
     """Predict the barrier spectra of every composition.
 
@@ -336,14 +338,22 @@ def composition_map(
         compositions: Element -> fraction, all over the same elements (zeros allowed).
         config: Sample building and prediction settings.
         line_element: The scanned element, recorded for the line-scan figures.
-        on_hops: Called with (index, label, hop table) of each composition, e.g. to write it.
+        on_hops: Called with (index, label, hop table) of each composition computed in this
+            call, e.g. to write it.
         progress: Show a progress bar over compositions.
+        work_dir: Resume directory: each finished composition's summary is saved there at once
+            and reused by a later call with the same job (settings, compositions and
+            ``job_info``), so an interrupted map continues where it stopped.
+        job_info: Further identity of the job for ``work_dir`` (e.g. the model file).
 
     Returns:
         The `CompositionMap`.
+
+    Raises:
+        VmebError: bad compositions, elements unknown to the model, or a ``work_dir`` that
+            holds another job.
     """
-    from vmeb.predict import check_species, predict_barriers  # noqa: PLC0415
-    from vmeb.uncertainty import DeepEnsemble, predict_barriers_with_uncertainty  # noqa: PLC0415
+    from vmeb.predict import check_species  # noqa: PLC0415
 
     if not compositions:
         raise VmebError("no compositions to map")
@@ -354,53 +364,41 @@ def composition_map(
     unknown = [e for e in elements if e not in predictor.species]
     if unknown:
         raise VmebError(f"element(s) {unknown} not known to the model ({list(predictor.species)})")
+    work = None
+    if work_dir is not None:
+        job = {"config": asdict(config), "compositions": fractions, **dict(job_info or {})}
+        work = open_work_dir(work_dir, job)
     constants = lattice_constants(fractions, config)
     rows, stats, hists = [], [], []
     bar = tqdm(list(enumerate(fractions)), desc="compositions", unit="comp", disable=not progress)
     for index, fraction in bar:
         label = composition_label(fraction)
-        cells = sample_cells(fraction, config.cells, config.min_per_species)
-        atoms = build_random_alloy(
-            fraction, cells, a=constants[index], rng=composition_rng(fraction, config.seed, 0)
-        )
-        check_species(atoms, predictor.species)
-        sites = None
-        if config.max_sites is not None and config.max_sites < len(atoms):
-            picked = composition_rng(fraction, config.seed, 1).choice(
-                len(atoms), size=config.max_sites, replace=False
-            )
-            sites = np.sort(picked)
-        kwargs = dict(
-            chunk_sites=config.chunk_sites,
-            batch_size=config.batch_size,
-            device=config.device,
-            progress=progress and len(atoms) >= LARGE_SAMPLE,
-        )
-        if isinstance(predictor, DeepEnsemble):
-            table = predict_barriers_with_uncertainty(predictor, atoms, sites, **kwargs)
+        done = None if work is None else load_part(work, index)
+        if done is None:
+            atoms, sites = _map_sample(fraction, constants[index], config)
+            check_species(atoms, predictor.species)
+            table = _predict_table(predictor, atoms, sites, config, progress)
+            counts = composition_counts(fraction, len(atoms))
+            row = {"index": index, "label": label}
+            row.update({f"x_{e}": fraction[e] for e in elements})
+            row.update(cells=sample_cells(fraction, config.cells, config.min_per_species))
+            row.update(n_atoms=len(atoms), **{f"n_{e}": counts[e] for e in elements})
+            row.update(a=constants[index], n_sites=int(table["site"].nunique()), n_hops=len(table))
+            part = composition_statistics(table, elements)
+            head = {"index": index, "label": label, **{f"x_{e}": fraction[e] for e in elements}}
+            part = pd.concat([pd.DataFrame([head] * len(part)), part], axis=1)
+            hist = spectrum_histograms(table, elements)
+            if on_hops is not None:
+                on_hops(index, label, table)
+            if work is not None:
+                save_part(work, index, row, part, hist)
+            logger.info("%s: %d hops, mean %.4f eV", label, len(table), table["barrier"].mean())
         else:
-            table = predict_barriers(predictor, atoms, sites, **kwargs)
-        counts = composition_counts(fraction, len(atoms))
-        row = {"index": index, "label": label}
-        row.update({f"x_{e}": fraction[e] for e in elements})
-        row.update(cells=cells, n_atoms=len(atoms))
-        row.update({f"n_{e}": counts[e] for e in elements})
-        row.update(a=constants[index], n_sites=int(table["site"].nunique()), n_hops=len(table))
+            row, part, hist = done
         rows.append(row)
-        part = composition_statistics(table, elements)
-        head = {"index": index, "label": label, **{f"x_{e}": fraction[e] for e in elements}}
-        stats.append(pd.concat([pd.DataFrame([head] * len(part)), part], axis=1))
-        hists.append(spectrum_histograms(table, elements))
-        if on_hops is not None:
-            on_hops(index, label, table)
-        bar.set_postfix(comp=label, hops=len(table))
-        logger.info(
-            "%s: %d atoms, %d hops, mean %.4f eV",
-            label,
-            len(atoms),
-            len(table),
-            float(table["barrier"].mean()),
-        )
+        stats.append(part)
+        hists.append(hist)
+        bar.set_postfix(comp=label, hops=row["n_hops"])
     return CompositionMap(
         elements=elements,
         compositions=pd.DataFrame(rows),
@@ -409,6 +407,91 @@ def composition_map(
         line_element=line_element,
         meta={"config": asdict(config)},
     )
+
+
+def _map_sample(fraction: Mapping[str, float], a: float, config: MapConfig):
+    """The random sample of one composition and its site subset (None: all sites)."""
+    cells = sample_cells(fraction, config.cells, config.min_per_species)
+    atoms = build_random_alloy(fraction, cells, a=a, rng=composition_rng(fraction, config.seed, 0))
+    sites = None
+    if config.max_sites is not None and config.max_sites < len(atoms):
+        picked = composition_rng(fraction, config.seed, 1).choice(
+            len(atoms), size=config.max_sites, replace=False
+        )
+        sites = np.sort(picked)
+    return atoms, sites
+
+
+def _predict_table(predictor, atoms, sites, config: MapConfig, progress: bool) -> pd.DataFrame:
+    """Every barrier of the chosen sites, with ensemble spreads for a `DeepEnsemble`."""
+    from vmeb.predict import predict_barriers  # noqa: PLC0415
+    from vmeb.uncertainty import DeepEnsemble, predict_barriers_with_uncertainty  # noqa: PLC0415
+
+    kwargs = dict(
+        chunk_sites=config.chunk_sites,
+        batch_size=config.batch_size,
+        device=config.device,
+        progress=progress and len(atoms) >= LARGE_SAMPLE,
+    )
+    if isinstance(predictor, DeepEnsemble):
+        return predict_barriers_with_uncertainty(predictor, atoms, sites, **kwargs)
+    return predict_barriers(predictor, atoms, sites, **kwargs)
+
+
+# ----------------------------------------------------------------------------- resume
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def open_work_dir(work_dir: str | Path, job: Mapping[str, Any]) -> Path:
+    """Create or reopen a map's resume directory for ``job`` (``job.json`` + ``parts/``).
+
+    Raises:
+        VmebError: if the directory holds another job (names the directory).
+    """
+    from vmeb.dataset import atomic_write_text  # noqa: PLC0415
+    from vmeb.errors import file_error  # noqa: PLC0415
+
+    work = Path(work_dir)
+    normalised = json.loads(json.dumps(job, default=_json_default))
+    path = work / "job.json"
+    if path.exists():
+        try:
+            stored = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise file_error(path, f"unreadable resume record ({exc}); remove {work}") from exc
+        if stored != normalised:
+            raise file_error(
+                work, "holds an interrupted map with other settings, compositions or model; "
+                "remove it to start over"
+            )  # fmt: skip
+        logger.info("resuming the map in %s", work)
+    else:
+        atomic_write_text(path, json.dumps(normalised, indent=1) + "\n")
+    (work / "parts").mkdir(parents=True, exist_ok=True)
+    return work
+
+
+def save_part(work: Path, index: int, row: Mapping, stats: pd.DataFrame, hist: np.ndarray):
+    """Save one composition's summary (row, statistics, histograms) atomically."""
+    from vmeb.dataset import atomic_write_text  # noqa: PLC0415
+
+    record = {"row": dict(row), "stats": stats.to_dict(orient="list"), "hist": hist.tolist()}
+    text = json.dumps(record, default=_json_default)
+    atomic_write_text(work / "parts" / f"{index:05d}.json", text)
+
+
+def load_part(work: Path, index: int) -> tuple[dict, pd.DataFrame, np.ndarray] | None:
+    """A saved composition summary, or None when it has not been computed."""
+    path = work / "parts" / f"{index:05d}.json"
+    if not path.exists():
+        return None
+    record = json.loads(path.read_text())
+    return record["row"], pd.DataFrame(record["stats"]), np.asarray(record["hist"])
 
 
 # ----------------------------------------------------------------------------- output

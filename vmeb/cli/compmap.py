@@ -8,14 +8,19 @@ the ensemble spread), and the spectrum of each moving species is tabulated. Writ
 (count, mean, std, quantiles per composition and moving species, eV), histograms.npz, map.json,
 and the figures: ternary_maps.png (paper Fig. 5; three elements and --divisions),
 ternary_uncertainty.png (with an ensemble), line_scan.png and distributions.png (Supp. Figs. 8-9;
---line). --write-hops also keeps every hop table under hops/.
+--line). --write-hops also keeps every hop table under hops/. Each finished composition is
+saved at once in .OUTPUT.work beside OUTPUT: an interrupted map resumes when the same command
+is run again (another model, settings or grid there is an error naming that directory).
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
+
+logger = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -72,6 +77,21 @@ def parse_pure_lattice(text: str) -> tuple[tuple[str, float], ...]:
     return tuple(pairs)
 
 
+def work_dir(output: Path) -> Path:
+    """The resume directory of a map written to ``output`` (hidden, beside it)."""
+    return output.parent / f".{output.name}.work"
+
+
+def model_identity(path: Path) -> dict:
+    """What identifies the model of a map job for resuming: path, size and modification time."""
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    return {
+        "path": str(path.resolve()),
+        "files": [[str(p.relative_to(path)) if path.is_dir() else p.name, p.stat().st_size,
+                   p.stat().st_mtime_ns] for p in files],
+    }  # fmt: skip
+
+
 def load_predictor(path: Path, device: str):
     """A checkpoint file, or an ensemble directory (holding ensemble.json)."""
     from vmeb.errors import file_error
@@ -90,7 +110,6 @@ def load_predictor(path: Path, device: str):
 def run(args: argparse.Namespace) -> int:
     """Run ``vmeb map``."""
     import shutil
-    import tempfile
 
     from vmeb.build import parse_elements, simplex_grid
     from vmeb.compmap import MapConfig, composition_map, line_compositions, parse_line, write_map
@@ -129,12 +148,11 @@ def run(args: argparse.Namespace) -> int:
         raise file_error(
             args.model, f"does not know element(s) {unknown} (it knows {list(predictor.species)})"
         )
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    hops_dir = None
-    if args.write_hops:
-        hops_dir = Path(tempfile.mkdtemp(dir=args.output.parent, prefix=f".{args.output.name}."))
+    work = work_dir(args.output)
+    hops_dir = work / "hops" if args.write_hops else None
 
     def keep(index: int, label: str, table) -> None:
+        hops_dir.mkdir(parents=True, exist_ok=True)
         table.to_csv(hops_dir / f"{index:04d}_{label}.csv.gz", index=False)
 
     try:
@@ -145,12 +163,17 @@ def run(args: argparse.Namespace) -> int:
             line_element=line_element,
             on_hops=keep if hops_dir else None,
             progress=not args.no_progress,
+            work_dir=work,
+            job_info={"model": model_identity(args.model), "write_hops": args.write_hops},
         )
-        result.meta.update(model=str(args.model), elements=elements, line=args.line)
-        write_map(result, args.output, hops_dir)
-    finally:
-        if hops_dir is not None:
-            shutil.rmtree(hops_dir, ignore_errors=True)
+    except BaseException:
+        if (work / "parts").is_dir() and any((work / "parts").iterdir()):
+            logger.warning("map interrupted: finished compositions are kept in %s; run the "
+                           "same command again to resume", work)  # fmt: skip
+        raise
+    result.meta.update(model=str(args.model), elements=elements, line=args.line)
+    write_map(result, args.output, hops_dir)
+    shutil.rmtree(work, ignore_errors=True)
     sys.stdout.write(
         f"{len(result.compositions)} compositions, {int(result.compositions['n_hops'].sum())} "
         f"barriers -> {args.output}\n"
