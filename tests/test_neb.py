@@ -290,3 +290,22 @@ def test_final_states_in_worker_processes_equal_serial_ones(eam):
         # the moving atom sits on the vacant site of the relaxed initial state
         index = vacancy.cell_index(j)
         assert np.linalg.norm(serial[j].positions[index] - vacancy.site) < 0.2
+
+
+def test_pool_engine_takes_the_lammps_engine_steps_to_the_same_saddle(eam, tmp_path):
+    # the pool engine re-implements LAMMPS's fix neb + quickmin in Python: same band
+    atoms = _alloy54(seed=5)
+    vacancy = prepare_vacancy(atoms, 11, eam, NEBConfig(), SPECIES)
+    moving = int(vacancy.neighbours[1])
+    by = {
+        engine: run_hop(
+            vacancy, moving, eam, NEBConfig(engine=engine), SPECIES, tmp_path / engine
+        )
+        for engine in ("lammps", "pool")
+    }
+    lammps, pool = by["lammps"], by["pool"]
+    assert lammps.status == pool.status == "ok", (lammps.reason, pool.reason)
+    assert pool.engine == "pool" and pool.n_replicas == 7
+    assert pool.iterations == pytest.approx(lammps.iterations, abs=2)
+    assert pool.barrier == pytest.approx(lammps.barrier, abs=1e-6)
+    np.testing.assert_allclose(pool.profile, lammps.profile, atol=1e-5)

@@ -677,8 +677,11 @@ def run_neb_campaign(
 
 def ranks_per_task(neb_config: Any) -> int:
     """MPI ranks one site task runs at a time: ``n_procs`` (default one per replica) times
-    ``concurrent_hops`` for the LAMMPS engine; 1 for the in-process ASE engine."""
+    ``concurrent_hops`` for the LAMMPS engine; the worker processes of the pool engine (default
+    one per moving replica); 1 for the in-process ASE engine."""
     config = _config_json(neb_config)
+    if config.get("engine", "lammps") == "pool":  # one worker process per moving replica
+        return int(config.get("n_procs") or max(1, int(config.get("n_replicas") or 7) - 2))
     if config.get("engine", "lammps") != "lammps":
         return 1
     ranks = int(config.get("n_procs") or config.get("n_replicas") or 1)

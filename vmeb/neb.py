@@ -46,7 +46,7 @@ from vmeb.potentials import Potential, load_potential
 logger = logging.getLogger(__name__)
 
 #: NEB engines by name: module with ``run_neb(images, potential, species, config, workdir)``.
-ENGINES = {"lammps": "vmeb.neb_lammps", "ase": "vmeb.neb_ase"}
+ENGINES = {"lammps": "vmeb.neb_lammps", "ase": "vmeb.neb_ase", "pool": "vmeb.neb_pool"}
 #: EAM cells below this many atoms are cheap (`is_costly`).
 COSTLY_EAM_ATOMS = 1000
 #: Force norms understood by both engines (LAMMPS ``min_modify norm``).
@@ -65,10 +65,13 @@ class NEBConfig:
         max_steps: Step limit of the plain NEB stage (LAMMPS ``N1``).
         climb_steps: Step limit of the climbing-image stage (LAMMPS ``N2``).
         relax_box: Relax the vacancy cell's box to zero pressure (paper Methods).
-        engine: ``"lammps"`` or ``"ase"``.
+        engine: ``"lammps"`` (LAMMPS ``neb`` over MPI partitions), ``"pool"`` (the same
+            algorithm driven from Python, replicas in worker processes: faster for slow force
+            calls on few cores) or ``"ase"`` (ASE's NEB, the independent check).
         retry_replicas: Replica counts for reruns of a hop that fails its path check.
-        n_procs: MPI ranks of the LAMMPS engine, a multiple of the replica count
-            (default: one per replica).
+        n_procs: MPI ranks of the LAMMPS engine, a multiple of the replica count (default:
+            one per replica); worker processes of the pool engine (default: one per moving
+            replica).
         min_style: LAMMPS damped-dynamics minimiser for ``neb``: ``fire`` or ``quickmin``.
         timestep: Minimiser time step (ps, LAMMPS ``metal`` units).
         force_norm: Force norm of the stopping test, as LAMMPS ``min_modify norm``: ``two``

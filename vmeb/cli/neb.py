@@ -63,7 +63,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the random site draw")
     parser.add_argument("--replicas", type=int, default=None, help="NEB replicas (default 7)")
     parser.add_argument(
-        "--engine", choices=("lammps", "ase"), default=None, help="NEB engine (default lammps)"
+        "--engine",
+        choices=("lammps", "pool", "ase"),
+        default=None,
+        help="NEB engine (default lammps; pool: faster for SNAP and large cells on few cores)",
     )
     parser.add_argument(
         "--neb-config",
