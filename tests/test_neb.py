@@ -298,9 +298,7 @@ def test_pool_engine_takes_the_lammps_engine_steps_to_the_same_saddle(eam, tmp_p
     vacancy = prepare_vacancy(atoms, 11, eam, NEBConfig(), SPECIES)
     moving = int(vacancy.neighbours[1])
     by = {
-        engine: run_hop(
-            vacancy, moving, eam, NEBConfig(engine=engine), SPECIES, tmp_path / engine
-        )
+        engine: run_hop(vacancy, moving, eam, NEBConfig(engine=engine), SPECIES, tmp_path / engine)
         for engine in ("lammps", "pool")
     }
     lammps, pool = by["lammps"], by["pool"]
