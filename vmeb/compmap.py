@@ -453,17 +453,14 @@ def open_work_dir(work_dir: str | Path, job: Mapping[str, Any]) -> Path:
     Raises:
         VmebError: if the directory holds another job (names the directory).
     """
-    from vmeb.dataset import atomic_write_text  # noqa: PLC0415
+    from vmeb.dataset import atomic_write_text, read_json_record  # noqa: PLC0415
     from vmeb.errors import file_error  # noqa: PLC0415
 
     work = Path(work_dir)
     normalised = json.loads(json.dumps(job, default=_json_default))
     path = work / "job.json"
-    if path.exists():
-        try:
-            stored = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise file_error(path, f"unreadable resume record ({exc}); remove {work}") from exc
+    stored = read_json_record(path)
+    if stored is not None:
         if stored != normalised:
             raise file_error(
                 work, "holds an interrupted map with other settings, compositions or model; "

@@ -466,3 +466,18 @@ def staged_output(output: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def read_json_record(path: Path) -> Any:
+    """The JSON content of a bookkeeping file, or None if it does not exist.
+
+    Raises:
+        VmebError: naming the file, if it is not valid JSON.
+    """
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise file_error(path, f"not valid JSON ({exc}); remove it to start over") from exc

@@ -233,18 +233,9 @@ def run_neb(
 ) -> NEBRun:
     """Run a climbing-image NEB with LAMMPS forces from worker processes.
 
-    Args:
-        images: R starting replicas (same atoms and cell); the first and last are the relaxed end
-            states, positions continuous between replicas (Å).
-        potential: The interatomic potential.
-        species: LAMMPS type order.
-        config: NEB settings (spring, ftol, force norm, step limits, ``timestep``; ``n_procs``
-            worker processes, default one per moving replica).
-        workdir: Unused (the engine keeps no files); accepted for the common engine signature.
-
-    Returns:
-        The final band: energies [R] (eV), positions and true forces [R, N, 3], steps of both
-        stages, and whether the climbing stage converged.
+    The engine interface of `vmeb.neb_lammps.run_neb` (same arguments and `NEBRun`); here
+    ``config.n_procs`` is the number of worker processes (default one per moving replica) and
+    ``workdir`` is unused (no files are written).
     """
     if config.min_style != "quickmin":
         raise VmebError(f"engine pool runs quickmin only (min_style {config.min_style!r})")

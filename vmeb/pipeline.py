@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from vmeb.dataset import read_json_record
 from vmeb.errors import VmebError, file_error
 
 logger = logging.getLogger(__name__)
@@ -240,11 +241,8 @@ def _open_output(out: Path, config: PipelineConfig) -> None:
     """Create ``out`` with its config, or check that an existing one used the same config."""
     record = out / "config.json"
     wanted = json.loads(json.dumps(config.to_json()))
-    if record.exists():
-        try:
-            existing = json.loads(record.read_text())
-        except json.JSONDecodeError as exc:
-            raise file_error(record, f"not valid JSON ({exc})") from exc
+    existing = read_json_record(record)
+    if existing is not None:
         if existing != wanted:
             changed = sorted(k for k in wanted if existing.get(k) != wanted[k])
             raise file_error(
