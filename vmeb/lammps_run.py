@@ -157,47 +157,48 @@ def lammps_session(
 
     # one in-process LAMMPS at a time: MPI (initialised by the first instance) is not
     # thread-safe, and threads of `concurrent_hops` would otherwise race in it
-    _SESSION_LOCK.acquire()
-    try:
+    with _SESSION_LOCK:
         lmp = new_lammps(list(extra_cmdargs or []))
-    except BaseException:
-        _SESSION_LOCK.release()
-        raise
-    try:
-        lmp.commands_list(
-            [
-                "units metal",
-                "atom_style atomic",
-                "atom_modify map yes",
-                "boundary p p p",
-                f"region vmeb_box prism 0 {lx!r} 0 {ly!r} 0 {lz!r} {xy!r} {xz!r} {yz!r} units box",
-                f"create_box {len(species)} vmeb_box",
-            ]
-        )
-        n = len(atoms)
-        created = lmp.create_atoms(
-            n,
-            np.arange(1, n + 1).tolist(),
-            types.tolist(),
-            positions.ravel().tolist(),
-            image=_encode_images(lmp, image).tolist(),
-        )
-        if created != n:
-            raise VmebError(f"LAMMPS created {created} of {n} atoms; the cell may be too skewed")
-        lmp.commands_list(potential.lammps_commands(species))
-        lmp.commands_list(["neighbor 2.0 bin", "neigh_modify delay 0 every 1 check yes"])
-        lmp._vmeb_frame = _SessionFrame(species=species, rotation=prism.rot_mat)
-        yield lmp
-    except VmebError:
-        raise
-    except Exception as exc:
-        if type(exc).__name__ == "MPIAbortException" or "ERROR" in str(exc):
-            message = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
-            raise VmebError(f"LAMMPS failed with potential {potential.name}: {message}") from exc
-        raise
-    finally:
-        lmp.close()
-        _SESSION_LOCK.release()
+        try:
+            lmp.commands_list(
+                [
+                    "units metal",
+                    "atom_style atomic",
+                    "atom_modify map yes",
+                    "boundary p p p",
+                    f"region vmeb_box prism 0 {lx!r} 0 {ly!r} 0 {lz!r} {xy!r} {xz!r} {yz!r} "
+                    "units box",
+                    f"create_box {len(species)} vmeb_box",
+                ]
+            )
+            n = len(atoms)
+            created = lmp.create_atoms(
+                n,
+                np.arange(1, n + 1).tolist(),
+                types.tolist(),
+                positions.ravel().tolist(),
+                image=_encode_images(lmp, image).tolist(),
+            )
+            if created != n:
+                raise VmebError(
+                    f"LAMMPS created {created} of {n} atoms; the cell may be too skewed"
+                )
+            lmp.commands_list(potential.lammps_commands(species))
+            lmp.commands_list(["neighbor 2.0 bin", "neigh_modify delay 0 every 1 check yes"])
+            lmp._vmeb_frame = _SessionFrame(species=species, rotation=prism.rot_mat)
+            yield lmp
+        except VmebError:
+            raise
+        except Exception as exc:
+            if type(exc).__name__ == "MPIAbortException" or "ERROR" in str(exc):
+                lines = (line.strip() for line in str(exc).splitlines())
+                message = "; ".join(line for line in lines if line)
+                raise VmebError(
+                    f"LAMMPS failed with potential {potential.name}: {message}"
+                ) from exc
+            raise
+        finally:
+            lmp.close()
 
 
 def read_positions(lmp, atoms_template: Atoms) -> Atoms:
@@ -314,7 +315,7 @@ def relax(
         minimize = f"minimize {float(etol)!r} {float(ftol)!r} {int(maxiter)} {10 * int(maxiter)}"
         lmp.command("min_style cg")
         if mode == "iso":
-            _relax_volume(lmp, minimize)
+            _relax_volume(lmp, minimize)  # ends with a `run 0` at the relaxed state
         else:
             if mode is not None:
                 lmp.command(f"fix vmeb_box all box/relax {mode} 0.0 vmax 0.001")
@@ -323,7 +324,7 @@ def relax(
                 # restart once from the relaxed box: box/relax's line search is scaled by the
                 # starting volume, so a second pass removes the residual pressure
                 lmp.command(minimize)
-        lmp.command("run 0")
+            lmp.command("run 0")
         energy = _potential_energy_of(lmp)
         return read_positions(lmp, atoms), energy
 
