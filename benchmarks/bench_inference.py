@@ -3,11 +3,12 @@
 Figures printed (one line each):
 
 * forward only (SDMs already made): SDMs/s through the network, batch of B maps;
-* SDM generation + forward: SDMs/s from hop environments (`vmeb.sdm.encode_sdm` + network);
+* SDM generation + forward: SDMs/s from hop environments (`vmeb.learn.sdm.encode_sdm` + network);
 * per barrier: a deterministic barrier averages the network over the inference operations of the
   model's augmentation (16 for the paper's random rotations with mirrors: `INFERENCE_ANGLES` x 2),
   so barriers/s = SDMs/s / operations; measured through `TrainedModel.predict_environments`;
-* end to end: `vmeb.predict.predict_barriers` (neighbours, environments, SDMs, network) on a random
+* end to end: `vmeb.spectra.predict.predict_barriers` (neighbours, environments, SDMs, network) on
+  a random
   2 * n^3-atom sample with the compact model, barriers/s.
 
 CPU with 1 and 2 threads; CUDA too when available. Untrained weights (timing does not depend on
@@ -25,12 +26,12 @@ import numpy as np
 import torch
 from ase.build import bulk
 
-from vmeb.environment import hop_environments
-from vmeb.models import build_model
-from vmeb.neighbours import first_neighbours, ghosted_cell
-from vmeb.predict import predict_barriers
-from vmeb.sdm import encode_sdm
-from vmeb.training import TrainConfig, TrainedModel
+from vmeb.learn.environment import hop_environments
+from vmeb.learn.models import build_model
+from vmeb.learn.sdm import encode_sdm
+from vmeb.learn.training import TrainConfig, TrainedModel
+from vmeb.spectra.predict import predict_barriers
+from vmeb.structure.neighbours import first_neighbours, ghosted_cell
 
 SPECIES = ("Ta", "Nb", "Mo")
 A = 3.30

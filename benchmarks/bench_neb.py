@@ -1,7 +1,7 @@
 """NEB throughput: barriers per core-hour for vacancy sites of equiatomic TaNbMo.
 
 One site = the vacancy relaxation (box to zero pressure) shared by its 8 hops, then 8
-climbing-image NEBs (`vmeb.neb.compute_site_barriers`) on ``--cores`` cores, one NEB at a time
+climbing-image NEBs (`vmeb.neb.site.compute_site_barriers`) on ``--cores`` cores, one NEB at a time
 or ``--concurrent-hops`` at once (the LAMMPS engine runs one MPI rank per replica). Prints, per
 potential and cell size: wall seconds per hop (site wall time / 8, relaxation included),
 core-seconds per barrier, barriers per core-hour, mean
@@ -40,7 +40,7 @@ SNAP_FILES = (
 
 
 def _potential(name: str, snap: str | None):
-    from vmeb.potentials import load_potential, snap_potential
+    from vmeb.lammps.potentials import load_potential, snap_potential
 
     if name == "eam":
         return load_potential("default")
@@ -59,9 +59,9 @@ def bench_site_batch(
     potential, cells: int, sites: int, config, seed: int, composition: str = "TaNbMo"
 ) -> dict:
     """Run ``sites`` vacancy sites of one random sample; return the figures."""
-    from vmeb.build import bcc_supercell, composition_counts, parse_composition
-    from vmeb.lammps_run import lattice_constant
-    from vmeb.neb import compute_site_barriers
+    from vmeb.lammps.session import lattice_constant
+    from vmeb.neb.site import compute_site_barriers
+    from vmeb.structure.build import bcc_supercell, composition_counts, parse_composition
 
     fractions = parse_composition(composition)
     a = lattice_constant(potential, fractions, cells=5)
@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
 
-    from vmeb.neb import NEBConfig
+    from vmeb.neb.site import NEBConfig
 
     config = NEBConfig(
         n_replicas=args.replicas, engine=args.engine, concurrent_hops=args.concurrent_hops

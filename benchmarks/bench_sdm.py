@@ -3,7 +3,7 @@
 Environments are real hops: 8 hops of each of 128 vacancy sites of a 2,000-atom random
 equiatomic Ta-Nb-Mo BCC sample (a = 3.30 Å, r_c = 7.6 Å: 112 atoms per hop, 3 channels). For
 each grid (the paper's 32^3 and the compact 16^3), thread count and batch size the script prints
-the best of several timed runs of `vmeb.sdm.encode_sdm` with fresh random angles, the
+the best of several timed runs of `vmeb.learn.sdm.encode_sdm` with fresh random angles, the
 direct per-voxel evaluation of Eq. 1 (numpy, one atom at a time), and the paper's figure
 (4,000 SDMs in about 7 minutes on one core: 9.5 SDMs/s). CUDA is timed too when available.
 
@@ -26,9 +26,9 @@ import numpy as np
 import torch
 from ase.build import bulk
 
-from vmeb.environment import hop_environments
-from vmeb.neighbours import first_neighbours
-from vmeb.sdm import SDMConfig, encode_sdm
+from vmeb.learn.environment import hop_environments
+from vmeb.learn.sdm import SDMConfig, encode_sdm
+from vmeb.structure.neighbours import first_neighbours
 
 PAPER_SDMS_PER_S = 4000 / (7 * 60)  # Supplementary: ~7 min for 4,000 SDMs on one core
 TARGET_CPU = 5000.0

@@ -28,9 +28,9 @@ from pathlib import Path
 import torch
 import yaml
 
-from vmeb.dataset import open_dataset
-from vmeb.importers import import_fpnnk
-from vmeb.training import TrainConfig, load_hops, train_model
+from vmeb.data.dataset import open_dataset
+from vmeb.data.importers import import_fpnnk
+from vmeb.learn.training import TrainConfig, load_hops, train_model
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_FPNNK = ROOT.parent / "shared" / "datasets" / "fpnnk-dft"

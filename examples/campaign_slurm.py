@@ -20,10 +20,10 @@ import argparse
 import logging
 from pathlib import Path
 
-from vmeb.campaign import run_neb_campaign
-from vmeb.neb import NEBConfig
-from vmeb.potentials import load_potential
-from vmeb.structures import read_structure
+from vmeb.lammps.potentials import load_potential
+from vmeb.neb.campaign import run_neb_campaign
+from vmeb.neb.site import NEBConfig
+from vmeb.structure.io import read_structure
 
 #: Concurrent site tasks per worker job (Dask threads).
 THREADS = 4

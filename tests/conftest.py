@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 import pytest
 
-matplotlib.use("Agg")
+from vmeb.testing import EAM_FILE, FPNNK_DIR, SNAP_DIR, make_dataset, random_alloy, train_tiny_cnn
 
-#: Read-only reference material beside the checkout (paper, potentials, DFT dataset).
-SHARED = Path(os.environ.get("VMEB_SHARED", Path(__file__).resolve().parents[1].parent / "shared"))
-FPNNK_DIR = SHARED / "datasets" / "fpnnk-dft"
-EAM_FILE = SHARED / "potentials" / "TaNbMo_EAM_Zhou04_Lin13" / "TaNbMo_Zhou04_Lin13.eam.alloy"
-SNAP_DIR = SHARED / "potentials" / "NbMoTaW_SNAP_Li2020"
+matplotlib.use("Agg")
 
 
 @pytest.fixture(autouse=True)
@@ -58,3 +54,15 @@ def snap_dir() -> Path:
     if not SNAP_DIR.is_dir():
         pytest.skip(f"shared SNAP potential not found at {SNAP_DIR}")
     return SNAP_DIR
+
+
+@pytest.fixture(scope="module")
+def tiny_setup(tmp_path_factory):
+    """(dataset dir, checkpoint path, sample): a counting-model dataset and a tiny CNN trained on
+    it."""
+    root = tmp_path_factory.mktemp("tiny")
+    rng = np.random.default_rng(7)
+    samples = {"s0": random_alloy(3, rng), "s1": random_alloy(3, rng)}
+    dataset = make_dataset(root / "data", samples)
+    model = train_tiny_cnn(dataset, root / "model")
+    return dataset, model, samples["s0"]

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from vmeb.cli.main import main
-from vmeb.dataset import open_dataset
+from vmeb.data.dataset import open_dataset
 from vmeb.errors import VmebError
 from vmeb.pipeline import PipelineConfig, load_config, run_pipeline, summary_table
 

@@ -2,10 +2,12 @@
 
 Stages and their hand-offs (ASE ``Atoms`` between stages; units Å, eV, K, amu):
 
-samples (``vmeb.build``, ``vmeb.order``) -> NEB barriers (``vmeb.neb``, ``vmeb.campaign``)
--> barrier datasets (``vmeb.dataset``) -> local environments (``vmeb.environment``)
--> spatial density maps (``vmeb.sdm``) -> models (``vmeb.models``, ``vmeb.training``)
--> spectra (``vmeb.predict``, ``vmeb.evaluate``).
+samples (``vmeb.structure.build``, ``vmeb.csro.montecarlo``) -> NEB barriers (``vmeb.neb.site``,
+``vmeb.neb.campaign``)
+-> barrier datasets (``vmeb.data.dataset``) -> local environments (``vmeb.learn.environment``)
+-> spatial density maps (``vmeb.learn.sdm``) -> models (``vmeb.learn.models``,
+``vmeb.learn.training``)
+-> spectra (``vmeb.spectra.predict``, ``vmeb.learn.evaluate``).
 """
 
 from vmeb.errors import VmebError

@@ -4,16 +4,16 @@
 default is the README's main job on the built-in Ta-Nb-Mo EAM):
 
 1. ``samples``: random BCC Ta-Nb-Mo samples at the training and test compositions
-   (`vmeb.build.build_random_alloy`, lattice constants relaxed with the potential);
+   (`vmeb.structure.build.build_random_alloy`, lattice constants relaxed with the potential);
 2. ``neb``: climbing-image NEB campaigns over random vacancy sites of the samples
-   (`vmeb.campaign.run_neb_campaign`) into two datasets, ``data/train`` and ``data/test``
+   (`vmeb.neb.campaign.run_neb_campaign`) into two datasets, ``data/train`` and ``data/test``
    (the test compositions are never trained or validated on);
-3. ``train``: the compact CNN on the training dataset (`vmeb.training.train_model`);
+3. ``train``: the compact CNN on the training dataset (`vmeb.learn.training.train_model`);
 4. ``evaluate``: the model on the held-out compositions: MAE, RMSE, R^2, parity plot and
-   distributions (`vmeb.evaluate`);
+   distributions (`vmeb.learn.evaluate`);
 5. ``predict``: the barrier spectrum of a larger sample (2,000 atoms, equiatomic by default),
    per moving species, with the NEB barriers of the test composition as the reference
-   (`vmeb.predict`);
+   (`vmeb.spectra.predict`);
 6. ``summary``: ``summary.json``, the figures in ``figures/``, and a table (`summary_table`).
 
 Every stage writes under the output directory ``OUT`` and records ``OUT/stages/<stage>.json``
@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from vmeb.dataset import read_json_record
+from vmeb.data.dataset import read_json_record
 from vmeb.errors import VmebError, file_error
 
 logger = logging.getLogger(__name__)
@@ -69,18 +69,19 @@ class PipelineConfig:
     """The main job's settings; a YAML/JSON config file has these keys.
 
     Attributes:
-        potential: Potential spec (`vmeb.potentials.load_potential`).
-        train_compositions: Compositions of the training samples (`vmeb.build.parse_composition`).
+        potential: Potential spec (`vmeb.lammps.potentials.load_potential`).
+        train_compositions: Compositions of the training samples
+            (`vmeb.structure.build.parse_composition`).
         test_compositions: Held-out compositions (NEB reference for evaluation only).
         cells: Conventional cells per edge of the NEB samples (2 cells^3 atoms).
         samples_per_composition: Random samples per composition.
         sites_per_sample: Random vacancy sites per sample (8 hops each); None = every atom.
-        neb: `vmeb.neb.NEBConfig` fields that differ from the paper's defaults.
-        train: `vmeb.training.TrainConfig` fields (default: `COMPACT_CNN`).
+        neb: `vmeb.neb.site.NEBConfig` fields that differ from the paper's defaults.
+        train: `vmeb.learn.training.TrainConfig` fields (default: `COMPACT_CNN`).
         predict_composition: Composition of the sample whose spectrum is predicted.
         predict_cells: Its conventional cells per edge (10: 2,000 atoms).
         lattice_constant: Lattice constant of every sample (Å); None relaxes it with the
-            potential at each composition (`vmeb.lammps_run.lattice_constant`, cached).
+            potential at each composition (`vmeb.lammps.session.lattice_constant`, cached).
         seed: Seed of samples, site draws and training.
         workers: Local NEB worker processes (default: cores / MPI ranks per NEB).
         threads: Torch CPU threads (default: all cores of this process).
@@ -118,7 +119,7 @@ class PipelineConfig:
             raise VmebError("cells and predict_cells must be >= 2, samples_per_composition >= 1")
         if self.sites_per_sample is not None and self.sites_per_sample < 1:
             raise VmebError("sites_per_sample must be positive (or null for every atom)")
-        from vmeb.build import composition_label, parse_composition  # noqa: PLC0415
+        from vmeb.structure.build import composition_label, parse_composition  # noqa: PLC0415
 
         train = {composition_label(parse_composition(c)) for c in self.train_compositions}
         test = {composition_label(parse_composition(c)) for c in self.test_compositions}
@@ -169,8 +170,8 @@ class PipelineConfig:
         return out
 
     def neb_config(self):
-        """The `vmeb.neb.NEBConfig` of the campaigns."""
-        from vmeb.neb import NEBConfig  # noqa: PLC0415
+        """The `vmeb.neb.site.NEBConfig` of the campaigns."""
+        from vmeb.neb.site import NEBConfig  # noqa: PLC0415
 
         values = dict(self.neb)
         if "retry_replicas" in values:
@@ -181,8 +182,9 @@ class PipelineConfig:
             raise VmebError(f"pipeline 'neb' settings: {exc}") from exc
 
     def train_config(self):
-        """The `vmeb.training.TrainConfig` of the model (held-out groups are separate data)."""
-        from vmeb.training import TrainConfig  # noqa: PLC0415
+        """The `vmeb.learn.training.TrainConfig` of the model (held-out groups are separate
+        data)."""
+        from vmeb.learn.training import TrainConfig  # noqa: PLC0415
 
         values = {**dict(self.train), "seed": self.train.get("seed", self.seed)}
         return TrainConfig.from_dict(values)
@@ -299,7 +301,7 @@ def _publish(staging: Path, path: Path) -> None:
 
 def _sample_specs(config: PipelineConfig) -> list[tuple[str, str, str, int]]:
     """(split, sample id, composition label, seed) of every NEB sample."""
-    from vmeb.build import composition_label, parse_composition  # noqa: PLC0415
+    from vmeb.structure.build import composition_label, parse_composition  # noqa: PLC0415
 
     specs = []
     for split, compositions in (
@@ -316,9 +318,9 @@ def _sample_specs(config: PipelineConfig) -> list[tuple[str, str, str, int]]:
 
 def stage_samples(out: Path, config: PipelineConfig) -> dict[str, Any]:
     """Build the NEB samples into ``OUT/samples/<split>/<id>.extxyz``."""
-    from vmeb.build import build_random_alloy, composition_label, parse_composition  # noqa: PLC0415
-    from vmeb.potentials import load_potential  # noqa: PLC0415
-    from vmeb.structures import write_structure_file  # noqa: PLC0415
+    from vmeb.lammps.potentials import load_potential  # noqa: PLC0415
+    from vmeb.structure.build import build_random_alloy, composition_label, parse_composition  # noqa: PLC0415
+    from vmeb.structure.io import write_structure_file  # noqa: PLC0415
 
     potential = load_potential(config.potential)
     by_label = {
@@ -347,7 +349,7 @@ def stage_samples(out: Path, config: PipelineConfig) -> dict[str, Any]:
 
 
 def _read_samples(out: Path, split: str) -> tuple[dict[str, Any], dict[str, str]]:
-    from vmeb.structures import read_structure  # noqa: PLC0415
+    from vmeb.structure.io import read_structure  # noqa: PLC0415
 
     samples, groups = {}, {}
     for path in sorted((out / "samples" / split).glob("*.extxyz")):
@@ -361,8 +363,8 @@ def _read_samples(out: Path, split: str) -> tuple[dict[str, Any], dict[str, str]
 
 def stage_neb(out: Path, config: PipelineConfig, progress: bool) -> dict[str, Any]:
     """NEB campaigns over the train and test samples into ``OUT/data/{train,test}``."""
-    from vmeb.campaign import run_neb_campaign  # noqa: PLC0415
-    from vmeb.potentials import load_potential  # noqa: PLC0415
+    from vmeb.lammps.potentials import load_potential  # noqa: PLC0415
+    from vmeb.neb.campaign import run_neb_campaign  # noqa: PLC0415
 
     potential = load_potential(config.potential)
     record: dict[str, Any] = {}
@@ -385,8 +387,8 @@ def stage_neb(out: Path, config: PipelineConfig, progress: bool) -> dict[str, An
 
 def stage_train(out: Path, config: PipelineConfig, progress: bool) -> dict[str, Any]:
     """Train the model on ``OUT/data/train`` into ``OUT/model`` (resumes a cut-short run)."""
-    from vmeb.dataset import open_dataset  # noqa: PLC0415
-    from vmeb.training import STATE_FILE, train_model  # noqa: PLC0415
+    from vmeb.data.dataset import open_dataset  # noqa: PLC0415
+    from vmeb.learn.training import STATE_FILE, train_model  # noqa: PLC0415
 
     model_dir = out / "model"
     resume = (model_dir / STATE_FILE).exists()
@@ -407,9 +409,9 @@ def stage_train(out: Path, config: PipelineConfig, progress: bool) -> dict[str, 
 
 def stage_evaluate(out: Path, model_path: Path, progress: bool) -> dict[str, Any]:
     """Evaluate the model on the held-out compositions into ``OUT/evaluate``."""
-    from vmeb.dataset import open_dataset  # noqa: PLC0415
-    from vmeb.evaluate import evaluate_model, write_report  # noqa: PLC0415
-    from vmeb.training import load_checkpoint  # noqa: PLC0415
+    from vmeb.data.dataset import open_dataset  # noqa: PLC0415
+    from vmeb.learn.evaluate import evaluate_model, write_report  # noqa: PLC0415
+    from vmeb.learn.training import load_checkpoint  # noqa: PLC0415
 
     trained = load_checkpoint(model_path)
     dataset = open_dataset(out / "data" / "test")
@@ -424,13 +426,13 @@ def stage_predict(
     out: Path, config: PipelineConfig, model_path: Path, progress: bool
 ) -> dict[str, Any]:
     """Predict every hop of a larger sample; spectrum table and figure into ``OUT/predict``."""
-    from vmeb.build import build_random_alloy  # noqa: PLC0415
-    from vmeb.dataset import open_dataset  # noqa: PLC0415
-    from vmeb.plots import save_figure, spectrum_plot  # noqa: PLC0415
-    from vmeb.potentials import load_potential  # noqa: PLC0415
-    from vmeb.predict import barriers_by_species, predict_barriers, spectrum_statistics  # noqa: PLC0415
-    from vmeb.structures import write_structure_file  # noqa: PLC0415
-    from vmeb.training import load_checkpoint  # noqa: PLC0415
+    from vmeb.data.dataset import open_dataset  # noqa: PLC0415
+    from vmeb.lammps.potentials import load_potential  # noqa: PLC0415
+    from vmeb.learn.training import load_checkpoint  # noqa: PLC0415
+    from vmeb.plots.figures import save_figure, spectrum_plot  # noqa: PLC0415
+    from vmeb.spectra.predict import barriers_by_species, predict_barriers, spectrum_statistics  # noqa: PLC0415
+    from vmeb.structure.build import build_random_alloy  # noqa: PLC0415
+    from vmeb.structure.io import write_structure_file  # noqa: PLC0415
 
     trained = load_checkpoint(model_path)
     atoms = build_random_alloy(

@@ -65,8 +65,8 @@ def run(args: argparse.Namespace) -> int:
     """Analyse the structures and write tables and figures."""
     import numpy as np  # noqa: PLC0415
 
-    from vmeb.dataset import staged_output  # noqa: PLC0415
-    from vmeb.structures import read_structure  # noqa: PLC0415
+    from vmeb.data.dataset import staged_output  # noqa: PLC0415
+    from vmeb.structure.io import read_structure  # noqa: PLC0415
 
     if args.out.exists():
         raise VmebError(f"{args.out}: already exists (choose another output or remove it)")
@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     present = {s for atoms in structures.values() for s in atoms.get_chemical_symbols()}
     order = list(species) if species else sorted(present)
     if args.model is not None:
-        from vmeb.training import load_checkpoint  # noqa: PLC0415
+        from vmeb.learn.training import load_checkpoint  # noqa: PLC0415
 
         trained = load_checkpoint(args.model)
         order = list(trained.species)
@@ -108,18 +108,18 @@ def _order_tables(structures, species, state, args, out: Path):
     import numpy as np  # noqa: PLC0415
     import pandas as pd  # noqa: PLC0415
 
-    from vmeb.csro_plots import (  # noqa: PLC0415
-        plot_energy_and_delta,
-        plot_radial_distribution,
-        plot_warren_cowley,
-    )
-    from vmeb.sro import (  # noqa: PLC0415
+    from vmeb.csro.order_parameters import (  # noqa: PLC0415
         bcc_lattice_constant,
         pair_counts,
         pair_labels,
         radial_distribution,
         random_reference,
         shells_within,
+    )
+    from vmeb.plots.csro import (  # noqa: PLC0415
+        plot_energy_and_delta,
+        plot_radial_distribution,
+        plot_warren_cowley,
     )
 
     rows, gr, trajectory = [], {}, []
@@ -184,11 +184,11 @@ def _barrier_tables(structures, trained, state, args, rng, out: Path) -> None:
     import matplotlib.pyplot as plt  # noqa: PLC0415
     import pandas as pd  # noqa: PLC0415
 
-    from vmeb.csro_plots import (  # noqa: PLC0415
+    from vmeb.plots.csro import (  # noqa: PLC0415
         plot_barrier_distributions,
         plot_barrier_statistics,
     )
-    from vmeb.predict import predict_barriers  # noqa: PLC0415
+    from vmeb.spectra.predict import predict_barriers  # noqa: PLC0415
 
     frames = []
     for name, atoms in structures.items():

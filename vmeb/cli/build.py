@@ -75,8 +75,8 @@ def _check(args: argparse.Namespace) -> None:
 def _build_one(args: argparse.Namespace) -> int:
     from pathlib import Path  # noqa: PLC0415
 
-    from vmeb.build import build_random_alloy, parse_composition  # noqa: PLC0415
-    from vmeb.structures import write_structure_file  # noqa: PLC0415
+    from vmeb.structure.build import build_random_alloy, parse_composition  # noqa: PLC0415
+    from vmeb.structure.io import write_structure_file  # noqa: PLC0415
 
     fractions = parse_composition(args.composition)
     atoms = build_random_alloy(
@@ -99,14 +99,14 @@ def _build_grid(args: argparse.Namespace) -> int:
     import pandas as pd  # noqa: PLC0415
     from tqdm import tqdm  # noqa: PLC0415
 
-    from vmeb.build import (  # noqa: PLC0415
+    from vmeb.structure.build import (  # noqa: PLC0415
         build_random_alloy,
         composition_label,
         parse_elements,
         simplex_grid,
         split_compositions,
     )
-    from vmeb.structures import write_structure_file  # noqa: PLC0415
+    from vmeb.structure.io import write_structure_file  # noqa: PLC0415
 
     elements = parse_elements(args.grid)
     grid = simplex_grid(elements, args.divisions)

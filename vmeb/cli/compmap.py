@@ -97,7 +97,7 @@ def load_predictor(path: Path, device: str):
     from vmeb.errors import file_error
 
     if path.is_dir():
-        from vmeb.uncertainty import load_ensemble
+        from vmeb.learn.ensembles import load_ensemble
 
         return load_ensemble(path, device=device)
     if not path.exists():
@@ -111,9 +111,15 @@ def run(args: argparse.Namespace) -> int:
     """Run ``vmeb map``."""
     import shutil
 
-    from vmeb.build import parse_elements, simplex_grid
-    from vmeb.compmap import MapConfig, composition_map, line_compositions, parse_line, write_map
     from vmeb.errors import file_error
+    from vmeb.spectra.maps import (
+        MapConfig,
+        composition_map,
+        line_compositions,
+        parse_line,
+        write_map,
+    )
+    from vmeb.structure.build import parse_elements, simplex_grid
 
     if args.output.exists():
         raise file_error(args.output, "already exists (choose another output or remove it)")

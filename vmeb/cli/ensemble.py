@@ -69,9 +69,9 @@ def _train(args: argparse.Namespace) -> int:
     import yaml
 
     from vmeb.cli.train import resolve_config
-    from vmeb.dataset import open_dataset
+    from vmeb.data.dataset import open_dataset
     from vmeb.errors import file_error
-    from vmeb.uncertainty import ENSEMBLE_FILE, train_ensemble
+    from vmeb.learn.ensembles import ENSEMBLE_FILE, train_ensemble
 
     config = resolve_config(args)
     out = Path(args.out)
@@ -104,12 +104,12 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from vmeb.dataset import staged_output
+    from vmeb.data.dataset import staged_output
     from vmeb.errors import VmebError, file_error
-    from vmeb.plots import save_figure, spectrum_plot
-    from vmeb.predict import barriers_by_species, spectrum_statistics
-    from vmeb.structures import read_structure
-    from vmeb.uncertainty import load_ensemble, predict_barriers_with_uncertainty
+    from vmeb.learn.ensembles import load_ensemble, predict_barriers_with_uncertainty
+    from vmeb.plots.figures import save_figure, spectrum_plot
+    from vmeb.spectra.predict import barriers_by_species, spectrum_statistics
+    from vmeb.structure.io import read_structure
 
     if args.output.exists():
         raise file_error(args.output, "already exists (choose another output or remove it)")
@@ -160,15 +160,15 @@ def _predict(args: argparse.Namespace) -> int:
 def _calibrate(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from vmeb.dataset import open_dataset, staged_output
+    from vmeb.data.dataset import open_dataset, staged_output
     from vmeb.errors import file_error
-    from vmeb.plots import save_figure
-    from vmeb.uncertainty import (
+    from vmeb.learn.ensembles import (
         calibration_figure,
         calibration_report,
         load_ensemble,
         predict_dataset,
     )
+    from vmeb.plots.figures import save_figure
 
     if args.output.exists():
         raise file_error(args.output, "already exists (choose another output or remove it)")

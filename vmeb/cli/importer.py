@@ -52,7 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``vmeb import``."""
-    from vmeb.importers import import_csv, import_fpnnk  # noqa: PLC0415
+    from vmeb.data.importers import import_csv, import_fpnnk  # noqa: PLC0415
 
     if args.source == "fpnnk":
         report = import_fpnnk(args.folders, args.output, species=args.species)

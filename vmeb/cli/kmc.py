@@ -17,8 +17,8 @@ from pathlib import Path
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``vmeb kmc``."""
-    from vmeb.kmc import DEFAULT_ATTEMPT_FREQUENCY
-    from vmeb.structures import FORMATS
+    from vmeb.spectra.kmc import DEFAULT_ATTEMPT_FREQUENCY
+    from vmeb.structure.io import FORMATS
 
     parser.add_argument("model", type=Path, help="trained model checkpoint (vmeb train)")
     parser.add_argument("structure", type=Path, help="perfect BCC structure file")
@@ -55,11 +55,11 @@ def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from vmeb.cli.predict import load_model
-    from vmeb.dataset import staged_output
+    from vmeb.data.dataset import staged_output
     from vmeb.errors import VmebError, file_error
-    from vmeb.kmc import KMCConfig, ModelBarrierProvider, run_kmc
-    from vmeb.plots import kmc_plot, save_figure
-    from vmeb.structures import read_structure
+    from vmeb.plots.figures import kmc_plot, save_figure
+    from vmeb.spectra.kmc import KMCConfig, ModelBarrierProvider, run_kmc
+    from vmeb.structure.io import read_structure
 
     if args.output.exists():
         raise file_error(args.output, "already exists (choose another output or remove it)")

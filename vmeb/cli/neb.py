@@ -72,7 +72,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--neb-config",
         type=Path,
         default=None,
-        help="YAML/JSON file of NEB settings (keys: vmeb.neb.NEBConfig fields)",
+        help="YAML/JSON file of NEB settings (keys: vmeb.neb.site.NEBConfig fields)",
     )
     parser.add_argument(
         "--workers", type=int, default=None, help="local worker processes (default: cores / ranks)"
@@ -96,10 +96,10 @@ def run(args: argparse.Namespace) -> int:
     """Run the campaign and print its summary line."""
     import json  # noqa: PLC0415
 
-    from vmeb.campaign import run_neb_campaign  # noqa: PLC0415
-    from vmeb.neb import NEBConfig  # noqa: PLC0415
-    from vmeb.potentials import load_potential  # noqa: PLC0415
-    from vmeb.structures import read_structure  # noqa: PLC0415
+    from vmeb.lammps.potentials import load_potential  # noqa: PLC0415
+    from vmeb.neb.campaign import run_neb_campaign  # noqa: PLC0415
+    from vmeb.neb.site import NEBConfig  # noqa: PLC0415
+    from vmeb.structure.io import read_structure  # noqa: PLC0415
 
     if args.workers is not None and args.workers < 1:
         raise VmebError(f"--workers must be at least 1, got {args.workers}")

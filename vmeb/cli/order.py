@@ -67,15 +67,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the CSRO simulation and write its outputs."""
-    from vmeb.order import (  # noqa: PLC0415
+    from vmeb.csro.montecarlo import (  # noqa: PLC0415
         HybridMCMDConfig,
         LatticeMCConfig,
         hybrid_mcmd,
         lattice_swap_mc,
         write_order_result,
     )
-    from vmeb.potentials import load_potential  # noqa: PLC0415
-    from vmeb.structures import read_structure  # noqa: PLC0415
+    from vmeb.lammps.potentials import load_potential  # noqa: PLC0415
+    from vmeb.structure.io import read_structure  # noqa: PLC0415
 
     if args.out.exists():
         raise VmebError(f"{args.out}: already exists (choose another output or remove it)")

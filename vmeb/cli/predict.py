@@ -18,7 +18,7 @@ from typing import Any
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``vmeb predict``."""
-    from vmeb.structures import FORMATS
+    from vmeb.structure.io import FORMATS
 
     parser.add_argument("model", type=Path, help="trained model checkpoint (vmeb train)")
     parser.add_argument("structure", type=Path, help="perfect BCC structure file")
@@ -46,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def load_model(path: Path, device: str = "cpu") -> Any:
     """Load a checkpoint, turning any failure into one `VmebError` line naming the file."""
     from vmeb.errors import VmebError, file_error
-    from vmeb.training import load_checkpoint
+    from vmeb.learn.training import load_checkpoint
 
     if not path.is_file():
         raise file_error(path, "no such checkpoint file")
@@ -81,7 +81,7 @@ def read_sites_file(path: Path) -> list[int]:
 
 
 def _reference_barriers(path: Path) -> dict[str, Any]:
-    from vmeb.dataset import open_dataset
+    from vmeb.data.dataset import open_dataset
 
     hops = open_dataset(path).valid_hops()
     return {s: part["barrier"].to_numpy() for s, part in hops.groupby("moving_species")}
@@ -91,11 +91,11 @@ def run(args: argparse.Namespace) -> int:
     """Run ``vmeb predict``."""
     import json
 
-    from vmeb.dataset import staged_output
+    from vmeb.data.dataset import staged_output
     from vmeb.errors import VmebError, file_error
-    from vmeb.plots import save_figure, spectrum_plot
-    from vmeb.predict import barriers_by_species, predict_barriers, spectrum_statistics
-    from vmeb.structures import read_structure
+    from vmeb.plots.figures import save_figure, spectrum_plot
+    from vmeb.spectra.predict import barriers_by_species, predict_barriers, spectrum_statistics
+    from vmeb.structure.io import read_structure
 
     if args.output.exists():
         raise file_error(args.output, "already exists (choose another output or remove it)")

@@ -33,9 +33,9 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path  # noqa: PLC0415
 
     from vmeb.errors import VmebError  # noqa: PLC0415
-    from vmeb.neb import NEBConfig  # noqa: PLC0415
-    from vmeb.potentials import load_potential  # noqa: PLC0415
-    from vmeb.properties import format_table, properties_table  # noqa: PLC0415
+    from vmeb.lammps.potentials import load_potential  # noqa: PLC0415
+    from vmeb.neb.properties import format_table, properties_table  # noqa: PLC0415
+    from vmeb.neb.site import NEBConfig  # noqa: PLC0415
 
     elements = [e.strip() for e in args.elements.split(",") if e.strip()]
     if not elements:

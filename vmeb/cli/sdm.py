@@ -47,9 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _load(args: argparse.Namespace):
     """The structure and species order named by the arguments."""
-    from vmeb.dataset import HEADER_FILE, open_dataset  # noqa: PLC0415
+    from vmeb.data.dataset import HEADER_FILE, open_dataset  # noqa: PLC0415
     from vmeb.errors import VmebError, file_error  # noqa: PLC0415
-    from vmeb.structures import read_structure  # noqa: PLC0415
+    from vmeb.structure.io import read_structure  # noqa: PLC0415
 
     if args.input.is_dir():
         if not (args.input / HEADER_FILE).exists():
@@ -135,9 +135,9 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np  # noqa: PLC0415
     import torch  # noqa: PLC0415
 
-    from vmeb.environment import hop_environments  # noqa: PLC0415
     from vmeb.errors import VmebError, file_error  # noqa: PLC0415
-    from vmeb.sdm import SDMConfig, encode_sdm  # noqa: PLC0415
+    from vmeb.learn.environment import hop_environments  # noqa: PLC0415
+    from vmeb.learn.sdm import SDMConfig, encode_sdm  # noqa: PLC0415
 
     if args.output.suffix != ".npy":
         raise VmebError(f"{args.output}: the map is written as a .npy file")

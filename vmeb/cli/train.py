@@ -46,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true", help="continue OUT/checkpoint.pt")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
-    add = parser.add_argument_group("training configuration (defaults in vmeb.training)")
+    add = parser.add_argument_group("training configuration (defaults in vmeb.learn.training)")
     sup = argparse.SUPPRESS
     add.add_argument("--kind", choices=("cnn", "nn", "lr"), default=sup, help="model kind")
     add.add_argument("--depth", type=int, default=sup, help="CNN n: 4n conv layers (1..4)")
@@ -101,7 +101,7 @@ def _read_config_file(path: str) -> dict[str, Any]:
 
 def resolve_config(args: argparse.Namespace):
     """The `TrainConfig` of parsed arguments: defaults < config file < command-line flags."""
-    from vmeb.training import TrainConfig
+    from vmeb.learn.training import TrainConfig
 
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     values: dict[str, Any] = {}
@@ -125,8 +125,8 @@ def run(args: argparse.Namespace) -> int:
     import torch
     import yaml
 
-    from vmeb.dataset import atomic_write_text, open_dataset
-    from vmeb.training import STATE_FILE, train_model
+    from vmeb.data.dataset import atomic_write_text, open_dataset
+    from vmeb.learn.training import STATE_FILE, train_model
 
     config = resolve_config(args)
     if args.threads:

@@ -1,0 +1,383 @@
+"""Deep ensembles: statistics against numpy, calibration on known Gaussian answers, a tiny
+2-member ensemble that trains, round-trips and predicts, and the ``vmeb ensemble`` CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from ase.build import bulk
+
+from vmeb.cli.main import main
+from vmeb.errors import VmebError
+from vmeb.learn.ensembles import (
+    ENSEMBLE_FILE,
+    GAUSSIAN_WITHIN_1,
+    GAUSSIAN_WITHIN_2,
+    bootstrap_member,
+    calibration_figure,
+    calibration_report,
+    combine_predictions,
+    load_ensemble,
+    member_dir,
+    operation_predictions,
+    predict_barriers_with_uncertainty,
+    predict_dataset,
+    train_ensemble,
+)
+
+SPECIES = ("Ta", "Nb", "Mo")
+A = 3.30  # Å
+#: Closed-form "true" barriers of the synthetic data: by moving species (eV).
+BASE = {"Ta": 0.9, "Nb": 0.7, "Mo": 1.3}
+#: Tiny CNN trained in seconds on 2 cores: 8^3 maps, one block of 4 conv layers of 4 filters.
+TINY = dict(kind="cnn", depth=1, filters=4, r_c=4.5, l_c=5.0, delta=1.25, epochs=2, batch_size=32)
+#: Tolerance of a fraction estimated from N = 40,000 draws (binomial sd <= 0.0025).
+FRACTION_TOL = 0.012
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models gain nothing from a second torch thread, and lose much on busy cores."""
+    import torch
+
+    torch.set_num_threads(1)
+    yield
+
+
+class _Enumerator:
+    """Stands in for a model to enumerate hops (barrier from the moving species + Ta count)."""
+
+    species = SPECIES
+    r_c = 4.5
+
+    def predict_environments(self, env, batch_size=256, device="cpu"):
+        near = (np.linalg.norm(env.positions, axis=2) < 3.0) & (env.species == 0)
+        return 0.05 * near.sum(axis=1)
+
+
+def _alloy(cells: int, rng: np.random.Generator):
+    atoms = bulk("Ta", "bcc", a=A, cubic=True).repeat((cells, cells, cells))
+    atoms.set_chemical_symbols(rng.choice(list(SPECIES), size=len(atoms)))
+    return atoms
+
+
+def make_dataset(root: Path, seed: int = 0, samples: int = 2, cells: int = 3) -> Path:
+    """A dataset whose barriers are BASE[moving species] + 0.05 * (Ta near the vacancy)."""
+    from vmeb.data.dataset import DatasetHeader, append_hops, create_dataset, write_structure
+    from vmeb.spectra.predict import predict_barriers
+
+    rng = np.random.default_rng(seed)
+    create_dataset(root, DatasetHeader(species=SPECIES, lattice={"type": "bcc", "a": A}))
+    for k in range(samples):
+        atoms = _alloy(cells, rng)
+        sample_id = f"s{k}"
+        write_structure(root, sample_id, atoms, group=f"g{k}")
+        table = predict_barriers(_Enumerator(), atoms, progress=False)
+        append_hops(
+            root,
+            [
+                {
+                    "sample_id": sample_id,
+                    "vacancy_index": int(r.site),
+                    "moving_index": int(r.moving_index),
+                    "moving_species": r.moving_species,
+                    "barrier": BASE[r.moving_species] + float(r.barrier),
+                    "converged": True,
+                    "status": "ok",
+                    "source": "closed-form",
+                }
+                for r in table.itertuples()
+            ],
+        )
+    return root
+
+
+@pytest.fixture(scope="module")
+def tiny_ensemble(tmp_path_factory):
+    """(dataset, ensemble dir, result) of a 2-member tiny-CNN ensemble."""
+    import torch
+
+    from vmeb.data.dataset import open_dataset
+    from vmeb.learn.training import TrainConfig
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny models: one thread avoids contention on shared cores
+    try:
+        root = tmp_path_factory.mktemp("ens")
+        dataset = make_dataset(root / "data")
+        config = TrainConfig(**TINY, seed=3, val_per_group=40)
+        result = train_ensemble([open_dataset(dataset)], config, root / "ens", 2, progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    return dataset, root / "ens", result
+
+
+def test_combine_predictions_equals_numpy():
+    rng = np.random.default_rng(0)
+    per_op = rng.normal(1.0, 0.1, size=(4, 16, 50))
+    got = combine_predictions(per_op)
+    members = per_op.mean(axis=1)
+    np.testing.assert_allclose(got.members, members)
+    np.testing.assert_allclose(got.mean, members.mean(axis=0))
+    np.testing.assert_allclose(got.epistemic_std, members.std(axis=0, ddof=0))
+    angle = np.sqrt(np.mean([per_op[k].var(axis=0) for k in range(4)], axis=0))
+    np.testing.assert_allclose(got.angle_std, angle)
+    np.testing.assert_allclose(got.total_std, np.hypot(members.std(axis=0), angle))
+
+
+def test_calibration_on_gaussian_errors_gives_known_fractions():
+    rng = np.random.default_rng(1)
+    n = 40_000
+    sigma = rng.uniform(0.02, 0.3, n)
+    true = rng.uniform(0.5, 2.0, n)
+    predicted = true + rng.normal(0.0, sigma)
+    report = calibration_report(true, predicted, sigma)
+    assert GAUSSIAN_WITHIN_1 == pytest.approx(0.682689, abs=1e-6)
+    assert GAUSSIAN_WITHIN_2 == pytest.approx(0.954500, abs=1e-6)
+    assert report.within_1sigma == pytest.approx(0.6827, abs=FRACTION_TOL)
+    assert report.within_2sigma == pytest.approx(0.9545, abs=FRACTION_TOL)
+    assert report.sigma_scale == pytest.approx(1.0, abs=0.02)
+    assert report.spearman > 0.4 and report.spearman_p < 1e-12
+    # reliability diagram: the RMSE of each sigma bin follows its RMS sigma
+    np.testing.assert_allclose(report.bins["rmse"], report.bins["rms_sigma"], rtol=0.06)
+    assert report.bins["count"].sum() == n
+    # sigmas stated at half their true size: within 1 stated sigma = P(|z| <= 0.5) = 0.3829
+    half = calibration_report(true, predicted, sigma / 2)
+    assert half.within_1sigma == pytest.approx(math.erf(0.5 / math.sqrt(2)), abs=FRACTION_TOL)
+    assert half.sigma_scale == pytest.approx(2.0, abs=0.04)
+    # sigma unrelated to the errors: no rank correlation
+    shuffled = calibration_report(true, predicted, rng.permutation(sigma))
+    assert abs(shuffled.spearman) < 0.02
+    calibration_figure(true[:500], predicted[:500], sigma[:500], title="synthetic")
+
+
+def test_calibration_rejects_bad_input():
+    with pytest.raises(VmebError, match="lengths differ"):
+        calibration_report([1.0, 2.0], [1.0], [0.1, 0.1])
+    with pytest.raises(VmebError, match="not > 0"):
+        calibration_report([1.0, 2.0], [1.0, 2.0], [0.1, 0.0])
+
+
+def test_bootstrap_member_keeps_validation_apart():
+    from vmeb.learn.environment import LocalEnvironments
+    from vmeb.learn.training import HopData, TrainConfig, split_hops
+
+    n = 300
+    groups = np.repeat(["a", "b", "c"], 100)
+    env = LocalEnvironments(
+        positions=np.zeros((n, 2, 3), np.float32),
+        species=np.zeros((n, 2), np.int64),
+        atom_index=np.tile(np.arange(n)[:, None], (1, 2)),  # hop identity travels with the data
+    )
+    data = HopData(env, np.arange(n, dtype=float), groups, SPECIES)
+    config = TrainConfig(**TINY, seed=5, val_per_group=10, test_groups=("c",))
+    split = split_hops(groups, config)
+    member, member_config = bootstrap_member(data, config, np.random.default_rng(0))
+    again = split_hops(member.groups, member_config)
+    hop_id = member.environments.atom_index[:, 0]
+    np.testing.assert_array_equal(np.sort(hop_id[again["val"]]), split["val"])
+    np.testing.assert_array_equal(np.sort(hop_id[again["test"]]), split["test"])
+    train_ids = hop_id[again["train"]]
+    assert len(train_ids) == len(split["train"])
+    assert set(train_ids) <= set(split["train"].tolist())
+    assert len(set(train_ids)) < len(train_ids)  # drawn with replacement
+    for g in ("a", "b"):  # resampled within each group, group sizes kept
+        assert np.sum(groups[train_ids] == g) == np.sum(groups[split["train"]] == g)
+    np.testing.assert_array_equal(member.barriers, hop_id.astype(float))
+
+
+def test_tiny_ensemble_trains_and_round_trips(tiny_ensemble):
+    from vmeb.data.dataset import open_dataset
+    from vmeb.learn.environment import hop_environments
+    from vmeb.learn.training import load_checkpoint
+
+    dataset_path, root, result = tiny_ensemble
+    header = json.loads((root / ENSEMBLE_FILE).read_text())
+    assert [m["seed"] for m in header["members"]] == [3, 4]
+    assert header["species"] == list(SPECIES)
+    assert all(np.isfinite(result.val_mae))
+    ensemble = load_ensemble(root)
+    assert len(ensemble.members) == 2 and ensemble.species == SPECIES
+
+    dataset = open_dataset(dataset_path)
+    hops = dataset.valid_hops().iloc[:40]
+    atoms = dataset.structure("s0")
+    env = hop_environments(atoms, hops.vacancy_index, hops.moving_index, SPECIES, r_c=4.5)
+    prediction = ensemble.predict_uncertainty(env)
+    singles = np.stack(
+        [
+            load_checkpoint(member_dir(root, k) / "model.pt").predict_environments(env)
+            for k in range(2)
+        ]
+    )
+    np.testing.assert_allclose(prediction.members, singles, atol=1e-6)
+    np.testing.assert_allclose(prediction.mean, singles.mean(axis=0), atol=1e-6)
+    np.testing.assert_allclose(prediction.epistemic_std, singles.std(axis=0), atol=1e-6)
+    assert np.ptp(singles[0] - singles[1]) > 1e-4  # the seeds made different members
+
+    per_op = operation_predictions(ensemble.members[0], env)
+    assert per_op.shape == (16, len(env))  # 8 angles x mirror
+    np.testing.assert_allclose(per_op.mean(axis=0), singles[0], atol=1e-6)
+    np.testing.assert_allclose(
+        prediction.angle_std,
+        np.sqrt(np.mean([operation_predictions(m, env).var(axis=0) for m in ensemble.members], 0)),
+        atol=1e-6,
+    )
+    assert prediction.angle_std.max() > 0
+
+    table = predict_barriers_with_uncertainty(ensemble, atoms, [0, 7, 20], progress=False)
+    direct = ensemble.predict_uncertainty(
+        hop_environments(atoms, table.site, table.moving_index, SPECIES, r_c=4.5)
+    )
+    np.testing.assert_allclose(table.barrier, direct.mean, atol=1e-6)
+    np.testing.assert_allclose(table.barrier_std, direct.epistemic_std, atol=1e-6)
+    np.testing.assert_allclose(table.total_std, direct.total_std, atol=1e-6)
+
+    scored = predict_dataset(ensemble, dataset)
+    assert len(scored) == len(dataset.valid_hops())
+    sel = (scored.sample_id == "s0").to_numpy()
+    rows = scored[sel].iloc[:40]
+    np.testing.assert_allclose(rows.predicted, prediction.mean, atol=1e-6)
+    np.testing.assert_allclose(scored.error, scored.predicted - scored.barrier)
+
+
+def test_resume_keeps_finished_members(tiny_ensemble, tmp_path):
+    from vmeb.data.dataset import open_dataset
+    from vmeb.learn.training import TrainConfig
+
+    dataset_path, root, _ = tiny_ensemble
+    config = TrainConfig(**TINY, seed=3, val_per_group=40)
+    with pytest.raises(VmebError, match="already holds an ensemble"):
+        train_ensemble([open_dataset(dataset_path)], config, root, 2, progress=False)
+    before = (member_dir(root, 0) / "model.pt").read_bytes()
+    again = train_ensemble(
+        [open_dataset(dataset_path)], config, root, 2, resume=True, progress=False
+    )
+    assert (member_dir(root, 0) / "model.pt").read_bytes() == before
+    assert len(again.model_paths) == 2
+    with pytest.raises(VmebError, match="at least 2"):
+        train_ensemble([open_dataset(dataset_path)], config, tmp_path / "one", 1)
+
+
+def test_load_ensemble_rejects_bad_directories(tiny_ensemble, tmp_path):
+    with pytest.raises(VmebError, match="not an ensemble directory"):
+        load_ensemble(tmp_path)
+    (tmp_path / ENSEMBLE_FILE).write_text("{not json")
+    with pytest.raises(VmebError, match="unreadable"):
+        load_ensemble(tmp_path)
+    (tmp_path / ENSEMBLE_FILE).write_text(json.dumps({"format": "other"}))
+    with pytest.raises(VmebError, match="not a vmeb-ensemble"):
+        load_ensemble(tmp_path)
+    header = json.loads((tiny_ensemble[1] / ENSEMBLE_FILE).read_text())
+    (tmp_path / ENSEMBLE_FILE).write_text(json.dumps(header))
+    with pytest.raises(VmebError, match="member checkpoint missing"):
+        load_ensemble(tmp_path)
+
+
+def test_cli_ensemble_train_predict_calibrate(tiny_ensemble, tmp_path, capsys):
+    import torch
+
+    from vmeb.structure.io import write_structure_file
+
+    dataset, _, _ = tiny_ensemble
+    torch.set_num_threads(1)
+    out = tmp_path / "ens"
+    flags = [
+        "--kind",
+        "cnn",
+        "--depth",
+        "1",
+        "--filters",
+        "4",
+        "--r-c",
+        "4.5",
+        "--l-c",
+        "5.0",
+        "--delta",
+        "1.25",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "32",
+        "--val-per-group",
+        "40",
+    ]
+    status = main(
+        [
+            "ensemble",
+            "train",
+            str(dataset),
+            "--members",
+            "2",
+            "--bootstrap",
+            "--out",
+            str(out),
+            "--no-progress",
+            *flags,
+        ]
+    )
+    assert status == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert {line.get("member") for line in lines[:-1]} == {0, 1}
+    assert lines[-1]["members"] == 2
+    assert json.loads((out / ENSEMBLE_FILE).read_text())["bootstrap"] is True
+
+    structure = tmp_path / "s.extxyz"
+    write_structure_file(structure, _alloy(2, np.random.default_rng(9)))
+    assert (
+        main(
+            [
+                "ensemble",
+                "predict",
+                str(out),
+                str(structure),
+                "-o",
+                str(tmp_path / "p"),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    hops = pd.read_csv(tmp_path / "p" / "hops.csv")
+    assert len(hops) == 8 * 16
+    assert {"barrier", "barrier_std", "angle_std", "total_std"} <= set(hops.columns)
+    np.testing.assert_allclose(
+        hops.total_std, np.hypot(hops.barrier_std, hops.angle_std), atol=1e-6
+    )
+    assert (tmp_path / "p" / "spectrum.png").is_file()
+
+    assert (
+        main(
+            [
+                "ensemble",
+                "calibrate",
+                str(out),
+                str(dataset),
+                "-o",
+                str(tmp_path / "c"),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    report = json.loads((tmp_path / "c" / "calibration.json").read_text())
+    table = pd.read_csv(tmp_path / "c" / "predictions.csv")
+    error = np.abs(table.predicted - table.barrier)
+    assert report["within_1sigma"] == pytest.approx(np.mean(error <= table.total_std))
+    assert report["n"] == len(table) == 2 * 54 * 8
+    assert (tmp_path / "c" / "calibration.png").is_file()
+    capsys.readouterr()
+
+    assert main(["ensemble", "calibrate", str(out), str(dataset), "-o", str(tmp_path / "c")]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert (
+        main(["ensemble", "predict", str(tmp_path), str(structure), "-o", str(tmp_path / "q")]) == 2
+    )
+    err = capsys.readouterr().err
+    assert "not an ensemble directory" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "q").exists()

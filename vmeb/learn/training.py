@@ -1,0 +1,744 @@
+"""Training barrier models (CNN on SDMs, NN and LR on one-hot sites), checkpoints, resume.
+
+Procedure (paper Methods): MAE loss, RMSprop, learning rate 1e-3 divided by sqrt(10) whenever the
+validation MAE plateaus (``lr_patience`` epochs without improvement), early stopping after
+``patience`` epochs without improvement, keeping the best-validation model; mini-batches of
+160/100/80/60 for 4/8/12/16 conv layers unless ``batch_size`` is given. The LR baseline is
+fitted in closed form (`vmeb.learn.models.fit_linear`).
+
+Data flow: hop environments are computed once per hop (`vmeb.learn.environment.hop_environments`);
+CNN inputs are SDMs made on the fly for every batch (`vmeb.learn.sdm.encode_sdm`) with fresh
+augmentation; validation and test predictions average over a fixed set of symmetry operations
+(deterministic); input preparation and batching are `vmeb.learn.batches`. Augmentation modes
+(``augment``):
+
+- ``"random"`` (paper): a uniform random rotation about the hop axis; inference averages over
+  `vmeb.learn.sdm.INFERENCE_ANGLES`.
+- ``"lattice"``: each environment is first turned about x into the lattice-aligned frame of
+  `vmeb.learn.descriptors` (the roll measured from the vacancy's first neighbours), then one of the
+  three rotations by 0, 120, 240 degrees is drawn; inference averages over the three. These are
+  exact symmetries of the BCC hop, so nothing is learnt about arbitrary angles.
+- ``"none"``: no rotation.
+
+With ``mirror`` each training map is also reflected z -> -z with probability 1/2 (a reflection
+through a plane containing the hop axis: the barrier is invariant) and inference averages over
+both. For the NN the same point group acts on the one-hot site sequence
+(`vmeb.learn.descriptors.template_symmetries`); the LR is fitted on symmetry-averaged descriptors
+when
+``augment`` is not ``"none"``.
+
+A checkpoint is a plain dict (tensors, numbers, strings, lists) loaded with
+``torch.load(weights_only=True)``; see `save_checkpoint`. ``OUT/model.pt`` holds the best model,
+``OUT/checkpoint.pt`` the last epoch with optimiser, scheduler and generator state for ``resume``,
+``OUT/metrics.jsonl`` one JSON line per epoch, ``OUT/summary.json`` the final metrics.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import math
+import os
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from vmeb.data.dataset import BarrierDataset, atomic_write_text
+from vmeb.errors import VmebError, file_error
+from vmeb.learn.batches import ModelInputs, batch, operations, prepare_inputs
+from vmeb.learn.descriptors import SiteTemplate, lattice_roll, site_template, symmetry_images
+from vmeb.learn.environment import LocalEnvironments, concatenate_environments, hop_environments
+from vmeb.learn.models import ModelConfig, build_model, fit_linear
+from vmeb.learn.sdm import SDMConfig
+from vmeb.structure.neighbours import ghosted_cell
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_FORMAT = "vmeb-model"
+CHECKPOINT_VERSION = 1
+AUGMENT_MODES = ("random", "lattice", "none")
+MODEL_FILE = "model.pt"
+STATE_FILE = "checkpoint.pt"
+METRICS_FILE = "metrics.jsonl"
+SUMMARY_FILE = "summary.json"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a training run; keys equal the ``vmeb train`` flags.
+
+    Attributes:
+        kind: ``"cnn"``, ``"nn"`` or ``"lr"``.
+        depth: CNN n (4n conv layers).
+        filters: CNN filters per conv layer.
+        hidden: NN hidden widths.
+        r_c: Environment radius (Å).
+        l_c: SDM half edge (Å).
+        delta: SDM voxel size and Gaussian width (Å).
+        template_cutoff: One-hot template radius in lattice constants; None = r_c over the
+            median lattice constant of the training hops.
+        augment: ``"random"``, ``"lattice"`` or ``"none"`` (module docstring).
+        mirror: Also augment/average with the mirror z -> -z.
+        epochs: Maximum number of epochs.
+        batch_size: Mini-batch size; None = the paper's size for the depth.
+        lr: Initial learning rate.
+        lr_patience: Epochs without validation improvement before lr /= sqrt(10).
+        min_lr: Lower bound of the learning rate.
+        patience: Epochs without validation improvement before early stopping.
+        val_per_group: Random validation hops per group (paper: 218), capped at a fifth of the
+            group; ignored when ``val_groups`` is given.
+        val_groups: Groups (compositions) used entirely for validation.
+        test_groups: Groups held out entirely and evaluated at the end.
+        ridge: L2 penalty of the LR fit.
+        seed: Seed of the split, initialisation, shuffling and augmentation.
+        device: Torch device.
+    """
+
+    kind: str = "cnn"
+    depth: int = 3
+    filters: int = 60
+    hidden: tuple[int, ...] = (10, 10)
+    r_c: float = 7.6
+    l_c: float = 8.0
+    delta: float = 0.5
+    template_cutoff: float | None = None
+    augment: str = "random"
+    mirror: bool = True
+    epochs: int = 100
+    batch_size: int | None = None
+    lr: float = 1e-3
+    lr_patience: int = 5
+    min_lr: float = 1e-6
+    patience: int = 15
+    val_per_group: int = 218
+    val_groups: tuple[str, ...] = ()
+    test_groups: tuple[str, ...] = ()
+    ridge: float = 0.0
+    seed: int = 0
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        for name in ("hidden", "val_groups", "test_groups"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        if self.augment not in AUGMENT_MODES:
+            raise VmebError(f"augment {self.augment!r}: choose one of {list(AUGMENT_MODES)}")
+        if self.epochs < 1 or self.lr <= 0 or self.patience < 1 or self.lr_patience < 1:
+            raise VmebError("epochs, lr, patience and lr_patience must be positive")
+        if self.batch_size is not None and self.batch_size < 2:
+            raise VmebError("batch_size must be at least 2 (batch norm)")
+        overlap = set(self.val_groups) & set(self.test_groups)
+        if overlap:
+            raise VmebError(f"groups {sorted(overlap)} are both validation and test groups")
+        self.model_config()  # validates kind, depth, filters
+        self.sdm_config()
+
+    def model_config(self) -> ModelConfig:
+        """The architecture part."""
+        return ModelConfig(
+            kind=self.kind, depth=self.depth, filters=self.filters, hidden=self.hidden
+        )
+
+    def sdm_config(self) -> SDMConfig:
+        """The SDM geometry part."""
+        return SDMConfig(r_c=self.r_c, l_c=self.l_c, delta=self.delta)
+
+    @property
+    def effective_batch_size(self) -> int:
+        """``batch_size`` or the paper's size for this depth."""
+        return self.batch_size or self.model_config().paper_batch_size
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-dict form (lists instead of tuples) for checkpoints and JSON."""
+        out = asdict(self)
+        for name in ("hidden", "val_groups", "test_groups"):
+            out[name] = list(out[name])
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
+        """Build from a dict (e.g. a YAML config); unknown keys are an error."""
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise VmebError(f"unknown training config keys {sorted(unknown)}")
+        return cls(**dict(data))
+
+
+@dataclass
+class HopData:
+    """Hops of one or more datasets, ready for training.
+
+    Attributes:
+        environments: H hop environments (species in ``species`` order).
+        barriers: [H] barriers (eV).
+        groups: [H] group label (composition) of each hop.
+        species: Channel order.
+    """
+
+    environments: LocalEnvironments
+    barriers: np.ndarray
+    groups: np.ndarray
+    species: tuple[str, ...]
+
+
+@dataclass
+class TrainResult:
+    """Outcome of `train_model`.
+
+    Attributes:
+        model_path: The best model checkpoint (``OUT/model.pt``).
+        best_epoch: Epoch of the best validation MAE (0 for LR).
+        val_mae: Best validation MAE (eV).
+        test: Test metrics ``{"mae", "rmse", "n", "groups": {group: {"mae", "n"}}}`` or empty.
+        history: Per-epoch metric dicts.
+    """
+
+    model_path: Path
+    best_epoch: int
+    val_mae: float
+    test: dict[str, Any] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def merged_species(datasets: Sequence[BarrierDataset]) -> tuple[str, ...]:
+    """Species order over several datasets: the first dataset's order, new ones appended."""
+    order: list[str] = []
+    for dataset in datasets:
+        order += [s for s in dataset.species if s not in order]
+    return tuple(order)
+
+
+def load_hops(
+    datasets: Sequence[BarrierDataset], r_c: float, species: Sequence[str] | None = None
+) -> HopData:
+    """Valid hops of datasets with their environments (computed once per sample).
+
+    Args:
+        datasets: Opened datasets.
+        r_c: Environment radius (Å).
+        species: Channel order (default `merged_species`).
+
+    Returns:
+        The hops of all datasets, in dataset then table order.
+    """
+    species = tuple(species or merged_species(datasets))
+    envs, barriers, groups = [], [], []
+    for dataset in datasets:
+        hops = dataset.with_groups()
+        for sample_id, rows in tqdm(
+            hops.groupby("sample_id", sort=False), desc=f"environments {dataset.root.name}"
+        ):
+            atoms = dataset.structure(sample_id)
+            ghosts = ghosted_cell(atoms, r_c)
+            envs.append(
+                hop_environments(
+                    atoms, rows["vacancy_index"], rows["moving_index"], species, r_c, ghosts
+                )
+            )
+            barriers.append(rows["barrier"].to_numpy(dtype=np.float64))
+            groups.append(rows["group"].to_numpy(dtype=str))
+    if not envs:
+        raise VmebError(
+            f"no valid hops in {[str(d.root) for d in datasets]} (status ok, barrier > 0)"
+        )
+    return HopData(
+        environments=concatenate_environments(envs),
+        barriers=np.concatenate(barriers),
+        groups=np.concatenate(groups),
+        species=species,
+    )
+
+
+def split_hops(groups: np.ndarray, config: TrainConfig) -> dict[str, np.ndarray]:
+    """Train / validation / test hop indices.
+
+    Test: hops of ``config.test_groups``. Validation: hops of ``config.val_groups`` if given,
+    else ``min(val_per_group, size // 5)`` random hops of every remaining group.
+
+    Returns:
+        ``{"train": [N1], "val": [N2], "test": [N3]}`` sorted index arrays.
+
+    Raises:
+        VmebError: if a named group does not exist or a split is empty.
+    """
+    present = set(groups.tolist())
+    for name in config.val_groups + config.test_groups:
+        if name not in present:
+            raise VmebError(f"group {name!r} not in the data (groups: {sorted(present)})")
+    rng = np.random.default_rng(config.seed)
+    test = np.isin(groups, config.test_groups)
+    if config.val_groups:
+        val = np.isin(groups, config.val_groups)
+    else:
+        val = np.zeros(len(groups), dtype=bool)
+        for name in sorted(present - set(config.test_groups)):
+            members = np.nonzero(groups == name)[0]
+            count = min(config.val_per_group, len(members) // 5)
+            val[rng.choice(members, size=count, replace=False)] = True
+    train = ~(test | val)
+    if not train.any() or not val.any():
+        raise VmebError("empty training or validation split: check val/test groups and sizes")
+    return {k: np.nonzero(m)[0] for k, m in (("train", train), ("val", val), ("test", test))}
+
+
+# ----------------------------------------------------------------------------- prediction
+
+
+@torch.no_grad()
+def _predict(
+    model: torch.nn.Module,
+    inputs: ModelInputs,
+    index: np.ndarray,
+    n_species: int,
+    config: TrainConfig,
+    batch_size: int,
+    device: torch.device | str,
+) -> np.ndarray:
+    """Deterministic predictions [len(index)] (eV), averaged over the inference operations."""
+    model.eval()
+    out = np.empty(len(index), dtype=np.float64)
+    index_t = torch.as_tensor(np.asarray(index), dtype=torch.long)
+    for start in range(0, len(index), batch_size):
+        chunk = index_t[start : start + batch_size]
+        if inputs.kind == "nn" and config.augment != "none":
+            x = inputs.descriptors[chunk]
+            images = symmetry_images(x.numpy(), inputs.perms.numpy(), n_species)
+            preds = [model(torch.as_tensor(img).to(device)) for img in images]
+        else:
+            preds = [
+                model(batch(inputs, chunk, n_species, config, None, op, device))
+                for op in operations(config, inputs.kind)
+            ]
+        out[start : start + len(chunk)] = torch.stack(preds).mean(0).double().cpu().numpy()
+    return out
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+
+def _atomic_torch_save(obj: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(obj, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _model_record(
+    model: torch.nn.Module,
+    config: TrainConfig,
+    species: Sequence[str],
+    template: SiteTemplate | None,
+) -> dict[str, Any]:
+    """The checkpoint fields that define a trained model."""
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    return {
+        "format": CHECKPOINT_FORMAT,
+        "version": CHECKPOINT_VERSION,
+        "kind": config.kind,
+        "species": list(species),
+        "config": {
+            "model": config.model_config().to_dict(),
+            "sdm": config.sdm_config().to_dict(),
+            "train": config.to_dict(),
+            "template": {"cutoff": template.cutoff} if template is not None else None,
+        },
+        "target": {
+            "mean": float(model.target_mean),
+            "std": float(model.target_std),
+        },
+        "state_dict": state,
+    }
+
+
+def save_checkpoint(record: Mapping[str, Any], path: str | os.PathLike) -> Path:
+    """Write a checkpoint dict atomically (temporary file, fsync, rename)."""
+    path = Path(path)
+    _atomic_torch_save(dict(record), path)
+    return path
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Load a checkpoint dict with ``weights_only=True`` and check its format.
+
+    Raises:
+        VmebError: naming the file if it is missing, unreadable or not a vmeb checkpoint.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise file_error(path, "no such checkpoint file")
+    try:
+        record = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure is a corrupted file
+        raise file_error(
+            path, f"corrupted or unreadable checkpoint ({type(exc).__name__})"
+        ) from exc
+    if not isinstance(record, dict) or record.get("format") != CHECKPOINT_FORMAT:
+        raise file_error(path, "not a vmeb model checkpoint")
+    if record.get("version") != CHECKPOINT_VERSION:
+        raise file_error(
+            path,
+            f"checkpoint version {record.get('version')!r}; this vmeb reads {CHECKPOINT_VERSION}",
+        )
+    for key in ("kind", "species", "config", "target", "state_dict"):
+        if key not in record:
+            raise file_error(path, f"checkpoint lacks {key!r}")
+    return record
+
+
+@dataclass
+class TrainedModel:
+    """A trained barrier model ready for prediction.
+
+    Attributes:
+        model: The network, in eval mode.
+        kind: ``"cnn"``, ``"nn"`` or ``"lr"``.
+        species: Channel order; environments must use it.
+        config: The saved configs: ``{"model", "sdm", "train", "template"}`` plain dicts.
+    """
+
+    model: torch.nn.Module
+    kind: str
+    species: tuple[str, ...]
+    config: dict
+
+    @property
+    def train_config(self) -> TrainConfig:
+        """The training config the model was made with."""
+        return TrainConfig.from_dict(self.config["train"])
+
+    @property
+    def r_c(self) -> float:
+        """Environment radius (Å) the model expects."""
+        return float(self.config["sdm"]["r_c"])
+
+    def template(self) -> SiteTemplate | None:
+        """The one-hot site template (NN, LR) or None (CNN)."""
+        spec = self.config.get("template")
+        return site_template(float(spec["cutoff"])) if spec else None
+
+    def predict_environments(
+        self, env: LocalEnvironments, batch_size: int = 256, device: str = "cpu"
+    ) -> np.ndarray:
+        """Barriers of hop environments, deterministic.
+
+        Args:
+            env: H environments whose species indices follow `species`, radius `r_c`.
+            batch_size: Hops per forward pass.
+            device: Torch device.
+
+        Returns:
+            [H] barriers (eV), float64.
+        """
+        if len(env) == 0:
+            return np.zeros(0)
+        if int(env.species.max()) >= len(self.species):
+            raise VmebError(
+                f"environment species index {int(env.species.max())} beyond the model's "
+                f"{len(self.species)} species {list(self.species)}"
+            )
+        config = self.train_config
+        self.model.to(device)
+        inputs = prepare_inputs(env, config, len(self.species), self.template())
+        return _predict(
+            self.model, inputs, np.arange(len(env)), len(self.species), config, batch_size, device
+        )
+
+
+def model_from_record(record: Mapping[str, Any], path: str | os.PathLike = "<checkpoint>"):
+    """Build the eval-mode `TrainedModel` of a checkpoint dict.
+
+    Raises:
+        VmebError: naming ``path`` if the configs or weights do not fit together.
+    """
+    try:
+        config = TrainConfig.from_dict(record["config"]["train"])
+        species = tuple(str(s) for s in record["species"])
+        template = None
+        if config.kind == "cnn":
+            size = config.sdm_config().grid_size
+        else:
+            template = site_template(float(record["config"]["template"]["cutoff"]))
+            size = template.n_sites
+        model = build_model(config.model_config(), len(species), size)
+        model.load_state_dict(record["state_dict"], strict=True)
+    except (VmebError, KeyError, TypeError, ValueError, RuntimeError) as exc:
+        problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise file_error(path, f"checkpoint does not match its model config ({problem})") from exc
+    model.eval()
+    return TrainedModel(model=model, kind=config.kind, species=species, config=record["config"])
+
+
+def load_checkpoint(path: str | os.PathLike, device: str = "cpu") -> TrainedModel:
+    """Load a trained model (``OUT/model.pt`` or ``OUT/checkpoint.pt``) for prediction.
+
+    Args:
+        path: Checkpoint file.
+        device: Torch device for the model.
+
+    Returns:
+        The model in eval mode.
+
+    Raises:
+        VmebError: naming the file if it is corrupted, of another format, or mismatched.
+    """
+    trained = model_from_record(read_checkpoint(path), path)
+    trained.model.to(device)
+    return trained
+
+
+# ----------------------------------------------------------------------------- training
+
+
+def _metrics(pred: np.ndarray, true: np.ndarray, groups: np.ndarray) -> dict[str, Any]:
+    err = pred - true
+    per_group = {
+        str(g): {"mae": float(np.abs(err[groups == g]).mean()), "n": int((groups == g).sum())}
+        for g in sorted(set(groups.tolist()))
+    }
+    return {
+        "mae": float(np.abs(err).mean()),
+        "rmse": float(np.sqrt(np.mean(err**2))),
+        "n": len(err),
+        "groups": per_group,
+    }
+
+
+def _resolve_template(config: TrainConfig, data: HopData, train: np.ndarray) -> SiteTemplate:
+    if config.template_cutoff is not None:
+        return site_template(config.template_cutoff)
+    _, lattice_constant = lattice_roll(
+        data.environments.positions[train], data.environments.species[train]
+    )
+    return site_template(config.r_c / float(np.median(lattice_constant)))
+
+
+class _Log:
+    """metrics.jsonl writer plus an optional per-epoch callback."""
+
+    def __init__(self, path: Path, history: list[dict], callback: Callable[[dict], None] | None):
+        self.path = path
+        self.callback = callback
+        atomic_write_text(path, "".join(json.dumps(h) + "\n" for h in history))
+
+    def __call__(self, entry: dict[str, Any]) -> None:
+        with open(self.path, "a") as handle:
+            handle.write(json.dumps(entry) + "\n")
+        if self.callback is not None:
+            self.callback(entry)
+
+
+def train_model(
+    datasets: Sequence[BarrierDataset],
+    config: TrainConfig,
+    out_dir: str | os.PathLike,
+    *,
+    resume: bool = False,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
+    progress: bool = True,
+    data: HopData | None = None,
+) -> TrainResult:
+    """Train a model on datasets and write its checkpoints to ``out_dir``.
+
+    Args:
+        datasets: Opened barrier datasets (groups from their structures).
+        config: The run's configuration.
+        out_dir: Output directory (created).
+        resume: Continue from ``out_dir/checkpoint.pt`` (same config required, ``epochs`` may
+            grow).
+        on_epoch: Called with each epoch's metrics dict (the CLI prints it as a JSON line).
+        progress: Show tqdm bars.
+        data: Precomputed hops (`load_hops`) to skip the environment step.
+
+    Returns:
+        The best model's path and its validation and test metrics.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    device = torch.device(config.device)
+    if data is None:
+        data = load_hops(datasets, config.r_c)
+    species, n_species = data.species, len(data.species)
+    split = split_hops(data.groups, config)
+    logger.info("hops: %s", {k: len(v) for k, v in split.items()})
+    template = None if config.kind == "cnn" else _resolve_template(config, data, split["train"])
+    inputs = prepare_inputs(data.environments, config, n_species, template)
+    input_size = config.sdm_config().grid_size if config.kind == "cnn" else template.n_sites
+
+    generator = torch.Generator().manual_seed(config.seed)
+    with torch.random.fork_rng(devices=[]):  # seeded initialisation, global RNG untouched
+        torch.manual_seed(config.seed)
+        model = build_model(config.model_config(), n_species, input_size)
+    train_y = data.barriers[split["train"]]
+    model.set_target_normalisation(float(train_y.mean()), float(train_y.std()))
+    model.to(device)
+
+    if config.kind == "lr":
+        return _fit_lr(model, inputs, data, split, config, species, template, out, on_epoch)
+
+    optimizer = torch.optim.RMSprop(model.parameters(), lr=config.lr)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer,
+        mode="min",
+        factor=1 / math.sqrt(10),
+        patience=config.lr_patience - 1,
+        min_lr=config.min_lr,
+    )
+    state = {"epoch": 0, "best_val": math.inf, "best_epoch": 0, "stale": 0, "history": []}
+    best_state = copy.deepcopy(model.state_dict())
+    if resume:
+        best_state = _restore(
+            out / STATE_FILE, config, model, optimizer, scheduler, generator, state
+        )
+    log = _Log(out / METRICS_FILE, state["history"], on_epoch)
+    batch_size = config.effective_batch_size
+    targets = torch.as_tensor(data.barriers, dtype=torch.float32)
+    train_index = torch.as_tensor(split["train"], dtype=torch.long)
+
+    while state["epoch"] < config.epochs and state["stale"] < config.patience:
+        epoch = state["epoch"] + 1
+        start = time.perf_counter()
+        model.train()
+        order = train_index[torch.randperm(len(train_index), generator=generator)]
+        total, seen = 0.0, 0
+        bar = tqdm(
+            range(0, len(order), batch_size),
+            desc=f"epoch {epoch}",
+            disable=not progress,
+            leave=False,
+        )
+        for first in bar:
+            index = order[first : first + batch_size]
+            if len(index) < 2:
+                continue
+            x = batch(inputs, index, n_species, config, generator, device=device)
+            loss = torch.nn.functional.l1_loss(model(x), targets[index].to(device))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach()) * len(index)
+            seen += len(index)
+            bar.set_postfix(mae=f"{total / seen:.4f}")
+        val_pred = _predict(model, inputs, split["val"], n_species, config, 256, device)
+        val_mae = float(np.abs(val_pred - data.barriers[split["val"]]).mean())
+        lr = optimizer.param_groups[0]["lr"]
+        scheduler.step(val_mae)
+        improved = val_mae < state["best_val"]
+        if improved:
+            state.update(best_val=val_mae, best_epoch=epoch, stale=0)
+            best_state = copy.deepcopy(model.state_dict())
+            save_checkpoint(
+                _with_state(model, best_state, config, species, template), out / MODEL_FILE
+            )
+        else:
+            state["stale"] += 1
+        entry = {
+            "epoch": epoch,
+            "train_mae": total / max(seen, 1),
+            "val_mae": val_mae,
+            "best_val_mae": state["best_val"],
+            "lr": lr,
+            "seconds": round(time.perf_counter() - start, 2),
+        }
+        state["epoch"] = epoch
+        state["history"].append(entry)
+        log(entry)
+        record = _model_record(model, config, species, template)
+        record.update(
+            optimizer=optimizer.state_dict(),
+            scheduler=scheduler.state_dict(),
+            generator=generator.get_state(),
+            best_state=best_state,
+            progress={k: state[k] for k in ("epoch", "best_val", "best_epoch", "stale")},
+            history=json.dumps(state["history"]),
+        )
+        save_checkpoint(record, out / STATE_FILE)
+
+    model.load_state_dict(best_state)
+    return _finish(model, inputs, data, split, config, out, state)
+
+
+def _with_state(model, state_dict, config, species, template) -> dict[str, Any]:
+    record = _model_record(model, config, species, template)
+    record["state_dict"] = {k: v.detach().cpu().clone() for k, v in state_dict.items()}
+    return record
+
+
+def _restore(path, config, model, optimizer, scheduler, generator, state) -> dict:
+    record = read_checkpoint(path)
+    saved = TrainConfig.from_dict(record["config"]["train"])
+    if {**saved.to_dict(), "epochs": 0} != {**config.to_dict(), "epochs": 0}:
+        diff = sorted(k for k, v in config.to_dict().items() if saved.to_dict()[k] != v)
+        raise file_error(path, f"cannot resume: config differs in {diff}")
+    try:
+        model.load_state_dict(record["state_dict"])
+        optimizer.load_state_dict(record["optimizer"])
+        scheduler.load_state_dict(record["scheduler"])
+        generator.set_state(record["generator"])
+        state.update(record["progress"])
+        state["history"] = json.loads(record["history"])
+    except (KeyError, RuntimeError, ValueError) as exc:
+        raise file_error(path, f"cannot resume from this checkpoint ({exc})") from exc
+    logger.info("resuming after epoch %d (best val MAE %.4f)", state["epoch"], state["best_val"])
+    return record["best_state"]
+
+
+def _finish(model, inputs, data, split, config, out, state) -> TrainResult:
+    n_species = len(data.species)
+    test: dict[str, Any] = {}
+    if len(split["test"]):
+        pred = _predict(model, inputs, split["test"], n_species, config, 256, config.device)
+        test = _metrics(pred, data.barriers[split["test"]], data.groups[split["test"]])
+    summary = {
+        "kind": config.kind,
+        "best_epoch": state["best_epoch"],
+        "val_mae": state["best_val"],
+        "n_train": len(split["train"]),
+        "n_val": len(split["val"]),
+        "test": test,
+    }
+    atomic_write_text(out / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
+    return TrainResult(
+        model_path=out / MODEL_FILE,
+        best_epoch=state["best_epoch"],
+        val_mae=state["best_val"],
+        test=test,
+        history=state["history"],
+    )
+
+
+def _fit_lr(model, inputs, data, split, config, species, template, out, on_epoch) -> TrainResult:
+    start = time.perf_counter()
+    x = inputs.descriptors[split["train"]].numpy()
+    fit_linear(model, x, data.barriers[split["train"]], ridge=config.ridge)
+    val_pred = _predict(model, inputs, split["val"], len(species), config, 4096, config.device)
+    val_mae = float(np.abs(val_pred - data.barriers[split["val"]]).mean())
+    save_checkpoint(_model_record(model, config, species, template), out / MODEL_FILE)
+    entry = {
+        "epoch": 1,
+        "train_mae": None,
+        "val_mae": val_mae,
+        "best_val_mae": val_mae,
+        "lr": None,
+        "seconds": round(time.perf_counter() - start, 2),
+    }
+    _Log(out / METRICS_FILE, [], on_epoch)(entry)
+    state = {"best_epoch": 1, "best_val": val_mae, "history": [entry]}
+    return _finish(model, inputs, data, split, config, out, state)

@@ -1,0 +1,770 @@
+"""Barrier spectra across composition space: grids and line scans, tables, the paper's Fig. 5 maps.
+
+For each composition a random BCC solid solution is built
+(`vmeb.structure.build.build_random_alloy`), all
+8 barriers of every vacancy site (or of ``max_sites`` random sites) are predicted with a trained
+model or a deep ensemble (chunked by sites in `vmeb.spectra.predict`, so environments and SDMs are
+never
+held for the whole sample), and the spectrum of every moving species is summarised: count, mean,
+standard deviation (ddof 0), quantiles, and a histogram on fixed 0.01 eV bins. Only the summary
+is kept per composition; hop tables can be streamed to disk.
+
+Sample size: ``cells``^3 conventional cells (2 ``cells``^3 atoms), enlarged to the smallest size
+at which every element present has at least ``min_per_species`` atoms (exact counts from
+largest-remainder rounding; the paper used >= 5,000 per species for Supp. Figs. 8-9).
+
+Lattice constant (``lattice``):
+
+- ``"vegard"`` (default): Vegard's law, ``a = sum_e x_e a_e``, from the relaxed pure-element BCC
+  constants ``a_e`` of the potential (`vmeb.lammps.session.lattice_constant`, three relaxations,
+  cached) or from ``pure_lattice`` given by the user. Cheap for any number of compositions; with
+  the built-in Ta-Nb-Mo EAM it differs from the relaxed alloy constant by a few mÅ.
+- ``"relax"``: the relaxed constant of a random cell at each composition (one LAMMPS relaxation
+  of a 432-atom cell per composition, cached).
+- a fixed ``lattice_constant`` overrides both.
+
+Randomness: the placement (and the site subset) of a composition is drawn from a generator seeded
+by ``(seed, composition in 1e-6 steps)``, so a composition gets the same sample whatever grid it
+is part of, and the whole map is reproducible.
+
+Figures: `ternary_figure` (paper Fig. 5: mean and standard deviation per moving species on the
+composition triangle, linearly interpolated between the grid points), `line_scan_figure` (Supp.
+Fig. 8: mean and standard deviation against the scanned concentration) and `distributions_figure`
+(Supp. Fig. 9: ridge plots of the distributions against the concentration).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import shutil
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from tqdm.auto import tqdm
+
+from vmeb.errors import VmebError
+from vmeb.spectra.predict import spectrum_statistics
+from vmeb.structure.build import (
+    build_random_alloy,
+    composition_counts,
+    composition_label,
+    normalise_fractions,
+    parse_composition,
+)
+
+logger = logging.getLogger(__name__)
+
+LATTICE_MODES = ("vegard", "relax")
+#: Histogram bin edges (eV) of every spectrum: 0.01 eV bins; values outside go to the end bins.
+HIST_EDGES = np.round(np.linspace(-0.5, 4.5, 501), 6)
+#: Resolution of the composition part of a sample's seed.
+_SEED_RESOLUTION = 1_000_000
+#: Samples of at least this many atoms get their own progress bar over hops.
+LARGE_SAMPLE = 100_000
+#: Largest sample edge `sample_cells` will choose (2 * 200^3 = 16M atoms).
+MAX_CELLS = 200
+_LINE = re.compile(r"^\s*([A-Z][a-z]?)\s*:\s*([0-9.]+)\s*\.\.\s*([0-9.]+)\s*(?::\s*([0-9.]+))?\s*$")
+
+
+@dataclass(frozen=True)
+class MapConfig:
+    """How each composition's sample is built and predicted.
+
+    Attributes:
+        cells: Smallest sample edge in conventional cells (2 cells^3 atoms).
+        min_per_species: Enlarge the sample until every element present has this many atoms.
+        seed: Base seed of the placements and site subsets.
+        lattice: ``"vegard"`` or ``"relax"`` (module docstring).
+        lattice_constant: Fixed lattice constant (Å) for all compositions, overriding ``lattice``.
+        pure_lattice: (element, a in Å) pairs for Vegard's law; missing ones are relaxed.
+        potential: Potential spec for relaxations (None: the built-in Ta-Nb-Mo EAM).
+        max_sites: Vacancy sites per composition drawn at random (None: every atom).
+        chunk_sites: Sites whose environments are built at once.
+        batch_size: Hops per model batch.
+        device: Torch device.
+    """
+
+    cells: int = 10
+    min_per_species: int = 0
+    seed: int = 0
+    lattice: str = "vegard"
+    lattice_constant: float | None = None
+    pure_lattice: tuple[tuple[str, float], ...] = ()
+    potential: str | None = None
+    max_sites: int | None = None
+    chunk_sites: int = 2048
+    batch_size: int = 256
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "pure_lattice", tuple((str(e), float(a)) for e, a in self.pure_lattice)
+        )
+        if self.cells < 1 or self.cells > MAX_CELLS:
+            raise VmebError(f"cells must be in 1..{MAX_CELLS}, got {self.cells}")
+        if self.min_per_species < 0:
+            raise VmebError(f"min_per_species must be >= 0, got {self.min_per_species}")
+        if self.lattice not in LATTICE_MODES:
+            raise VmebError(f"lattice {self.lattice!r}: choose one of {list(LATTICE_MODES)}")
+        if self.lattice_constant is not None and not self.lattice_constant > 0:
+            raise VmebError(f"lattice constant must be > 0 Å, got {self.lattice_constant}")
+        if any(not a > 0 for _, a in self.pure_lattice):
+            raise VmebError(f"pure-element lattice constants must be > 0 Å: {self.pure_lattice}")
+        if self.max_sites is not None and self.max_sites < 1:
+            raise VmebError(f"max_sites must be positive, got {self.max_sites}")
+        if self.chunk_sites < 1 or self.batch_size < 1:
+            raise VmebError("chunk_sites and batch_size must be positive")
+
+
+# ----------------------------------------------------------------------------- compositions
+
+
+def parse_line(text: str) -> tuple[str, float, float, float]:
+    """Parse a line scan ``"Mo:34..99"`` or ``"Mo:34..99:0.5"`` (at.%, step default 1).
+
+    Returns:
+        (element, start, stop, step) in at.%.
+
+    Raises:
+        VmebError: naming the string if it is malformed or out of 0..100.
+    """
+    match = _LINE.match(text)
+    if not match:
+        raise VmebError(f"line scan {text!r}: use 'Mo:34..99' or 'Mo:34..99:0.5' (at.%)")
+    element = match.group(1)
+    try:
+        start, stop = float(match.group(2)), float(match.group(3))
+        step = float(match.group(4)) if match.group(4) else 1.0
+    except ValueError as exc:
+        raise VmebError(f"line scan {text!r}: {exc}") from exc
+    if not 0 <= start <= stop <= 100 or step <= 0:
+        raise VmebError(f"line scan {text!r}: need 0 <= start <= stop <= 100 and step > 0")
+    return element, start, stop, step
+
+
+def line_compositions(
+    elements: Sequence[str],
+    element: str,
+    start: float,
+    stop: float,
+    step: float = 1.0,
+    balance: Mapping[str, float] | str | None = None,
+) -> list[dict[str, float]]:
+    """Compositions along a line: ``element`` from ``start`` to ``stop`` at.% (inclusive).
+
+    The rest is shared by the other elements in the ratio ``balance`` (default equal parts), e.g.
+    Ta_(100-x)/2 Nb_(100-x)/2 Mo_x for the paper's Supp. Figs. 8-9.
+
+    Returns:
+        Element -> fraction (all ``elements``, in order), ``element`` increasing.
+    """
+    elements = list(elements)
+    if element not in elements:
+        raise VmebError(f"line scan element {element} is not one of {elements}")
+    others = [e for e in elements if e != element]
+    if isinstance(balance, str):
+        balance = parse_composition(balance)
+    weights = {e: 1.0 for e in others} if balance is None else dict(balance)
+    if set(weights) - set(others):
+        raise VmebError(f"balance {dict(weights)} names elements outside {others}")
+    weights = {e: float(weights.get(e, 0.0)) for e in others}
+    if others and sum(weights.values()) <= 0:
+        raise VmebError(f"balance {dict(weights)} has no positive part")
+    count = int(np.floor((stop - start) / step + 1e-9)) + 1
+    out = []
+    for x in start + step * np.arange(count):
+        x = round(float(x), 9) / 100.0
+        rest = 1.0 - x
+        total = sum(weights.values())
+        fractions = {e: (x if e == element else rest * weights[e] / total) for e in elements}
+        out.append(fractions)
+    return out
+
+
+def sample_cells(fractions: Mapping[str, float], min_cells: int, min_per_species: int) -> int:
+    """Smallest edge n >= ``min_cells`` at which every present element has enough atoms.
+
+    Args:
+        fractions: Element -> fraction.
+        min_cells: Smallest edge (conventional cells).
+        min_per_species: Atoms required of every element with a non-zero fraction.
+
+    Returns:
+        n such that `composition_counts` of 2 n^3 atoms gives each present element at least
+        ``min_per_species`` atoms, and n - 1 (if >= ``min_cells``) does not.
+    """
+    fractions = normalise_fractions(fractions)
+    present = [e for e, x in fractions.items() if x > 0]
+    for n in range(max(1, min_cells), MAX_CELLS + 1):
+        counts = composition_counts(fractions, 2 * n**3)
+        if all(counts[e] >= min_per_species for e in present):
+            return n
+    raise VmebError(
+        f"{composition_label(fractions)}: {min_per_species} atoms of every element need more "
+        f"than {MAX_CELLS}^3 cells"
+    )
+
+
+def composition_rng(fractions: Mapping[str, float], seed: int, stream: int) -> np.random.Generator:
+    """Generator of one composition's sample (``stream`` 0) or site subset (1)."""
+    steps = [int(round(x * _SEED_RESOLUTION)) for x in fractions.values()]
+    return np.random.default_rng([int(seed), int(stream), *steps])
+
+
+def vegard_lattice_constant(fractions: Mapping[str, float], pure: Mapping[str, float]) -> float:
+    """``sum_e x_e a_e`` (Å) over the elements present."""
+    fractions = normalise_fractions(fractions)
+    missing = [e for e, x in fractions.items() if x > 0 and e not in pure]
+    if missing:
+        raise VmebError(f"no pure-element lattice constant for {missing}")
+    return float(sum(x * float(pure[e]) for e, x in fractions.items() if x > 0))
+
+
+def lattice_constants(
+    compositions: Sequence[Mapping[str, float]], config: MapConfig
+) -> list[float]:
+    """The lattice constant (Å) of each composition, as ``config`` says (module docstring)."""
+    if config.lattice_constant is not None:
+        return [float(config.lattice_constant)] * len(compositions)
+    from vmeb.lammps.potentials import load_potential  # noqa: PLC0415
+    from vmeb.lammps.session import lattice_constant  # noqa: PLC0415
+
+    if config.lattice == "relax":
+        potential = load_potential(config.potential)
+        return [lattice_constant(potential, c) for c in compositions]
+    pure = dict(config.pure_lattice)
+    needed = sorted({e for c in compositions for e, x in c.items() if x > 0} - set(pure))
+    if needed:
+        potential = load_potential(config.potential)
+        for element in needed:
+            pure[element] = lattice_constant(potential, {element: 1.0})
+            logger.info("pure %s: a = %.5f Å (%s)", element, pure[element], potential.name)
+    return [vegard_lattice_constant(c, pure) for c in compositions]
+
+
+# ----------------------------------------------------------------------------- statistics
+
+
+def composition_statistics(table: pd.DataFrame, elements: Sequence[str]) -> pd.DataFrame:
+    """Spectrum statistics of one composition's hop table, per moving species and ``all``.
+
+    Args:
+        table: Hop table with ``moving_species`` and ``barrier`` (eV), optionally the ensemble's
+            ``barrier_std``, ``angle_std`` and ``total_std`` (eV).
+        elements: Row order (elements without hops get count 0 and NaN statistics).
+
+    Returns:
+        `vmeb.spectra.predict.spectrum_statistics` rows, plus the mean of each uncertainty column
+        present
+        (``barrier_std_mean`` ...).
+    """
+    stats = spectrum_statistics(table, elements)
+    for column in ("barrier_std", "angle_std", "total_std"):
+        if column in table:
+            means = table.groupby("moving_species")[column].mean()
+            stats[f"{column}_mean"] = [
+                float(table[column].mean()) if s == "all" and len(table) else means.get(s, np.nan)
+                for s in stats["moving_species"]
+            ]
+    return stats
+
+
+def spectrum_histograms(table: pd.DataFrame, elements: Sequence[str]) -> np.ndarray:
+    """[len(elements) + 1, bins] counts of barriers on `HIST_EDGES` (last row: all species)."""
+    rows = []
+    values = np.clip(table["barrier"].to_numpy(float), HIST_EDGES[0], HIST_EDGES[-1])
+    species = table["moving_species"].to_numpy()
+    for symbol in [*elements, None]:
+        chosen = values if symbol is None else values[species == symbol]
+        rows.append(np.histogram(chosen, bins=HIST_EDGES)[0])
+    return np.stack(rows).astype(np.int64)
+
+
+# ----------------------------------------------------------------------------- the map
+
+
+@dataclass
+class CompositionMap:
+    """Barrier spectra over compositions.
+
+    Attributes:
+        elements: Element order of the compositions (and of the species rows).
+        compositions: One row per composition: ``index``, ``label``, ``x_<el>`` fractions,
+            ``cells``, ``n_atoms``, ``n_<el>`` counts, ``a`` (Å), ``n_sites``, ``n_hops``.
+        stats: One row per composition and moving species (``all`` last): ``index``, ``label``,
+            ``x_<el>``, then `composition_statistics` columns (eV).
+        histograms: [N, len(elements) + 1, bins] counts on `HIST_EDGES`.
+        line_element: The scanned element of a line scan, else None.
+        meta: Provenance (model, configuration).
+    """
+
+    elements: tuple[str, ...]
+    compositions: pd.DataFrame
+    stats: pd.DataFrame
+    histograms: np.ndarray
+    line_element: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def values(self, species: str, column: str) -> np.ndarray:
+        """[N] ``column`` of ``species`` for every composition, in composition order."""
+        part = self.stats[self.stats["moving_species"] == species].set_index("index")
+        return part[column].reindex(self.compositions["index"]).to_numpy(float)
+
+    def fractions(self) -> np.ndarray:
+        """[N, len(elements)] fractions of the compositions."""
+        return self.compositions[[f"x_{e}" for e in self.elements]].to_numpy(float)
+
+
+def composition_map(
+    predictor: Any,
+    compositions: Sequence[Mapping[str, float]],
+    config: MapConfig = MapConfig(),  # noqa: B008 - frozen, immutable default
+    *,
+    line_element: str | None = None,
+    on_hops: Callable[[int, str, pd.DataFrame], None] | None = None,
+    progress: bool = True,
+    work_dir: str | Path | None = None,
+    job_info: Mapping[str, Any] | None = None,
+) -> CompositionMap:
+    """Predict the barrier spectra of every composition.
+
+    Args:
+        predictor: A `vmeb.learn.training.TrainedModel` or a `vmeb.learn.ensembles.DeepEnsemble`
+            (then the
+            tables carry the ensemble spreads).
+        compositions: Element -> fraction, all over the same elements (zeros allowed).
+        config: Sample building and prediction settings.
+        line_element: The scanned element, recorded for the line-scan figures.
+        on_hops: Called with (index, label, hop table) of each composition computed in this
+            call, e.g. to write it.
+        progress: Show a progress bar over compositions.
+        work_dir: Resume directory: each finished composition's summary is saved there at once
+            and reused by a later call with the same job (settings, compositions and
+            ``job_info``), so an interrupted map continues where it stopped.
+        job_info: Further identity of the job for ``work_dir`` (e.g. the model file).
+
+    Returns:
+        The `CompositionMap`.
+
+    Raises:
+        VmebError: bad compositions, elements unknown to the model, or a ``work_dir`` that
+            holds another job.
+    """
+    from vmeb.spectra.predict import check_species  # noqa: PLC0415
+
+    if not compositions:
+        raise VmebError("no compositions to map")
+    elements = tuple(compositions[0])
+    fractions = [normalise_fractions({e: c.get(e, 0.0) for e in elements}) for c in compositions]
+    if any(set(c) - set(elements) for c in compositions):
+        raise VmebError("all compositions must use the same elements")
+    unknown = [e for e in elements if e not in predictor.species]
+    if unknown:
+        raise VmebError(f"element(s) {unknown} not known to the model ({list(predictor.species)})")
+    work = None
+    if work_dir is not None:
+        job = {"config": asdict(config), "compositions": fractions, **dict(job_info or {})}
+        work = open_work_dir(work_dir, job)
+    constants = lattice_constants(fractions, config)
+    rows, stats, hists = [], [], []
+    bar = tqdm(list(enumerate(fractions)), desc="compositions", unit="comp", disable=not progress)
+    for index, fraction in bar:
+        label = composition_label(fraction)
+        done = None if work is None else load_part(work, index)
+        if done is None:
+            atoms, sites = _map_sample(fraction, constants[index], config)
+            check_species(atoms, predictor.species)
+            table = _predict_table(predictor, atoms, sites, config, progress)
+            counts = composition_counts(fraction, len(atoms))
+            row = {"index": index, "label": label}
+            row.update({f"x_{e}": fraction[e] for e in elements})
+            row.update(cells=sample_cells(fraction, config.cells, config.min_per_species))
+            row.update(n_atoms=len(atoms), **{f"n_{e}": counts[e] for e in elements})
+            row.update(a=constants[index], n_sites=int(table["site"].nunique()), n_hops=len(table))
+            part = composition_statistics(table, elements)
+            head = {"index": index, "label": label, **{f"x_{e}": fraction[e] for e in elements}}
+            part = pd.concat([pd.DataFrame([head] * len(part)), part], axis=1)
+            hist = spectrum_histograms(table, elements)
+            if on_hops is not None:
+                on_hops(index, label, table)
+            if work is not None:
+                save_part(work, index, row, part, hist)
+            logger.info("%s: %d hops, mean %.4f eV", label, len(table), table["barrier"].mean())
+        else:
+            row, part, hist = done
+        rows.append(row)
+        stats.append(part)
+        hists.append(hist)
+        bar.set_postfix(comp=label, hops=row["n_hops"])
+    return CompositionMap(
+        elements=elements,
+        compositions=pd.DataFrame(rows),
+        stats=pd.concat(stats, ignore_index=True),
+        histograms=np.stack(hists),
+        line_element=line_element,
+        meta={"config": asdict(config)},
+    )
+
+
+def _map_sample(fraction: Mapping[str, float], a: float, config: MapConfig):
+    """The random sample of one composition and its site subset (None: all sites)."""
+    cells = sample_cells(fraction, config.cells, config.min_per_species)
+    atoms = build_random_alloy(fraction, cells, a=a, rng=composition_rng(fraction, config.seed, 0))
+    sites = None
+    if config.max_sites is not None and config.max_sites < len(atoms):
+        picked = composition_rng(fraction, config.seed, 1).choice(
+            len(atoms), size=config.max_sites, replace=False
+        )
+        sites = np.sort(picked)
+    return atoms, sites
+
+
+def _predict_table(predictor, atoms, sites, config: MapConfig, progress: bool) -> pd.DataFrame:
+    """Every barrier of the chosen sites, with ensemble spreads for a `DeepEnsemble`."""
+    from vmeb.learn.ensembles import DeepEnsemble, predict_barriers_with_uncertainty  # noqa: PLC0415
+    from vmeb.spectra.predict import predict_barriers  # noqa: PLC0415
+
+    kwargs = dict(
+        chunk_sites=config.chunk_sites,
+        batch_size=config.batch_size,
+        device=config.device,
+        progress=progress and len(atoms) >= LARGE_SAMPLE,
+    )
+    if isinstance(predictor, DeepEnsemble):
+        return predict_barriers_with_uncertainty(predictor, atoms, sites, **kwargs)
+    return predict_barriers(predictor, atoms, sites, **kwargs)
+
+
+# ----------------------------------------------------------------------------- resume
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def open_work_dir(work_dir: str | Path, job: Mapping[str, Any]) -> Path:
+    """Create or reopen a map's resume directory for ``job`` (``job.json`` + ``parts/``).
+
+    Raises:
+        VmebError: if the directory holds another job (names the directory).
+    """
+    from vmeb.data.dataset import atomic_write_text, read_json_record  # noqa: PLC0415
+    from vmeb.errors import file_error  # noqa: PLC0415
+
+    work = Path(work_dir)
+    normalised = json.loads(json.dumps(job, default=_json_default))
+    path = work / "job.json"
+    stored = read_json_record(path)
+    if stored is not None:
+        if stored != normalised:
+            raise file_error(
+                work, "holds an interrupted map with other settings, compositions or model; "
+                "remove it to start over"
+            )  # fmt: skip
+        logger.info("resuming the map in %s", work)
+    else:
+        atomic_write_text(path, json.dumps(normalised, indent=1) + "\n")
+    (work / "parts").mkdir(parents=True, exist_ok=True)
+    return work
+
+
+def save_part(work: Path, index: int, row: Mapping, stats: pd.DataFrame, hist: np.ndarray):
+    """Save one composition's summary (row, statistics, histograms) atomically."""
+    from vmeb.data.dataset import atomic_write_text  # noqa: PLC0415
+
+    record = {"row": dict(row), "stats": stats.to_dict(orient="list"), "hist": hist.tolist()}
+    text = json.dumps(record, default=_json_default)
+    atomic_write_text(work / "parts" / f"{index:05d}.json", text)
+
+
+def load_part(work: Path, index: int) -> tuple[dict, pd.DataFrame, np.ndarray] | None:
+    """A saved composition summary, or None when it has not been computed."""
+    path = work / "parts" / f"{index:05d}.json"
+    if not path.exists():
+        return None
+    record = json.loads(path.read_text())
+    return record["row"], pd.DataFrame(record["stats"]), np.asarray(record["hist"])
+
+
+# ----------------------------------------------------------------------------- output
+
+
+def write_map(result: CompositionMap, output: str | Path, hops_dir: Path | None = None) -> Path:
+    """Write a map directory atomically: tables, histograms, metadata and figures.
+
+    Files: ``compositions.csv``, ``stats.csv``, ``histograms.npz`` (``edges`` [B+1] eV,
+    ``counts`` [N, S+1, B], ``species``), ``map.json``, and the figures that apply:
+    ``ternary_maps.png`` (3 elements, a grid), ``ternary_uncertainty.png`` (with an ensemble),
+    ``line_scan.png`` and ``distributions.png`` (a line scan). ``hops_dir`` (hop tables written
+    during the run) is moved in as ``hops/``.
+
+    Returns:
+        The output directory.
+    """
+    from vmeb.data.dataset import staged_output  # noqa: PLC0415
+    from vmeb.plots.figures import save_figure  # noqa: PLC0415
+
+    output = Path(output)
+    with staged_output(output) as staging:
+        result.compositions.to_csv(staging / "compositions.csv", index=False)
+        result.stats.to_csv(staging / "stats.csv", index=False)
+        np.savez_compressed(
+            staging / "histograms.npz",
+            edges=HIST_EDGES,
+            counts=result.histograms,
+            species=np.array([*result.elements, "all"]),
+        )
+        meta = {
+            "elements": list(result.elements),
+            "line_element": result.line_element,
+            **result.meta,
+        }
+        (staging / "map.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
+        for name, figure in map_figures(result).items():
+            save_figure(figure, staging / name)
+        if hops_dir is not None and hops_dir.is_dir():
+            shutil.move(str(hops_dir), staging / "hops")
+    return output
+
+
+def map_figures(result: CompositionMap) -> dict[str, Figure]:
+    """The figures that apply to a map, by file name."""
+    figures: dict[str, Figure] = {}
+    points = len(result.compositions)
+    if result.line_element is not None:
+        figures["line_scan.png"] = line_scan_figure(result)
+        figures["distributions.png"] = distributions_figure(result)
+    elif len(result.elements) == 3 and points >= 3:
+        figures["ternary_maps.png"] = ternary_figure(result)
+        if "barrier_std_mean" in result.stats:
+            figures["ternary_uncertainty.png"] = ternary_figure(
+                result, rows=(("barrier_std_mean", "ensemble σ (eV)"),)
+            )
+    return figures
+
+
+# ----------------------------------------------------------------------------- figures
+
+_SQRT3_2 = np.sqrt(3.0) / 2.0
+#: Rows of the paper's Fig. 5: (stats column, colour-bar label).
+FIG5_ROWS = (("mean", "mean barrier (eV)"), ("std", "std of barriers (eV)"))
+_CMAPS = {"mean": "viridis", "std": "magma"}
+
+
+def ternary_xy(fractions: np.ndarray) -> np.ndarray:
+    """Project ternary fractions [N, 3] onto the plane: corners (0, 0), (1, 0), (1/2, √3/2).
+
+    Element 0 is the bottom-left corner, element 1 bottom-right, element 2 the top.
+
+    Returns:
+        [N, 2] Cartesian points; the equiatomic centroid maps to (1/2, √3/6).
+    """
+    fractions = np.asarray(fractions, dtype=float)
+    fractions = fractions / fractions.sum(axis=1, keepdims=True)
+    x = fractions[:, 1] + 0.5 * fractions[:, 2]
+    y = _SQRT3_2 * fractions[:, 2]
+    return np.stack([x, y], axis=1)
+
+
+def _draw_triangle(ax, elements: Sequence[str], ticks: int = 5) -> None:
+    """Triangle frame, grid lines every 1/``ticks``, tick labels (at.%) and corner labels."""
+    corners = ternary_xy(np.eye(3))
+    ax.plot(*np.vstack([corners, corners[:1]]).T, color="k", lw=1.0, zorder=3)
+    for k in range(1, ticks):
+        t = k / ticks
+        for axis in range(3):
+            a, b = np.zeros(3), np.zeros(3)
+            a[axis] = b[axis] = t
+            a[(axis + 1) % 3], b[(axis + 2) % 3] = 1 - t, 1 - t
+            line = ternary_xy(np.stack([a, b]))
+            ax.plot(*line.T, color="w", lw=0.4, alpha=0.6, zorder=2)
+        # tick labels of element 2 on the left edge, element 0 on the bottom, 1 on the right
+        left = ternary_xy(np.array([[1 - t, 0, t]]))[0]
+        ax.text(left[0] - 0.03, left[1], f"{100 * t:.0f}", ha="right", va="center", fontsize=6)
+        bottom = ternary_xy(np.array([[t, 1 - t, 0]]))[0]
+        ax.text(bottom[0], -0.035, f"{100 * t:.0f}", ha="center", va="top", fontsize=6)
+        right = ternary_xy(np.array([[0, t, 1 - t]]))[0]
+        ax.text(right[0] + 0.03, right[1], f"{100 * t:.0f}", ha="left", va="center", fontsize=6)
+    offsets = ((-0.05, -0.06, "right"), (0.05, -0.06, "left"), (0.0, 0.04, "center"))
+    for (x, y), (dx, dy, ha), element in zip(corners, offsets, elements, strict=True):
+        ax.text(x + dx, y + dy, element, ha=ha, va="center", fontsize=10, fontweight="bold")
+    edge_labels = (
+        (0.5, -0.11, 0, f"{elements[0]} (at.%)"),
+        (0.075, 0.535, 60, f"{elements[2]} (at.%)"),
+        (0.925, 0.535, -60, f"{elements[1]} (at.%)"),
+    )
+    for x, y, angle, text in edge_labels:
+        ax.text(x, y, text, rotation=angle, ha="center", va="center", fontsize=7, color="0.3")
+    ax.set_xlim(-0.12, 1.12)
+    ax.set_ylim(-0.15, _SQRT3_2 + 0.1)
+    ax.set_aspect("equal")
+    ax.axis("off")
+
+
+def _ternary_panel(ax, fig, xy: np.ndarray, values: np.ndarray, cmap: str, label: str) -> None:
+    """Linearly interpolated field over the Delaunay triangles of the grid points."""
+    import matplotlib.tri as mtri  # noqa: PLC0415
+
+    finite = np.isfinite(values)
+    if finite.sum() < 3:
+        ax.text(0.5, 0.35, "no data", ha="center", transform=ax.transData)
+        return
+    triangulation = mtri.Triangulation(xy[:, 0], xy[:, 1])
+    triangulation.set_mask(~finite[triangulation.triangles].all(axis=1))
+    filled = np.where(finite, values, np.nanmean(values))  # only under masked triangles
+    lo, hi = float(np.nanmin(values)), float(np.nanmax(values))
+    if hi - lo < 1e-9:
+        lo, hi = lo - 1e-3, hi + 1e-3
+    levels = np.linspace(lo, hi, 21)
+    contour = ax.tricontourf(triangulation, filled, levels=levels, cmap=cmap, zorder=1)
+    ax.scatter(xy[finite, 0], xy[finite, 1], s=3, c="k", alpha=0.4, linewidths=0, zorder=4)
+    bar = fig.colorbar(contour, ax=ax, shrink=0.7, pad=0.02, format="%.3f")
+    bar.set_label(label, fontsize=8)
+    bar.ax.tick_params(labelsize=7)
+
+
+def ternary_figure(result: CompositionMap, rows: Sequence[tuple[str, str]] = FIG5_ROWS) -> Figure:
+    """Paper Fig. 5: ternary maps, one row per statistic, one column per moving species.
+
+    Args:
+        result: A map over exactly three elements.
+        rows: (stats column, colour-bar label) per row; default mean and standard deviation.
+
+    Returns:
+        The figure; panels lettered a, b, c, ... row by row.
+    """
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    if len(result.elements) != 3:
+        raise VmebError(f"ternary maps need 3 elements, got {list(result.elements)}")
+    xy = ternary_xy(result.fractions())
+    n_cols = len(result.elements)
+    fig, axes = plt.subplots(
+        len(rows), n_cols, figsize=(4.2 * n_cols, 3.7 * len(rows)), squeeze=False
+    )
+    for r, (column, label) in enumerate(rows):
+        for c, species in enumerate(result.elements):
+            ax = axes[r, c]
+            _draw_triangle(ax, result.elements)
+            values = result.values(species, column)
+            _ternary_panel(ax, fig, xy, values, _CMAPS.get(column, "cividis"), label)
+            ax.set_title(f"moving {species}", fontsize=10)
+            letter = chr(ord("a") + r * n_cols + c)
+            ax.text(-0.1, _SQRT3_2 + 0.05, letter, fontweight="bold", fontsize=12)
+    fig.tight_layout()
+    return fig
+
+
+def _scan_x(result: CompositionMap) -> tuple[np.ndarray, str]:
+    element = result.line_element or result.elements[-1]
+    return 100 * result.compositions[f"x_{element}"].to_numpy(float), f"{element} (at.%)"
+
+
+def line_scan_figure(result: CompositionMap) -> Figure:
+    """Supp. Fig. 8: (a) mean and (b) standard deviation per moving species against the
+    scanned concentration (an ensemble's mean σ is drawn as a band on the means)."""
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    from vmeb.plots.figures import SPECIES_COLOURS  # noqa: PLC0415
+
+    x, xlabel = _scan_x(result)
+    fig, (ax_a, ax_b) = plt.subplots(1, 2, figsize=(10, 4))
+    for k, species in enumerate([*result.elements, "all"]):
+        colour = "k" if species == "all" else SPECIES_COLOURS[k % len(SPECIES_COLOURS)]
+        style = dict(
+            color=colour,
+            ls="--" if species == "all" else "-",
+            marker="o",
+            ms=2.5,
+            lw=1.2,
+            label=species,
+        )
+        mean = result.values(species, "mean")
+        ax_a.plot(x, mean, **style)
+        if "barrier_std_mean" in result.stats:
+            band = result.values(species, "barrier_std_mean")
+            ax_a.fill_between(x, mean - band, mean + band, color=colour, alpha=0.2, lw=0)
+        ax_b.plot(x, result.values(species, "std"), **style)
+    ax_a.set_ylabel("mean barrier (eV)")
+    ax_b.set_ylabel("standard deviation of barriers (eV)")
+    for ax, letter in ((ax_a, "a"), (ax_b, "b")):
+        ax.set_xlabel(xlabel)
+        ax.legend(title="moving", frameon=False, fontsize=8)
+        ax.text(-0.12, 1.02, letter, transform=ax.transAxes, fontweight="bold", fontsize=12)
+    fig.tight_layout()
+    return fig
+
+
+def distributions_figure(result: CompositionMap, max_curves: int = 24) -> Figure:
+    """Supp. Fig. 9: ridge plots of each moving species' barrier distribution against the
+    scanned concentration (normalised densities, offset by concentration, coloured by it).
+
+    Args:
+        result: A map (line scan).
+        max_curves: Most compositions drawn per panel (evenly spaced, both ends kept).
+
+    Returns:
+        One panel per moving species.
+    """
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+    from matplotlib import cm, colors  # noqa: PLC0415
+
+    x, xlabel = _scan_x(result)
+    n_comp = len(x)
+    chosen = np.unique(np.round(np.linspace(0, n_comp - 1, min(max_curves, n_comp))).astype(int))
+    counts = result.histograms
+    used = np.nonzero(counts.sum(axis=(0, 1)))[0]
+    lo, hi = (used.min(), used.max() + 1) if len(used) else (0, len(HIST_EDGES) - 1)
+    factor = max(1, int(np.ceil((hi - lo) / 60)))  # about 60 bins across the data
+    width = float(HIST_EDGES[1] - HIST_EDGES[0]) * factor
+    norm = colors.Normalize(vmin=float(x.min()), vmax=float(x.max()) + 1e-9)
+    cmap = plt.get_cmap("viridis")
+    n_species = len(result.elements)
+    fig, axes = plt.subplots(
+        1, n_species, figsize=(3.6 * n_species + 1.0, 5.5), squeeze=False, layout="constrained"
+    )
+    for s, species in enumerate(result.elements):
+        ax = axes[0, s]
+        peak = 0.0
+        curves = []
+        for k in chosen:
+            row = counts[k, s, lo:hi]
+            pad = (-len(row)) % factor
+            row = np.concatenate([row, np.zeros(pad, row.dtype)]).reshape(-1, factor).sum(1)
+            edges = HIST_EDGES[lo] + np.arange(len(row) + 1) * width
+            total = row.sum()
+            density = row / (total * np.diff(edges)) if total else np.zeros(len(row))
+            curves.append((k, 0.5 * (edges[:-1] + edges[1:]), density))
+            peak = max(peak, float(density.max()))
+        spacing = 1.0 / max(len(chosen) - 1, 1)
+        for rank, (k, centres, density) in enumerate(curves):
+            base = rank * spacing
+            scaled = base + 2.5 * spacing * density / (peak or 1.0)
+            colour = cmap(norm(x[k]))
+            ax.fill_between(
+                centres, base, scaled, color=colour, alpha=0.75, lw=0, zorder=len(curves) - rank
+            )
+            ax.plot(centres, scaled, color="k", lw=0.4, zorder=len(curves) - rank)
+        ax.set_yticks([rank * spacing for rank in range(len(chosen))][:: max(1, len(chosen) // 8)])
+        ax.set_yticklabels([f"{x[k]:.3g}" for k in chosen][:: max(1, len(chosen) // 8)])
+        ax.set_ylim(-0.3 * spacing, (len(curves) - 1) * spacing + 2.7 * spacing)
+        if s == 0:
+            ax.set_ylabel(xlabel)
+        ax.set_xlabel("barrier (eV)")
+        ax.set_title(f"moving {species}", fontsize=10)
+        ax.text(
+            -0.16, 1.01, chr(ord("a") + s), transform=ax.transAxes, fontweight="bold", fontsize=12
+        )
+    fig.colorbar(
+        cm.ScalarMappable(norm=norm, cmap=cmap), ax=axes.ravel().tolist(), label=xlabel, shrink=0.8
+    )
+    return fig

@@ -1,0 +1,268 @@
+"""Barrier spectra of any BCC structure from a trained model.
+
+`predict_barriers` gives the 8 barriers of every vacancy site (or of given sites) of a structure:
+each site's 8 first neighbours are the moving atoms, their hop environments are built in chunks of
+sites (one ghost-atom cover and KD-tree per structure, shared by all chunks) and passed to the
+model, so a 1,024,000-atom sample runs in memory bounded by the chunk size. `predict_hops` does the
+same for given (vacancy, moving atom) pairs, e.g. the hops of a dataset. `spectrum_statistics`
+summarises a hop table per moving species.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from ase import Atoms
+from tqdm.auto import tqdm
+
+from vmeb.errors import VmebError
+from vmeb.learn.environment import hop_environments
+from vmeb.structure.neighbours import GhostedCell, first_neighbours, ghosted_cell
+
+logger = logging.getLogger(__name__)
+
+#: Vacancy sites per chunk of `predict_barriers` (8 hops each); bounds the environment arrays.
+DEFAULT_CHUNK_SITES = 2048
+#: Quantiles reported by `spectrum_statistics`.
+QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+#: Columns of the hop table returned by `predict_barriers`.
+HOP_TABLE_COLUMNS = ("site", "moving_index", "moving_species", "barrier")
+
+
+def model_cutoff(trained: Any) -> float:
+    """The environment radius r_c (Å) a trained model was built for.
+
+    Args:
+        trained: A `vmeb.learn.training.TrainedModel`.
+
+    Returns:
+        r_c in Å.
+    """
+    return float(trained.r_c)
+
+
+def check_species(atoms: Atoms, species: Sequence[str]) -> None:
+    """Raise if ``atoms`` holds an element outside ``species`` (the model's channels).
+
+    Raises:
+        VmebError: naming the unknown elements and the known ones.
+    """
+    present = set(atoms.get_chemical_symbols())
+    unknown = sorted(present - set(species))
+    if unknown:
+        raise VmebError(
+            f"element(s) {unknown} not known to the model (it was trained on {list(species)})"
+        )
+
+
+def check_sites(atoms: Atoms, sites: np.ndarray) -> np.ndarray:
+    """Validate vacancy site indices.
+
+    Args:
+        atoms: The structure.
+        sites: [K] atom indices.
+
+    Returns:
+        [K] int64 indices.
+
+    Raises:
+        VmebError: if an index is out of range or repeated.
+    """
+    sites = np.asarray(sites).reshape(-1)
+    if sites.size and not np.issubdtype(sites.dtype, np.integer):
+        raise VmebError(f"site indices must be integers, got {sites.dtype}")
+    sites = sites.astype(np.int64)
+    bad = np.nonzero((sites < 0) | (sites >= len(atoms)))[0]
+    if bad.size:
+        raise VmebError(
+            f"site index {int(sites[bad[0]])} out of range 0..{len(atoms) - 1} "
+            f"(structure of {len(atoms)} atoms)"
+        )
+    unique, counts = np.unique(sites, return_counts=True)
+    if np.any(counts > 1):
+        raise VmebError(f"site index {int(unique[np.argmax(counts > 1)])} given more than once")
+    return sites
+
+
+def predict_hops(
+    trained: Any,
+    atoms: Atoms,
+    vacancy_indices: np.ndarray,
+    moving_indices: np.ndarray,
+    *,
+    ghosts: GhostedCell | None = None,
+    chunk_hops: int = 8 * DEFAULT_CHUNK_SITES,
+    batch_size: int = 256,
+    device: str = "cpu",
+    progress: bool = False,
+) -> np.ndarray:
+    """Predicted barriers of given hops of one structure.
+
+    Args:
+        trained: A `vmeb.learn.training.TrainedModel`.
+        atoms: The perfect (vacancy-free) periodic structure.
+        vacancy_indices: [H] atom removed to make each hop's vacancy.
+        moving_indices: [H] first neighbour that jumps into it.
+        ghosts: A `ghosted_cell` of ``atoms`` with cutoff >= the model's r_c (built if None).
+        chunk_hops: Hops whose environments are built at once.
+        batch_size: Hops per model batch.
+        device: Torch device of the model evaluation.
+        progress: Show a tqdm bar over hops.
+
+    Returns:
+        [H] float64 barriers (eV).
+    """
+    vacancies = np.asarray(vacancy_indices, dtype=np.int64).reshape(-1)
+    moving = np.asarray(moving_indices, dtype=np.int64).reshape(-1)
+    check_species(atoms, trained.species)
+    r_c = model_cutoff(trained)
+    if ghosts is None or ghosts.cutoff < r_c:
+        ghosts = ghosted_cell(atoms, r_c)
+    out = np.empty(len(vacancies), dtype=np.float64)
+    with tqdm(total=len(vacancies), unit="hop", disable=not progress, desc="barriers") as bar:
+        for start in range(0, len(vacancies), chunk_hops):
+            stop = min(start + chunk_hops, len(vacancies))
+            env = hop_environments(
+                atoms,
+                vacancies[start:stop],
+                moving[start:stop],
+                trained.species,
+                r_c=r_c,
+                ghosts=ghosts,
+            )
+            out[start:stop] = trained.predict_environments(
+                env, batch_size=batch_size, device=device
+            )
+            bar.update(stop - start)
+    return out
+
+
+def predict_barriers(
+    trained: Any,
+    atoms: Atoms,
+    sites: np.ndarray | Sequence[int] | None = None,
+    *,
+    chunk_sites: int = DEFAULT_CHUNK_SITES,
+    batch_size: int = 256,
+    device: str = "cpu",
+    progress: bool = True,
+) -> pd.DataFrame:
+    """The 8 barriers of every vacancy site (or of the given sites) of a BCC structure.
+
+    Args:
+        trained: A `vmeb.learn.training.TrainedModel`.
+        atoms: The perfect (vacancy-free) periodic BCC structure.
+        sites: [K] atom indices to make vacancies at; None = every atom.
+        chunk_sites: Sites processed at once (memory is bounded by about
+            ``8 * chunk_sites * M * 28`` bytes of environments, M ~ 120 atoms per environment).
+        batch_size: Hops per model batch.
+        device: Torch device of the model evaluation.
+        progress: Show a tqdm bar over hops.
+
+    Returns:
+        Hop table with columns `HOP_TABLE_COLUMNS`: ``site`` (vacancy atom index),
+        ``moving_index``, ``moving_species``, ``barrier`` (eV); 8 rows per site, sites in the
+        given order, the 8 neighbours of a site in increasing atom index.
+
+    Raises:
+        VmebError: for an element the model does not know, an index out of range, or a site
+            without a clean shell of 8 first neighbours.
+    """
+    check_species(atoms, trained.species)
+    sites = np.arange(len(atoms), dtype=np.int64) if sites is None else check_sites(atoms, sites)
+    if chunk_sites < 1:
+        raise VmebError(f"chunk size must be positive, got {chunk_sites}")
+    r_c = model_cutoff(trained)
+    ghosts = ghosted_cell(atoms, r_c)
+    symbols = np.asarray(atoms.get_chemical_symbols())
+    barriers = np.empty(8 * len(sites), dtype=np.float64)
+    moving = np.empty(8 * len(sites), dtype=np.int64)
+    with tqdm(total=8 * len(sites), unit="hop", disable=not progress, desc="barriers") as bar:
+        for start in range(0, len(sites), chunk_sites):
+            chunk = sites[start : start + chunk_sites]
+            neighbours, _ = first_neighbours(atoms, chunk, 8, ghosts=ghosts)
+            neighbours = np.sort(neighbours, axis=1)  # canonical order, not tie-broken by distance
+            vac = np.repeat(chunk, 8)
+            mov = neighbours.reshape(-1)
+            env = hop_environments(atoms, vac, mov, trained.species, r_c=r_c, ghosts=ghosts)
+            lo, hi = 8 * start, 8 * start + len(vac)
+            barriers[lo:hi] = trained.predict_environments(
+                env, batch_size=batch_size, device=device
+            )
+            moving[lo:hi] = mov
+            bar.update(len(vac))
+    logger.info("predicted %d barriers at %d sites", len(barriers), len(sites))
+    return pd.DataFrame(
+        {
+            "site": np.repeat(sites, 8),
+            "moving_index": moving,
+            "moving_species": symbols[moving] if len(moving) else np.array([], dtype=str),
+            "barrier": barriers,
+        }
+    )
+
+
+def barriers_by_species(
+    table: pd.DataFrame, species: Sequence[str], value_column: str = "barrier"
+) -> dict[str, np.ndarray]:
+    """Split a hop table into one barrier array per moving species.
+
+    Args:
+        table: Hop table with ``moving_species`` and ``value_column`` (eV).
+        species: Species to return, in order.
+        value_column: Column of barriers.
+
+    Returns:
+        ``{species: [n_s] barriers (eV)}``, empty arrays for species without hops.
+    """
+    return {
+        s: table.loc[table["moving_species"] == s, value_column].to_numpy(float) for s in species
+    }
+
+
+def spectrum_statistics(
+    table: pd.DataFrame,
+    species: Sequence[str] | None = None,
+    value_column: str = "barrier",
+) -> pd.DataFrame:
+    """Per-moving-species statistics of a barrier spectrum.
+
+    Args:
+        table: Hop table with ``moving_species`` and ``value_column`` (eV).
+        species: Order of the rows (default: sorted species present); an ``all`` row follows.
+        value_column: Column of barriers.
+
+    Returns:
+        One row per moving species plus ``all``: ``moving_species``, ``count``, ``mean``, ``std``
+        (population, ddof 0), ``min``, ``q05``, ``q25``, ``median``, ``q75``, ``q95``, ``max``
+        (eV); NaN where a species has no hops.
+    """
+    order = list(species) if species is not None else sorted(table["moving_species"].unique())
+    per_species = barriers_by_species(table, order, value_column)
+    per_species["all"] = table[value_column].to_numpy(float)
+    rows = [_summary(symbol, per_species[symbol]) for symbol in [*order, "all"]]
+    columns = ["moving_species", "count", "mean", "std", "min"]
+    columns += [_quantile_name(q) for q in QUANTILES] + ["max"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _summary(symbol: str, values: np.ndarray) -> dict[str, Any]:
+    row: dict[str, Any] = {"moving_species": symbol, "count": int(len(values))}
+    if len(values) == 0:
+        nan = float("nan")
+        row.update(mean=nan, std=nan, min=nan, max=nan)
+        row.update({_quantile_name(q): nan for q in QUANTILES})
+        return row
+    quantiles = np.quantile(values, QUANTILES)
+    row.update(mean=float(values.mean()), std=float(values.std()), min=float(values.min()))
+    row.update({_quantile_name(q): float(v) for q, v in zip(QUANTILES, quantiles, strict=True)})
+    row["max"] = float(values.max())
+    return row
+
+
+def _quantile_name(q: float) -> str:
+    return "median" if q == 0.5 else f"q{round(100 * q):02d}"
