@@ -59,7 +59,7 @@ def bench_site_batch(
     potential, cells: int, sites: int, config, seed: int, composition: str = "TaNbMo"
 ) -> dict:
     """Run ``sites`` vacancy sites of one random sample; return the figures."""
-    from vmeb.lammps.session import lattice_constant
+    from vmeb.lammps.lattice import lattice_constant
     from vmeb.neb.site import compute_site_barriers
     from vmeb.structure.build import bcc_supercell, composition_counts, parse_composition
 

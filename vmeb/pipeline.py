@@ -4,7 +4,7 @@
 default is the README's main job on the built-in Ta-Nb-Mo EAM):
 
 1. ``samples``: random BCC Ta-Nb-Mo samples at the training and test compositions
-   (`vmeb.structure.build.build_random_alloy`, lattice constants relaxed with the potential);
+   (`vmeb.lammps.lattice.random_alloy_for_potential`, lattice constants relaxed with the potential);
 2. ``neb``: climbing-image NEB campaigns over random vacancy sites of the samples
    (`vmeb.neb.campaign.run_neb_campaign`) into two datasets, ``data/train`` and ``data/test``
    (the test compositions are never trained or validated on);
@@ -318,8 +318,9 @@ def _sample_specs(config: PipelineConfig) -> list[tuple[str, str, str, int]]:
 
 def stage_samples(out: Path, config: PipelineConfig) -> dict[str, Any]:
     """Build the NEB samples into ``OUT/samples/<split>/<id>.extxyz``."""
+    from vmeb.lammps.lattice import random_alloy_for_potential  # noqa: PLC0415
     from vmeb.lammps.potentials import load_potential  # noqa: PLC0415
-    from vmeb.structure.build import build_random_alloy, composition_label, parse_composition  # noqa: PLC0415
+    from vmeb.structure.build import composition_label, parse_composition  # noqa: PLC0415
     from vmeb.structure.io import write_structure_file  # noqa: PLC0415
 
     potential = load_potential(config.potential)
@@ -330,7 +331,7 @@ def stage_samples(out: Path, config: PipelineConfig) -> dict[str, Any]:
     staging = _fresh_dir(out / "samples")
     record: dict[str, Any] = {"samples": []}
     for split, sample_id, label, seed in _sample_specs(config):
-        atoms = build_random_alloy(
+        atoms = random_alloy_for_potential(
             by_label[label], config.cells, a=config.lattice_constant, potential=potential, seed=seed
         )
         atoms.info["group"] = label
@@ -427,15 +428,15 @@ def stage_predict(
 ) -> dict[str, Any]:
     """Predict every hop of a larger sample; spectrum table and figure into ``OUT/predict``."""
     from vmeb.data.dataset import open_dataset  # noqa: PLC0415
+    from vmeb.lammps.lattice import random_alloy_for_potential  # noqa: PLC0415
     from vmeb.lammps.potentials import load_potential  # noqa: PLC0415
     from vmeb.learn.training import load_checkpoint  # noqa: PLC0415
     from vmeb.plots.figures import save_figure, spectrum_plot  # noqa: PLC0415
     from vmeb.spectra.predict import barriers_by_species, predict_barriers, spectrum_statistics  # noqa: PLC0415
-    from vmeb.structure.build import build_random_alloy  # noqa: PLC0415
     from vmeb.structure.io import write_structure_file  # noqa: PLC0415
 
     trained = load_checkpoint(model_path)
-    atoms = build_random_alloy(
+    atoms = random_alloy_for_potential(
         config.predict_composition,
         config.predict_cells,
         a=config.lattice_constant,

@@ -10,15 +10,15 @@ from ase.calculators.eam import EAM
 
 from vmeb.lammps.eam import (
     PARAMETERS,
-    default_potential,
     density,
     embedding,
     pair,
     setfl_tables,
     write_setfl,
 )
-from vmeb.lammps.potentials import eam_alloy_potential, load_potential
-from vmeb.lammps.session import forces, lattice_constant, potential_energy
+from vmeb.lammps.lattice import lattice_constant
+from vmeb.lammps.potentials import default_potential, eam_alloy_potential, load_potential
+from vmeb.lammps.session import forces, potential_energy
 from vmeb.structure.build import bcc_supercell, composition_counts
 
 SETFL_RTOL = 1e-10

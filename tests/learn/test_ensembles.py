@@ -25,10 +25,10 @@ from vmeb.learn.ensembles import (
     load_ensemble,
     member_dir,
     operation_predictions,
-    predict_barriers_with_uncertainty,
     predict_dataset,
     train_ensemble,
 )
+from vmeb.spectra.predict import predict_barriers_with_uncertainty
 
 SPECIES = ("Ta", "Nb", "Mo")
 A = 3.30  # Å

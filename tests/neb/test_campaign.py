@@ -16,8 +16,7 @@ import yaml
 
 from vmeb.data.dataset import append_hops, open_dataset, read_hops
 from vmeb.errors import VmebError
-from vmeb.lammps.eam import default_potential
-from vmeb.lammps.potentials import Potential
+from vmeb.lammps.potentials import Potential, default_potential
 from vmeb.neb.campaign import (
     SiteTask,
     choose_sites,

@@ -75,11 +75,12 @@ def _check(args: argparse.Namespace) -> None:
 def _build_one(args: argparse.Namespace) -> int:
     from pathlib import Path  # noqa: PLC0415
 
-    from vmeb.structure.build import build_random_alloy, parse_composition  # noqa: PLC0415
+    from vmeb.lammps.lattice import random_alloy_for_potential  # noqa: PLC0415
+    from vmeb.structure.build import parse_composition  # noqa: PLC0415
     from vmeb.structure.io import write_structure_file  # noqa: PLC0415
 
     fractions = parse_composition(args.composition)
-    atoms = build_random_alloy(
+    atoms = random_alloy_for_potential(
         fractions, args.cells, a=args.a, potential=args.potential, seed=args.seed
     )
     out = write_structure_file(Path(args.output), atoms, fmt="extxyz")
@@ -99,8 +100,8 @@ def _build_grid(args: argparse.Namespace) -> int:
     import pandas as pd  # noqa: PLC0415
     from tqdm import tqdm  # noqa: PLC0415
 
+    from vmeb.lammps.lattice import random_alloy_for_potential  # noqa: PLC0415
     from vmeb.structure.build import (  # noqa: PLC0415
-        build_random_alloy,
         composition_label,
         parse_elements,
         simplex_grid,
@@ -117,7 +118,7 @@ def _build_grid(args: argparse.Namespace) -> int:
     rows = []
     for i, fractions in enumerate(tqdm(grid, desc="samples", unit="sample")):
         label = composition_label(fractions)
-        atoms = build_random_alloy(
+        atoms = random_alloy_for_potential(
             fractions, args.cells, a=args.a, potential=args.potential, seed=args.seed + i
         )
         name = f"{i:03d}_{label}.extxyz"

@@ -106,9 +106,13 @@ def _train(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     from vmeb.data.dataset import staged_output
     from vmeb.errors import VmebError, file_error
-    from vmeb.learn.ensembles import load_ensemble, predict_barriers_with_uncertainty
+    from vmeb.learn.ensembles import load_ensemble
     from vmeb.plots.figures import save_figure, spectrum_plot
-    from vmeb.spectra.predict import barriers_by_species, spectrum_statistics
+    from vmeb.spectra.predict import (
+        barriers_by_species,
+        predict_barriers_with_uncertainty,
+        spectrum_statistics,
+    )
     from vmeb.structure.io import read_structure
 
     if args.output.exists():

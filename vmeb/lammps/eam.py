@@ -32,8 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from vmeb.errors import VmebError
-from vmeb.lammps.potentials import Potential, eam_alloy_potential
-from vmeb.lammps.session import cache_dir
+from vmeb.files import cache_dir
 
 logger = logging.getLogger(__name__)
 
@@ -286,22 +285,14 @@ def _default_text() -> str:
     return setfl_text(DEFAULT_ELEMENTS)
 
 
-def default_potential() -> Potential:
-    """The built-in Ta-Nb-Mo EAM (Zhou 2004 Ta/Mo, Lin 2013 Nb) as a `Potential`.
+def default_setfl() -> Path:
+    """The setfl file of the built-in Ta-Nb-Mo EAM (Zhou 2004 Ta/Mo, Lin 2013 Nb).
 
-    The setfl file is generated on first use into ``<cache>/eam/`` (see
-    `vmeb.lammps.session.cache_dir`) and reused after; it is regenerated if it differs from what
-    the tables give (a truncated or edited copy).
+    Generated on first use into ``<cache>/eam/`` (`vmeb.files.cache_dir`) and reused after; it
+    is regenerated if it differs from what the tables give (a truncated or edited copy).
     """
     path = cache_dir() / "eam" / f"{DEFAULT_NAME}.eam.alloy"
     expected = _default_text()
     if not path.is_file() or path.read_text() != expected:
         write_setfl(DEFAULT_ELEMENTS, path)
-    potential = eam_alloy_potential(path, name=DEFAULT_NAME)
-    return Potential(
-        name=potential.name,
-        pair_style=potential.pair_style,
-        files=potential.files,
-        elements=potential.elements,
-        citation=DEFAULT_CITATION,
-    )
+    return path

@@ -21,6 +21,7 @@ from pathlib import Path
 from ase.data import atomic_masses, atomic_numbers
 
 from vmeb.errors import VmebError, file_error
+from vmeb.lammps.eam import DEFAULT_CITATION, DEFAULT_NAME, default_setfl
 
 logger = logging.getLogger(__name__)
 
@@ -149,13 +150,26 @@ def snap_potential(
     )
 
 
+def default_potential() -> Potential:
+    """The built-in Ta-Nb-Mo EAM (Zhou 2004 Ta/Mo, Lin 2013 Nb) as a `Potential`.
+
+    Its setfl file is generated from the published tables on first use (`vmeb.lammps.eam`).
+    """
+    potential = eam_alloy_potential(default_setfl(), name=DEFAULT_NAME)
+    return Potential(
+        name=potential.name,
+        pair_style=potential.pair_style,
+        files=potential.files,
+        elements=potential.elements,
+        citation=DEFAULT_CITATION,
+    )
+
+
 def load_potential(spec: str | Potential | None) -> Potential:
     """Resolve a potential spec string (see module doc) or pass a `Potential` through."""
     if isinstance(spec, Potential):
         return spec
     if spec in (None, "", "default"):
-        from vmeb.lammps.eam import default_potential  # noqa: PLC0415
-
         return default_potential()
     kind, _, rest = str(spec).partition(":")
     if kind in ("eam/alloy", "eam") and rest:

@@ -15,16 +15,11 @@ with them, so positions come back continuous with the ones that went in.
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import hashlib
-import json
 import logging
 import math
-import os
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from ase import Atoms
@@ -54,14 +49,6 @@ class _SessionFrame:
 
     species: tuple[str, ...]
     rotation: np.ndarray
-
-
-def cache_dir() -> Path:
-    """The vmeb cache folder: ``$VMEB_CACHE`` or ``~/.cache/vmeb`` (created on demand)."""
-    root = os.environ.get("VMEB_CACHE")
-    path = Path(root) if root else Path.home() / ".cache" / "vmeb"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def species_of(atoms: Atoms, potential: Potential | str | None = None) -> tuple[str, ...]:
@@ -384,98 +371,3 @@ def _relax_volume(lmp, minimize: str, max_rounds: int = 12) -> None:
             f"volume relaxation did not reach zero pressure (|P| = {abs(pressure):.1f} bar "
             f"after {max_rounds} rounds)"
         )
-
-
-def _vegard_guess(counts: Mapping[str, int]) -> float:
-    """A starting BCC lattice constant (Å) from ASE's reference states, Vegard's law."""
-    from ase.data import covalent_radii, reference_states  # noqa: PLC0415
-
-    total, acc = 0, 0.0
-    for symbol, count in counts.items():
-        state = reference_states[atomic_numbers[symbol]] or {}
-        if state.get("symmetry") == "bcc":
-            a = float(state["a"])
-        else:
-            a = 4.0 * float(covalent_radii[atomic_numbers[symbol]]) / np.sqrt(3.0)
-        total += count
-        acc += count * a
-    return acc / total
-
-
-def _file_digest(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _cache_key(potential: Potential, fractions: Mapping[str, float], cells: int, seed: int) -> str:
-    hashes = ",".join(_file_digest(f)[:16] for f in potential.files)
-    comp = ",".join(f"{s}:{x:.6f}" for s, x in sorted(fractions.items()) if x > 0)
-    return f"{potential.pair_style}|{hashes}|{comp}|cells={cells}|seed={seed}"
-
-
-@contextlib.contextmanager
-def _locked_json(path: Path) -> Iterator[dict]:
-    """Read-modify-write a JSON dict under an exclusive lock; written atomically."""
-    lock = path.with_name(path.name + ".lock")
-    with open(lock, "w") as lock_handle:
-        fcntl.flock(lock_handle, fcntl.LOCK_EX)
-        try:
-            data = json.loads(path.read_text()) if path.is_file() else {}
-        except (OSError, json.JSONDecodeError):
-            logger.warning("ignoring unreadable cache %s", path)
-            data = {}
-        before = dict(data)
-        yield data
-        if data != before:
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-            os.replace(tmp, path)
-
-
-def lattice_constant(
-    potential: Potential | str | None,
-    composition: Mapping[str, float],
-    cells: int = 6,
-    seed: int = 0,
-    cache: bool = True,
-) -> float:
-    """Relaxed BCC lattice constant (Å) of a random solid solution.
-
-    A ``cells``^3 conventional BCC cell (2 ``cells``^3 atoms) at the composition, atoms placed
-    at random from ``seed`` (pure elements: one atom type), is relaxed with the cell held cubic
-    (``box/relax iso`` to zero pressure) to a force norm of 1e-4 eV/Å (a converged to ~1e-8 Å).
-
-    Args:
-        potential: A `Potential` or spec.
-        composition: Element -> fraction (normalised here; zeros allowed).
-        cells: Conventional cells per edge.
-        seed: Seed of the random placement.
-        cache: Look up and store the result in ``lattice_constants.json`` of `cache_dir`,
-            keyed by the potential files' hashes, the composition, ``cells`` and ``seed``.
-
-    Returns:
-        The lattice constant a (Å): cell edge / ``cells``.
-    """
-    from vmeb.structure.build import bcc_supercell, composition_counts, normalise_fractions  # noqa: PLC0415
-
-    potential = load_potential(potential)
-    fractions = normalise_fractions(composition)
-    key = _cache_key(potential, fractions, cells, seed)
-    path = cache_dir() / "lattice_constants.json"
-    if cache:
-        with _locked_json(path) as data:
-            if key in data:
-                return float(data[key])
-    counts = composition_counts(fractions, 2 * cells**3)
-    guess = _vegard_guess({s: c for s, c in counts.items() if c})
-    atoms = bcc_supercell(counts, cells, guess, rng=np.random.default_rng(seed))
-    relaxed, _ = relax(atoms, potential, box="iso", etol=0.0, ftol=1e-4, maxiter=5000)
-    a = float(np.cbrt(abs(np.linalg.det(relaxed.cell.array)))) / cells
-    logger.info("lattice constant %s cells=%d seed=%d: %.5f Å", dict(fractions), cells, seed, a)
-    if cache:
-        with _locked_json(path) as data:
-            data[key] = a
-    return a

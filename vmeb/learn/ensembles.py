@@ -44,7 +44,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from ase import Atoms
 from matplotlib.figure import Figure
 
 from vmeb.data.dataset import BarrierDataset
@@ -52,6 +51,7 @@ from vmeb.errors import VmebError, file_error
 from vmeb.learn.batches import batch, operations, prepare_inputs
 from vmeb.learn.descriptors import symmetry_images
 from vmeb.learn.environment import LocalEnvironments
+from vmeb.learn.inference import predict_hops
 from vmeb.learn.training import (
     MODEL_FILE,
     STATE_FILE,
@@ -75,7 +75,7 @@ VAL_PREFIX = "val:"
 #: Fractions of a Gaussian within 1 and 2 standard deviations: erf(1/sqrt 2), erf(2/sqrt 2).
 GAUSSIAN_WITHIN_1 = math.erf(1 / math.sqrt(2))
 GAUSSIAN_WITHIN_2 = math.erf(2 / math.sqrt(2))
-#: Columns added by `predict_barriers_with_uncertainty` to the hop table of `vmeb.spectra.predict`.
+#: Columns added to a hop table by `vmeb.spectra.predict.predict_barriers_with_uncertainty`.
 UNCERTAINTY_COLUMNS = ("barrier_std", "angle_std", "total_std")
 
 
@@ -424,7 +424,7 @@ def load_ensemble(path: str | os.PathLike, device: str = "cpu") -> DeepEnsemble:
     return DeepEnsemble(members=members, root=root)
 
 
-class _Recorder:
+class EnsembleRecorder:
     """Feeds `vmeb.spectra.predict` with the ensemble mean and keeps the spreads, chunk by chunk."""
 
     def __init__(self, ensemble: DeepEnsemble):
@@ -450,42 +450,6 @@ class _Recorder:
         )
 
 
-def predict_barriers_with_uncertainty(
-    ensemble: DeepEnsemble,
-    atoms: Atoms,
-    sites: np.ndarray | Sequence[int] | None = None,
-    *,
-    chunk_sites: int = 2048,
-    batch_size: int = 256,
-    device: str = "cpu",
-    progress: bool = True,
-) -> pd.DataFrame:
-    """`vmeb.spectra.predict.predict_barriers` with the ensemble: mean and spreads of every hop.
-
-    Returns:
-        The hop table of `vmeb.spectra.predict.predict_barriers` (``barrier`` = ensemble mean, eV)
-        plus
-        `UNCERTAINTY_COLUMNS` (eV).
-    """
-    from vmeb.spectra.predict import predict_barriers  # noqa: PLC0415
-
-    recorder = _Recorder(ensemble)
-    table = predict_barriers(
-        recorder,
-        atoms,
-        sites,
-        chunk_sites=chunk_sites,
-        batch_size=batch_size,
-        device=device,
-        progress=progress,
-    )
-    joined = recorder.joined(len(ensemble.members))
-    table["barrier_std"] = joined.epistemic_std
-    table["angle_std"] = joined.angle_std
-    table["total_std"] = joined.total_std
-    return table
-
-
 def predict_dataset(
     ensemble: DeepEnsemble,
     dataset: BarrierDataset,
@@ -500,12 +464,10 @@ def predict_dataset(
         The dataset's valid hops with ``group``, ``barrier`` (true, eV), ``predicted`` (ensemble
         mean), ``error`` (predicted - true) and `UNCERTAINTY_COLUMNS` (eV).
     """
-    from vmeb.spectra.predict import predict_hops  # noqa: PLC0415
-
     hops = dataset.with_groups().reset_index(drop=True)
     columns = {name: np.zeros(len(hops)) for name in ("predicted", *UNCERTAINTY_COLUMNS)}
     for sample_id, rows in hops.groupby("sample_id", sort=False):
-        recorder = _Recorder(ensemble)
+        recorder = EnsembleRecorder(ensemble)
         predict_hops(
             recorder,
             dataset.structure(sample_id),

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from vmeb.data.dataset import BarrierDataset
 from vmeb.errors import VmebError
-from vmeb.spectra.predict import model_cutoff, predict_hops
+from vmeb.learn.inference import model_cutoff, predict_hops
 from vmeb.structure.neighbours import ghosted_cell
 
 logger = logging.getLogger(__name__)

@@ -166,7 +166,8 @@ def element_properties(
     Returns:
         The measured properties.
     """
-    from vmeb.lammps.session import lattice_constant, potential_energy  # noqa: PLC0415
+    from vmeb.lammps.lattice import lattice_constant
+    from vmeb.lammps.session import potential_energy  # noqa: PLC0415
     from vmeb.structure.build import bcc_supercell  # noqa: PLC0415
 
     potential = load_potential(potential)

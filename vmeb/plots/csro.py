@@ -23,15 +23,17 @@ import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
 
-from vmeb.csro.order_parameters import Shells  # noqa: E402
+if TYPE_CHECKING:
+    from vmeb.csro.order_parameters import Shells
+import pandas as pd  # noqa: E402
 
 logger = logging.getLogger(__name__)
 

@@ -68,7 +68,7 @@ class ModelBarrierProvider:
     """
 
     def __init__(self, trained: Any, atoms: Atoms, batch_size: int = 256, device: str = "cpu"):
-        from vmeb.spectra.predict import check_species, model_cutoff
+        from vmeb.learn.inference import check_species, model_cutoff
 
         check_species(atoms, trained.species)
         self.trained = trained
@@ -78,7 +78,7 @@ class ModelBarrierProvider:
 
     def __call__(self, atoms: Atoms, vacancy_index: int, moving_indices: np.ndarray) -> np.ndarray:
         """[8] predicted barriers (eV) of the hops into ``vacancy_index``."""
-        from vmeb.spectra.predict import predict_hops
+        from vmeb.learn.inference import predict_hops
 
         moving = np.asarray(moving_indices, dtype=np.int64)
         return predict_hops(

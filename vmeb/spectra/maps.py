@@ -233,8 +233,8 @@ def lattice_constants(
     """The lattice constant (Å) of each composition, as ``config`` says (module docstring)."""
     if config.lattice_constant is not None:
         return [float(config.lattice_constant)] * len(compositions)
+    from vmeb.lammps.lattice import lattice_constant  # noqa: PLC0415
     from vmeb.lammps.potentials import load_potential  # noqa: PLC0415
-    from vmeb.lammps.session import lattice_constant  # noqa: PLC0415
 
     if config.lattice == "relax":
         potential = load_potential(config.potential)
@@ -428,8 +428,8 @@ def _map_sample(fraction: Mapping[str, float], a: float, config: MapConfig):
 
 def _predict_table(predictor, atoms, sites, config: MapConfig, progress: bool) -> pd.DataFrame:
     """Every barrier of the chosen sites, with ensemble spreads for a `DeepEnsemble`."""
-    from vmeb.learn.ensembles import DeepEnsemble, predict_barriers_with_uncertainty  # noqa: PLC0415
-    from vmeb.spectra.predict import predict_barriers  # noqa: PLC0415
+    from vmeb.learn.ensembles import DeepEnsemble  # noqa: PLC0415
+    from vmeb.spectra.predict import predict_barriers, predict_barriers_with_uncertainty  # noqa: PLC0415
 
     kwargs = dict(
         chunk_sites=config.chunk_sites,

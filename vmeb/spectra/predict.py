@@ -20,8 +20,8 @@ from ase import Atoms
 from tqdm.auto import tqdm
 
 from vmeb.errors import VmebError
-from vmeb.learn.environment import hop_environments
-from vmeb.structure.neighbours import GhostedCell, first_neighbours, ghosted_cell
+from vmeb.learn.inference import check_species, model_cutoff
+from vmeb.structure.neighbours import first_neighbours, ghosted_cell
 
 logger = logging.getLogger(__name__)
 
@@ -31,32 +31,6 @@ DEFAULT_CHUNK_SITES = 2048
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 #: Columns of the hop table returned by `predict_barriers`.
 HOP_TABLE_COLUMNS = ("site", "moving_index", "moving_species", "barrier")
-
-
-def model_cutoff(trained: Any) -> float:
-    """The environment radius r_c (Å) a trained model was built for.
-
-    Args:
-        trained: A `vmeb.learn.training.TrainedModel`.
-
-    Returns:
-        r_c in Å.
-    """
-    return float(trained.r_c)
-
-
-def check_species(atoms: Atoms, species: Sequence[str]) -> None:
-    """Raise if ``atoms`` holds an element outside ``species`` (the model's channels).
-
-    Raises:
-        VmebError: naming the unknown elements and the known ones.
-    """
-    present = set(atoms.get_chemical_symbols())
-    unknown = sorted(present - set(species))
-    if unknown:
-        raise VmebError(
-            f"element(s) {unknown} not known to the model (it was trained on {list(species)})"
-        )
 
 
 def check_sites(atoms: Atoms, sites: np.ndarray) -> np.ndarray:
@@ -86,59 +60,6 @@ def check_sites(atoms: Atoms, sites: np.ndarray) -> np.ndarray:
     if np.any(counts > 1):
         raise VmebError(f"site index {int(unique[np.argmax(counts > 1)])} given more than once")
     return sites
-
-
-def predict_hops(
-    trained: Any,
-    atoms: Atoms,
-    vacancy_indices: np.ndarray,
-    moving_indices: np.ndarray,
-    *,
-    ghosts: GhostedCell | None = None,
-    chunk_hops: int = 8 * DEFAULT_CHUNK_SITES,
-    batch_size: int = 256,
-    device: str = "cpu",
-    progress: bool = False,
-) -> np.ndarray:
-    """Predicted barriers of given hops of one structure.
-
-    Args:
-        trained: A `vmeb.learn.training.TrainedModel`.
-        atoms: The perfect (vacancy-free) periodic structure.
-        vacancy_indices: [H] atom removed to make each hop's vacancy.
-        moving_indices: [H] first neighbour that jumps into it.
-        ghosts: A `ghosted_cell` of ``atoms`` with cutoff >= the model's r_c (built if None).
-        chunk_hops: Hops whose environments are built at once.
-        batch_size: Hops per model batch.
-        device: Torch device of the model evaluation.
-        progress: Show a tqdm bar over hops.
-
-    Returns:
-        [H] float64 barriers (eV).
-    """
-    vacancies = np.asarray(vacancy_indices, dtype=np.int64).reshape(-1)
-    moving = np.asarray(moving_indices, dtype=np.int64).reshape(-1)
-    check_species(atoms, trained.species)
-    r_c = model_cutoff(trained)
-    if ghosts is None or ghosts.cutoff < r_c:
-        ghosts = ghosted_cell(atoms, r_c)
-    out = np.empty(len(vacancies), dtype=np.float64)
-    with tqdm(total=len(vacancies), unit="hop", disable=not progress, desc="barriers") as bar:
-        for start in range(0, len(vacancies), chunk_hops):
-            stop = min(start + chunk_hops, len(vacancies))
-            env = hop_environments(
-                atoms,
-                vacancies[start:stop],
-                moving[start:stop],
-                trained.species,
-                r_c=r_c,
-                ghosts=ghosts,
-            )
-            out[start:stop] = trained.predict_environments(
-                env, batch_size=batch_size, device=device
-            )
-            bar.update(stop - start)
-    return out
 
 
 def predict_barriers(
@@ -266,3 +187,37 @@ def _summary(symbol: str, values: np.ndarray) -> dict[str, Any]:
 
 def _quantile_name(q: float) -> str:
     return "median" if q == 0.5 else f"q{round(100 * q):02d}"
+
+
+def predict_barriers_with_uncertainty(
+    ensemble: DeepEnsemble,
+    atoms: Atoms,
+    sites: np.ndarray | Sequence[int] | None = None,
+    *,
+    chunk_sites: int = 2048,
+    batch_size: int = 256,
+    device: str = "cpu",
+    progress: bool = True,
+) -> pd.DataFrame:
+    """`predict_barriers` with a deep ensemble: mean and spreads of every hop.
+
+    Returns:
+        The hop table of `predict_barriers` (``barrier`` = ensemble mean, eV)
+        plus
+        `UNCERTAINTY_COLUMNS` (eV).
+    """
+    recorder = EnsembleRecorder(ensemble)
+    table = predict_barriers(
+        recorder,
+        atoms,
+        sites,
+        chunk_sites=chunk_sites,
+        batch_size=batch_size,
+        device=device,
+        progress=progress,
+    )
+    joined = recorder.joined(len(ensemble.members))
+    table["barrier_std"] = joined.epistemic_std
+    table["angle_std"] = joined.angle_std
+    table["total_std"] = joined.total_std
+    return table

@@ -192,8 +192,7 @@ def composition_label(fractions: Mapping[str, float]) -> str:
 def build_random_alloy(
     composition: Mapping[str, float] | str,
     cells: int,
-    a: float | None = None,
-    potential=None,
+    a: float,
     seed: int = 0,
     rng: np.random.Generator | None = None,
 ) -> Atoms:
@@ -202,27 +201,20 @@ def build_random_alloy(
     Args:
         composition: Element -> fraction, or a string for `parse_composition`.
         cells: Conventional cells per edge (7: 686 atoms, 10: 2,000, 80: 1,024,000).
-        a: Lattice constant (Å). If None, the relaxed lattice constant of ``potential`` at this
-            composition (`vmeb.lammps.session.lattice_constant`: 6^3-cell random cell, cached).
-        potential: `Potential` or spec for the lattice constant (default: the built-in EAM).
+        a: Lattice constant (Å). For the relaxed lattice constant of a potential use
+            `vmeb.lammps.lattice.random_alloy_for_potential`.
         seed: Seed of the random placement (used when ``rng`` is None).
         rng: Generator for the placement, overriding ``seed``.
 
     Returns:
         Periodic cubic `Atoms`; ``info`` holds ``composition`` (normalised, as
         `format_composition`), ``cells``, ``seed`` (-1 when ``rng`` was given), ``a`` (Å) and
-        ``potential`` (name, or ``"given"`` when ``a`` was given).
+        ``potential`` (``"given"``; the potential's name when built at its lattice constant).
     """
+    if a is None or not np.isfinite(a) or a <= 0:
+        raise VmebError(f"lattice constant a = {a!r} Å: give a finite positive value")
     fractions = parse_composition(composition) if isinstance(composition, str) else composition
     fractions = normalise_fractions(fractions)
-    potential_name = "given"
-    if a is None:
-        from vmeb.lammps.potentials import load_potential  # noqa: PLC0415
-        from vmeb.lammps.session import lattice_constant  # noqa: PLC0415
-
-        potential = load_potential(potential)
-        a = lattice_constant(potential, fractions)
-        potential_name = potential.name
     counts = composition_counts(fractions, 2 * cells**3)
     generator = rng if rng is not None else np.random.default_rng(seed)
     atoms = bcc_supercell(counts, cells, float(a), generator)
@@ -231,7 +223,7 @@ def build_random_alloy(
         cells=int(cells),
         seed=int(seed) if rng is None else -1,
         a=float(a),
-        potential=potential_name,
+        potential="given",
     )
     logger.info("built %s: %d atoms, a = %.5f Å", composition_label(fractions), len(atoms), a)
     return atoms
