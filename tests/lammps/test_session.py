@@ -11,11 +11,11 @@ from ase.calculators.eam import EAM
 from scipy.optimize import minimize_scalar
 
 from vmeb.errors import VmebError
+from vmeb.lammps.lattice import lattice_constant
 from vmeb.lammps.potentials import eam_alloy_potential, snap_potential
 from vmeb.lammps.session import (
     forces,
     lammps_session,
-    lattice_constant,
     potential_energy,
     read_positions,
     relax,

@@ -11,7 +11,8 @@ from ase.build import bulk
 
 from vmeb.cli.main import main
 from vmeb.errors import VmebError
-from vmeb.spectra.predict import predict_barriers, predict_hops, spectrum_statistics
+from vmeb.learn.inference import predict_hops
+from vmeb.spectra.predict import predict_barriers, spectrum_statistics
 from vmeb.structure.io import write_structure_file
 from vmeb.testing import (  # noqa: F401
     COUNT_RADIUS,

@@ -357,7 +357,7 @@ def composition_map(
         VmebError: bad compositions, elements unknown to the model, or a ``work_dir`` that
             holds another job.
     """
-    from vmeb.spectra.predict import check_species  # noqa: PLC0415
+    from vmeb.learn.inference import check_species  # noqa: PLC0415
 
     if not compositions:
         raise VmebError("no compositions to map")

@@ -20,6 +20,8 @@ from ase import Atoms
 from tqdm.auto import tqdm
 
 from vmeb.errors import VmebError
+from vmeb.learn.ensembles import DeepEnsemble, EnsembleRecorder
+from vmeb.learn.environment import hop_environments
 from vmeb.learn.inference import check_species, model_cutoff
 from vmeb.structure.neighbours import first_neighbours, ghosted_cell
 
