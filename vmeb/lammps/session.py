@@ -123,56 +123,16 @@ def lammps_session(
     """
     potential = load_potential(potential)
     species = tuple(species) if species is not None else species_of(atoms, potential)
-    missing = sorted(set(atoms.get_chemical_symbols()) - set(species))
-    if missing:
-        raise VmebError(f"elements {missing} of the structure are not in the species {species}")
-    if len(atoms) == 0:
-        raise VmebError("LAMMPS session: the structure has no atoms")
-    cell = np.asarray(atoms.cell.array, dtype=float)
-    if abs(np.linalg.det(cell)) < 1e-6:
-        raise VmebError("LAMMPS needs a periodic cell of non-zero volume; this structure has none")
-    prism = Prism(cell, pbc=True, reduce_cell=False)
-    lx, ly, lz, xy, xz, yz = (float(v) for v in prism.get_lammps_prism())
-    type_of_number = np.zeros(len(atomic_numbers) + 1, dtype=np.int32)
-    for i, symbol in enumerate(species):
-        type_of_number[atomic_numbers[symbol]] = i + 1
-    types = type_of_number[atoms.numbers]
-    positions = np.asarray(atoms.positions, dtype=float) @ prism.rot_mat
-    lammps_cell = prism.cell
-    image = np.floor(np.linalg.solve(lammps_cell.T, positions.T).T).astype(np.int64)
-    positions = positions - image @ lammps_cell
-
+    frame = _lammps_frame(atoms, species)
     # one in-process LAMMPS at a time: MPI (initialised by the first instance) is not
     # thread-safe, and threads of `concurrent_hops` would otherwise race in it
     with _SESSION_LOCK:
         lmp = new_lammps(list(extra_cmdargs or []))
         try:
-            lmp.commands_list(
-                [
-                    "units metal",
-                    "atom_style atomic",
-                    "atom_modify map yes",
-                    "boundary p p p",
-                    f"region vmeb_box prism 0 {lx!r} 0 {ly!r} 0 {lz!r} {xy!r} {xz!r} {yz!r} "
-                    "units box",
-                    f"create_box {len(species)} vmeb_box",
-                ]
-            )
-            n = len(atoms)
-            created = lmp.create_atoms(
-                n,
-                np.arange(1, n + 1).tolist(),
-                types.tolist(),
-                positions.ravel().tolist(),
-                image=_encode_images(lmp, image).tolist(),
-            )
-            if created != n:
-                raise VmebError(
-                    f"LAMMPS created {created} of {n} atoms; the cell may be too skewed"
-                )
+            _create_box_and_atoms(lmp, frame, len(species))
             lmp.commands_list(potential.lammps_commands(species))
             lmp.commands_list(["neighbor 2.0 bin", "neigh_modify delay 0 every 1 check yes"])
-            lmp._vmeb_frame = _SessionFrame(species=species, rotation=prism.rot_mat)
+            lmp._vmeb_frame = _SessionFrame(species=species, rotation=frame.rotation)
             yield lmp
         except VmebError:
             raise
@@ -186,6 +146,68 @@ def lammps_session(
             raise
         finally:
             lmp.close()
+
+
+@dataclass(frozen=True)
+class _LammpsFrame:
+    """``atoms`` in LAMMPS's frame: the prism box, types, wrapped positions and image flags."""
+
+    prism: tuple[float, float, float, float, float, float]  # lx, ly, lz, xy, xz, yz (Å)
+    rotation: np.ndarray  # [3, 3] ASE -> LAMMPS rotation (row vectors: r_lammps = r @ rotation)
+    types: np.ndarray  # [N] LAMMPS type of each atom (1-based)
+    positions: np.ndarray  # [N, 3] wrapped into the LAMMPS cell (Å)
+    image: np.ndarray  # [N, 3] periodic image of each atom's original position
+
+
+def _lammps_frame(atoms: Atoms, species: tuple[str, ...]) -> _LammpsFrame:
+    """Checks ``atoms`` against ``species`` and maps them into LAMMPS's frame (module doc)."""
+    missing = sorted(set(atoms.get_chemical_symbols()) - set(species))
+    if missing:
+        raise VmebError(f"elements {missing} of the structure are not in the species {species}")
+    if len(atoms) == 0:
+        raise VmebError("LAMMPS session: the structure has no atoms")
+    cell = np.asarray(atoms.cell.array, dtype=float)
+    if abs(np.linalg.det(cell)) < 1e-6:
+        raise VmebError("LAMMPS needs a periodic cell of non-zero volume; this structure has none")
+    prism = Prism(cell, pbc=True, reduce_cell=False)
+    type_of_number = np.zeros(len(atomic_numbers) + 1, dtype=np.int32)
+    for i, symbol in enumerate(species):
+        type_of_number[atomic_numbers[symbol]] = i + 1
+    positions = np.asarray(atoms.positions, dtype=float) @ prism.rot_mat
+    lammps_cell = prism.cell
+    image = np.floor(np.linalg.solve(lammps_cell.T, positions.T).T).astype(np.int64)
+    return _LammpsFrame(
+        prism=tuple(float(v) for v in prism.get_lammps_prism()),
+        rotation=prism.rot_mat,
+        types=type_of_number[atoms.numbers],
+        positions=positions - image @ lammps_cell,
+        image=image,
+    )
+
+
+def _create_box_and_atoms(lmp, frame: _LammpsFrame, n_types: int) -> None:
+    """Metal units, the periodic prism box with ``n_types`` types, and the atoms (IDs 1..N)."""
+    lx, ly, lz, xy, xz, yz = frame.prism
+    lmp.commands_list(
+        [
+            "units metal",
+            "atom_style atomic",
+            "atom_modify map yes",
+            "boundary p p p",
+            f"region vmeb_box prism 0 {lx!r} 0 {ly!r} 0 {lz!r} {xy!r} {xz!r} {yz!r} units box",
+            f"create_box {n_types} vmeb_box",
+        ]
+    )
+    n = len(frame.types)
+    created = lmp.create_atoms(
+        n,
+        np.arange(1, n + 1).tolist(),
+        frame.types.tolist(),
+        frame.positions.ravel().tolist(),
+        image=_encode_images(lmp, frame.image).tolist(),
+    )
+    if created != n:
+        raise VmebError(f"LAMMPS created {created} of {n} atoms; the cell may be too skewed")
 
 
 def read_positions(lmp, atoms_template: Atoms) -> Atoms:

@@ -208,41 +208,62 @@ def train_ensemble(
         if bootstrap:
             rng = np.random.default_rng([seed, 1])
             member_data, member_config = bootstrap_member(data, member_config, rng)
-        folder = member_dir(root, k)
-        if resume and _finished(folder):
-            logger.info("member %d already trained, kept", k)
-            summary = json.loads((folder / SUMMARY_FILE).read_text())
-            paths.append(folder / MODEL_FILE)
-            val_mae.append(float(summary["val_mae"]))
-            tests.append(summary.get("test") or {})
-        else:
-            logger.info("training member %d of %d (seed %d)", k + 1, members, seed)
-            callback = None if on_epoch is None else (lambda e, k=k: on_epoch(k, e))
-            result = train_model(
-                datasets,
-                member_config,
-                folder,
-                data=member_data,
-                progress=progress,
-                resume=resume and (folder / STATE_FILE).is_file(),
-                on_epoch=callback,
-            )
-            paths.append(result.model_path)
-            val_mae.append(float(result.val_mae))
-            tests.append(result.test)
-        records.append(
-            {"path": str(paths[-1].relative_to(root)), "seed": seed, "val_mae": val_mae[-1]}
+        callback = None if on_epoch is None else (lambda e, k=k: on_epoch(k, e))
+        path, mae, test = _train_member(
+            datasets, member_config, member_dir(root, k), member_data, resume, progress, callback
         )
+        paths.append(path)
+        val_mae.append(mae)
+        tests.append(test)
+        records.append({"path": str(path.relative_to(root)), "seed": seed, "val_mae": mae})
+    _write_ensemble_header(root, records, bootstrap, config, data.species)
+    return EnsembleResult(root=root, model_paths=paths, val_mae=val_mae, test=tests)
+
+
+def _train_member(
+    datasets: Sequence[BarrierDataset],
+    config: TrainConfig,
+    folder: Path,
+    data: HopData,
+    resume: bool,
+    progress: bool,
+    on_epoch: Callable[[dict[str, Any]], None] | None,
+) -> tuple[Path, float, dict[str, Any]]:
+    """Train one member into ``folder`` (or keep it when resuming a finished one).
+
+    Returns:
+        (best model path, validation MAE in eV, test metrics).
+    """
+    if resume and _finished(folder):
+        logger.info("member %s already trained, kept", folder.name)
+        summary = json.loads((folder / SUMMARY_FILE).read_text())
+        return folder / MODEL_FILE, float(summary["val_mae"]), summary.get("test") or {}
+    logger.info("training member %s (seed %d)", folder.name, config.seed)
+    result = train_model(
+        datasets,
+        config,
+        folder,
+        data=data,
+        progress=progress,
+        resume=resume and (folder / STATE_FILE).is_file(),
+        on_epoch=on_epoch,
+    )
+    return result.model_path, float(result.val_mae), result.test
+
+
+def _write_ensemble_header(
+    root: Path, records: list[dict], bootstrap: bool, config: TrainConfig, species
+) -> None:
+    """``ensemble.json``: format, version, members (path, seed, val MAE), config, species."""
     header = {
         "format": ENSEMBLE_FORMAT,
         "version": ENSEMBLE_VERSION,
         "members": records,
         "bootstrap": bool(bootstrap),
         "config": config.to_dict(),
-        "species": list(data.species),
+        "species": list(species),
     }
     _atomic_text(root / ENSEMBLE_FILE, json.dumps(header, indent=2) + "\n")
-    return EnsembleResult(root=root, model_paths=paths, val_mae=val_mae, test=tests)
 
 
 def _atomic_text(path: Path, text: str) -> None:

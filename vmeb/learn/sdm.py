@@ -201,6 +201,41 @@ def encode_sdm(
     Raises:
         VmebError: if shapes disagree or a species index is >= ``n_species``.
     """
+    positions, species = _checked_inputs(positions, species, n_species, config, out)
+    device, dtype = positions.device, positions.dtype
+    batch, atoms, _ = positions.shape
+    grid = config.grid_size
+    shape = (batch, n_species, grid, grid, grid)
+    if angles is not None:
+        angles = torch.as_tensor(angles, device=device, dtype=dtype).reshape(-1)
+        if angles.shape[0] != batch:
+            raise VmebError(f"got {angles.shape[0]} angles for a batch of {batch}")
+        positions = positions @ rotation_about_x(angles).transpose(1, 2)
+    if batch == 0 or atoms == 0 or n_species == 0:
+        return _zeros(shape, device, dtype, out)
+    valid = (species >= 0) & (positions.square().sum(-1) < config.r_c**2)
+    index, width = _group_by_species(species, valid, n_species)
+    if width == 0:
+        return _zeros(shape, device, dtype, out)
+    g_x, g_y, g_zt = _axis_factors(positions, index, n_species, config)
+    if out is None:
+        out = torch.empty(shape, device=device, dtype=dtype)  # every voxel is written below
+    _accumulate(out, g_x, g_y, g_zt, index < atoms)
+    return out
+
+
+def _checked_inputs(
+    positions: torch.Tensor,
+    species: torch.Tensor,
+    n_species: int,
+    config: SDMConfig,
+    out: torch.Tensor | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Checks the shapes, species indices and ``out`` buffer of `encode_sdm`.
+
+    Returns:
+        Floating positions (default dtype if they were integers) and long species on their device.
+    """
     if positions.ndim != 3 or positions.shape[-1] != 3:
         raise VmebError(f"SDM positions must be [B, M, 3], got {tuple(positions.shape)}")
     if species.shape != positions.shape[:2]:
@@ -225,24 +260,32 @@ def encode_sdm(
         )
     if batch and atoms and int(species.max()) >= n_species:
         raise VmebError(f"species index {int(species.max())} >= number of channels {n_species}")
-    if angles is not None:
-        angles = torch.as_tensor(angles, device=device, dtype=dtype).reshape(-1)
-        if angles.shape[0] != batch:
-            raise VmebError(f"got {angles.shape[0]} angles for a batch of {batch}")
-        positions = positions @ rotation_about_x(angles).transpose(1, 2)
-    if batch == 0 or atoms == 0 or n_species == 0:
-        return _zeros(shape, device, dtype, out)
-    valid = (species >= 0) & (positions.square().sum(-1) < config.r_c**2)
-    index, width = _group_by_species(species, valid, n_species)
-    if width == 0:
-        return _zeros(shape, device, dtype, out)
+    return positions, species
 
+
+def _axis_factors(
+    positions: torch.Tensor, index: torch.Tensor, n_species: int, config: SDMConfig
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The 1D Gaussian factors of every grouped atom along x, y and z.
+
+    Args:
+        positions: [B, M, 3] rotated positions (Å).
+        index: [B, C, W] atom index of each group slot, M for an empty slot (`_group_by_species`).
+        n_species: C.
+        config: Map geometry.
+
+    Returns:
+        g_x, g_y: [B*C, W, G]; g_zt: [B*C, G, W], z factors times the slot weight (0 if empty).
+    """
+    batch, atoms, _ = positions.shape
+    width = index.shape[-1]
+    dtype = positions.dtype
     padded = torch.cat([positions, positions.new_zeros(batch, 1, 3)], dim=1)
     grouped = torch.gather(
         padded, 1, index.reshape(batch, -1)[:, :, None].expand(-1, -1, 3)
     ).reshape(batch * n_species, width, 3)
     weight = (index < atoms).reshape(batch * n_species, width).to(dtype)
-    centres = torch.as_tensor(config.centres(), device=device, dtype=dtype)
+    centres = torch.as_tensor(config.centres(), device=positions.device, dtype=dtype)
     # 1D factors exp(-(r - c)^2 / (2 delta^2)). Exponents are clamped just below log(FACTOR_FLOOR)
     # (exp underflow is slow) and factors below FACTOR_FLOOR become exact zeros, so products of
     # three factors are never subnormal floats (~100x slower on CPUs). The change to any voxel
@@ -252,14 +295,29 @@ def encode_sdm(
     factors = torch.nn.functional.threshold(factors, FACTOR_FLOOR, 0.0, inplace=True)
     g_x, g_y = factors[:, :, 0], factors[:, :, 1]  # [B*C, width, G]
     g_zt = (factors[:, :, 2] * weight[..., None]).transpose(1, 2).contiguous()  # [B*C, G, width]
+    return g_x, g_y, g_zt
 
-    if out is None:
-        out = torch.empty(shape, device=device, dtype=dtype)  # every voxel is written below
+
+def _accumulate(
+    out: torch.Tensor,
+    g_x: torch.Tensor,
+    g_y: torch.Tensor,
+    g_zt: torch.Tensor,
+    present: torch.Tensor,
+) -> None:
+    """Writes every voxel of ``out`` [B, C, G, G, G] as sum over slots of g_z g_y g_x.
+
+    Chunks of samples keep the [chunk, W, G, G] intermediate near the CPU cache; ``present``
+    [B, C, W] marks the filled group slots, so a chunk only needs its own largest group.
+    """
+    batch, n_species, grid = out.shape[0], out.shape[1], out.shape[2]
+    width = g_x.shape[1]
+    device, dtype = out.device, out.dtype
     flat = out.view(batch * n_species, grid, grid * grid)
-    per_sample = n_species * width * grid * grid * positions.element_size()
+    per_sample = n_species * width * grid * grid * out.element_size()
     step = _chunk_size(device, per_sample, batch, n_species)
     # groups are filled from slot 0, so a chunk only needs its own largest group
-    chunk_width = _chunk_widths(index < atoms, step, device)
+    chunk_width = _chunk_widths(present, step, device)
     buffer = torch.empty(step * n_species * width * grid * grid, device=device, dtype=dtype)
     for k, start in enumerate(range(0, batch * n_species, step * n_species)):
         stop = min(start + step * n_species, batch * n_species)
@@ -269,7 +327,6 @@ def encode_sdm(
         torch.bmm(
             g_zt[start:stop, :, :w], plane.view(stop - start, w, grid * grid), out=flat[start:stop]
         )
-    return out
 
 
 def encode_environments(

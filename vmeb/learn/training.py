@@ -557,6 +557,10 @@ def train_model(
 ) -> TrainResult:
     """Train a model on datasets and write its checkpoints to ``out_dir``.
 
+    Steps: data preparation (`_prepare_data`), seeded model and optimiser setup (`_setup_run`),
+    the epoch loop (`_train_epoch`, `_validate`), checkpointing (`_save_progress`) and the final
+    evaluation of the best model (`_finish`).
+
     Args:
         datasets: Opened barrier datasets (groups from their structures).
         config: The run's configuration.
@@ -572,27 +576,71 @@ def train_model(
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    device = torch.device(config.device)
+    data, split, template, inputs = _prepare_data(datasets, config, data)
+    model = _seeded_model(config, data, split, template)
+    if config.kind == "lr":
+        return _fit_lr(model, inputs, data, split, config, data.species, template, out, on_epoch)
+    run = _setup_run(model, config, data, split, template, inputs, out, resume)
+    log = _Log(out / METRICS_FILE, run.state["history"], on_epoch)
+    while run.state["epoch"] < config.epochs and run.state["stale"] < config.patience:
+        epoch = run.state["epoch"] + 1
+        start = time.perf_counter()
+        train_mae = _train_epoch(run, epoch, progress)
+        entry = _validate(run, epoch, train_mae)
+        entry["seconds"] = round(time.perf_counter() - start, 2)
+        run.state["epoch"] = epoch
+        run.state["history"].append(entry)
+        log(entry)
+        _save_progress(run)
+    model.load_state_dict(run.best_state)
+    return _finish(model, inputs, data, split, config, out, run.state)
+
+
+def _prepare_data(
+    datasets: Sequence[BarrierDataset], config: TrainConfig, data: HopData | None
+) -> tuple[HopData, dict[str, np.ndarray], SiteTemplate | None, ModelInputs]:
+    """Data preparation: hops (loaded unless given), the split, the NN/LR template, inputs."""
     if data is None:
         data = load_hops(datasets, config.r_c)
-    species, n_species = data.species, len(data.species)
     split = split_hops(data.groups, config)
     logger.info("hops: %s", {k: len(v) for k, v in split.items()})
     template = None if config.kind == "cnn" else _resolve_template(config, data, split["train"])
-    inputs = prepare_inputs(data.environments, config, n_species, template)
-    input_size = config.sdm_config().grid_size if config.kind == "cnn" else template.n_sites
+    inputs = prepare_inputs(data.environments, config, len(data.species), template)
+    return data, split, template, inputs
 
-    generator = torch.Generator().manual_seed(config.seed)
+
+def _seeded_model(config: TrainConfig, data: HopData, split, template) -> torch.nn.Module:
+    """The model, initialised from ``config.seed``, target-normalised on the training hops."""
+    input_size = config.sdm_config().grid_size if config.kind == "cnn" else template.n_sites
     with torch.random.fork_rng(devices=[]):  # seeded initialisation, global RNG untouched
         torch.manual_seed(config.seed)
-        model = build_model(config.model_config(), n_species, input_size)
+        model = build_model(config.model_config(), len(data.species), input_size)
     train_y = data.barriers[split["train"]]
     model.set_target_normalisation(float(train_y.mean()), float(train_y.std()))
-    model.to(device)
+    return model.to(torch.device(config.device))
 
-    if config.kind == "lr":
-        return _fit_lr(model, inputs, data, split, config, species, template, out, on_epoch)
 
+@dataclass
+class _Run:
+    """Everything the epoch loop of `train_model` reads and updates."""
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    generator: torch.Generator
+    config: TrainConfig
+    data: HopData
+    split: Mapping[str, np.ndarray]
+    template: SiteTemplate | None
+    inputs: ModelInputs
+    out: Path
+    state: dict[str, Any]
+    best_state: dict[str, torch.Tensor]
+
+
+def _setup_run(model, config, data, split, template, inputs, out, resume) -> _Run:
+    """Optimiser (RMSprop), plateau scheduler, batch generator, progress state (or resumed)."""
+    generator = torch.Generator().manual_seed(config.seed)
     optimizer = torch.optim.RMSprop(model.parameters(), lr=config.lr)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer,
@@ -607,72 +655,76 @@ def train_model(
         best_state = _restore(
             out / STATE_FILE, config, model, optimizer, scheduler, generator, state
         )
-    log = _Log(out / METRICS_FILE, state["history"], on_epoch)
+    return _Run(
+        model, optimizer, scheduler, generator, config, data, split, template, inputs, out,
+        state, best_state,
+    )  # fmt: skip
+
+
+def _train_epoch(run: _Run, epoch: int, progress: bool) -> float:
+    """One pass over the shuffled training hops; returns the mean training MAE (eV)."""
+    config, model, n_species = run.config, run.model, len(run.data.species)
+    device = torch.device(config.device)
     batch_size = config.effective_batch_size
-    targets = torch.as_tensor(data.barriers, dtype=torch.float32)
-    train_index = torch.as_tensor(split["train"], dtype=torch.long)
+    targets = torch.as_tensor(run.data.barriers, dtype=torch.float32)
+    train_index = torch.as_tensor(run.split["train"], dtype=torch.long)
+    model.train()
+    order = train_index[torch.randperm(len(train_index), generator=run.generator)]
+    total, seen = 0.0, 0
+    steps = range(0, len(order), batch_size)
+    bar = tqdm(steps, desc=f"epoch {epoch}", disable=not progress, leave=False)
+    for first in bar:
+        index = order[first : first + batch_size]
+        if len(index) < 2:
+            continue
+        x = batch(run.inputs, index, n_species, config, run.generator, device=device)
+        loss = torch.nn.functional.l1_loss(model(x), targets[index].to(device))
+        run.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        run.optimizer.step()
+        total += float(loss.detach()) * len(index)
+        seen += len(index)
+        bar.set_postfix(mae=f"{total / seen:.4f}")
+    return total / max(seen, 1)
 
-    while state["epoch"] < config.epochs and state["stale"] < config.patience:
-        epoch = state["epoch"] + 1
-        start = time.perf_counter()
-        model.train()
-        order = train_index[torch.randperm(len(train_index), generator=generator)]
-        total, seen = 0.0, 0
-        bar = tqdm(
-            range(0, len(order), batch_size),
-            desc=f"epoch {epoch}",
-            disable=not progress,
-            leave=False,
-        )
-        for first in bar:
-            index = order[first : first + batch_size]
-            if len(index) < 2:
-                continue
-            x = batch(inputs, index, n_species, config, generator, device=device)
-            loss = torch.nn.functional.l1_loss(model(x), targets[index].to(device))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += float(loss.detach()) * len(index)
-            seen += len(index)
-            bar.set_postfix(mae=f"{total / seen:.4f}")
-        val_pred = _predict(model, inputs, split["val"], n_species, config, 256, device)
-        val_mae = float(np.abs(val_pred - data.barriers[split["val"]]).mean())
-        lr = optimizer.param_groups[0]["lr"]
-        scheduler.step(val_mae)
-        improved = val_mae < state["best_val"]
-        if improved:
-            state.update(best_val=val_mae, best_epoch=epoch, stale=0)
-            best_state = copy.deepcopy(model.state_dict())
-            save_checkpoint(
-                _with_state(model, best_state, config, species, template), out / MODEL_FILE
-            )
-        else:
-            state["stale"] += 1
-        entry = {
-            "epoch": epoch,
-            "train_mae": total / max(seen, 1),
-            "val_mae": val_mae,
-            "best_val_mae": state["best_val"],
-            "lr": lr,
-            "seconds": round(time.perf_counter() - start, 2),
-        }
-        state["epoch"] = epoch
-        state["history"].append(entry)
-        log(entry)
-        record = _model_record(model, config, species, template)
-        record.update(
-            optimizer=optimizer.state_dict(),
-            scheduler=scheduler.state_dict(),
-            generator=generator.get_state(),
-            best_state=best_state,
-            progress={k: state[k] for k in ("epoch", "best_val", "best_epoch", "stale")},
-            history=json.dumps(state["history"]),
-        )
-        save_checkpoint(record, out / STATE_FILE)
 
-    model.load_state_dict(best_state)
-    return _finish(model, inputs, data, split, config, out, state)
+def _validate(run: _Run, epoch: int, train_mae: float) -> dict[str, Any]:
+    """Validation MAE, scheduler step, best-model checkpoint; returns the epoch's metrics."""
+    config, state, n_species = run.config, run.state, len(run.data.species)
+    device = torch.device(config.device)
+    val = run.split["val"]
+    val_pred = _predict(run.model, run.inputs, val, n_species, config, 256, device)
+    val_mae = float(np.abs(val_pred - run.data.barriers[val]).mean())
+    lr = run.optimizer.param_groups[0]["lr"]
+    run.scheduler.step(val_mae)
+    if val_mae < state["best_val"]:
+        state.update(best_val=val_mae, best_epoch=epoch, stale=0)
+        run.best_state = copy.deepcopy(run.model.state_dict())
+        best = _with_state(run.model, run.best_state, config, run.data.species, run.template)
+        save_checkpoint(best, run.out / MODEL_FILE)
+    else:
+        state["stale"] += 1
+    return {
+        "epoch": epoch,
+        "train_mae": train_mae,
+        "val_mae": val_mae,
+        "best_val_mae": state["best_val"],
+        "lr": lr,
+    }
+
+
+def _save_progress(run: _Run) -> None:
+    """The resumable checkpoint: last weights, optimiser, scheduler, generator, best weights."""
+    record = _model_record(run.model, run.config, run.data.species, run.template)
+    record.update(
+        optimizer=run.optimizer.state_dict(),
+        scheduler=run.scheduler.state_dict(),
+        generator=run.generator.get_state(),
+        best_state=run.best_state,
+        progress={k: run.state[k] for k in ("epoch", "best_val", "best_epoch", "stale")},
+        history=json.dumps(run.state["history"]),
+    )
+    save_checkpoint(record, run.out / STATE_FILE)
 
 
 def _with_state(model, state_dict, config, species, template) -> dict[str, Any]:
