@@ -1,26 +1,43 @@
-"""Shared test fixtures: CPU torch with a fixed thread count, Agg plots, shared data paths."""
+"""Shared test fixtures: CPU torch, Agg plots, a private cache, the built-in EAM, the tiny model
+(built once per session) and the shared-data folders (skip with the reason when absent).
+
+Helpers (alloys, datasets, references) live in the public `vmeb.testing`, not here.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import matplotlib
-import numpy as np
 import pytest
 
-from vmeb.testing import EAM_FILE, FPNNK_DIR, SNAP_DIR, make_dataset, random_alloy, train_tiny_cnn
+from vmeb import testing
 
 matplotlib.use("Agg")
 
 
 @pytest.fixture(autouse=True)
 def _torch_threads():
+    """CPU torch with 2 threads (set per test: tests may change it)."""
     try:
         import torch
     except ImportError:  # pragma: no cover
         yield
         return
     torch.set_num_threads(2)
+    yield
+
+
+@pytest.fixture
+def one_torch_thread():
+    """One torch thread: tiny models gain nothing from a second one and lose much on busy cores.
+
+    Use with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``.
+    """
+    import torch
+
+    torch.set_num_threads(1)
     yield
 
 
@@ -32,37 +49,75 @@ def _close_figures():
     plt.close("all")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory):
+    """A session cache folder (``VMEB_CACHE``), so tests never write to the user's cache."""
+    before = os.environ.get("VMEB_CACHE")
+    os.environ["VMEB_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if before is None:
+        os.environ.pop("VMEB_CACHE", None)
+    else:
+        os.environ["VMEB_CACHE"] = before
+
+
+@pytest.fixture(scope="session")
+def eam(_private_cache):
+    """The built-in Ta-Nb-Mo EAM (generated from the published tables; needs no shared data)."""
+    from vmeb.lammps.potentials import default_potential
+
+    return default_potential()
+
+
+@pytest.fixture(scope="session")
+def _tiny_model(tmp_path_factory):
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        return testing.tiny_setup(tmp_path_factory.mktemp("tiny"))
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def tiny_setup(_tiny_model):
+    """(dataset dir, checkpoint path, sample): a counting-model dataset and a tiny CNN trained on
+    it, built once per session; the sample is a fresh copy, the files must not be modified."""
+    dataset, model, atoms = _tiny_model
+    return dataset, model, atoms.copy()
+
+
 @pytest.fixture
 def fpnnk_dir() -> Path:
-    """The shared DFT barrier data (skips when ../shared is absent)."""
-    if not FPNNK_DIR.is_dir():
-        pytest.skip(f"shared DFT dataset not found at {FPNNK_DIR}")
-    return FPNNK_DIR
+    """The shared DFT barrier data (skips when the shared folder is absent)."""
+    if not testing.FPNNK_DIR.is_dir():
+        pytest.skip(f"shared DFT dataset not found at {testing.FPNNK_DIR} (set VMEB_SHARED)")
+    return testing.FPNNK_DIR
 
 
 @pytest.fixture
 def shared_eam_file() -> Path:
-    """The shared reference Ta-Nb-Mo EAM file (skips when ../shared is absent)."""
-    if not EAM_FILE.is_file():
-        pytest.skip(f"shared EAM file not found at {EAM_FILE}")
-    return EAM_FILE
+    """The shared reference EAM file, for the tests that compare the built-in one against it."""
+    if not testing.EAM_FILE.is_file():
+        pytest.skip(f"shared EAM reference file not found at {testing.EAM_FILE} (set VMEB_SHARED)")
+    return testing.EAM_FILE
 
 
 @pytest.fixture
 def snap_dir() -> Path:
-    """The shared NbMoTaW SNAP folder (skips when ../shared is absent)."""
-    if not SNAP_DIR.is_dir():
-        pytest.skip(f"shared SNAP potential not found at {SNAP_DIR}")
-    return SNAP_DIR
+    """The shared NbMoTaW SNAP folder (skips when the shared folder is absent)."""
+    if not testing.SNAP_DIR.is_dir():
+        pytest.skip(f"shared SNAP potential not found at {testing.SNAP_DIR} (set VMEB_SHARED)")
+    return testing.SNAP_DIR
 
 
-@pytest.fixture(scope="module")
-def tiny_setup(tmp_path_factory):
-    """(dataset dir, checkpoint path, sample): a counting-model dataset and a tiny CNN trained on
-    it."""
-    root = tmp_path_factory.mktemp("tiny")
-    rng = np.random.default_rng(7)
-    samples = {"s0": random_alloy(3, rng), "s1": random_alloy(3, rng)}
-    dataset = make_dataset(root / "data", samples)
-    model = train_tiny_cnn(dataset, root / "model")
-    return dataset, model, samples["s0"]
+@pytest.fixture
+def snap(snap_dir):
+    """The shared NbMoTaW SNAP potential (Li et al. 2020); skips when the shared data is absent."""
+    from vmeb.lammps.potentials import snap_potential
+
+    return snap_potential(
+        snap_dir / "Ta-W-Nb-Mo.snapcoeff", snap_dir / "Ta-W-Nb-Mo.newlammps.snapparam"
+    )

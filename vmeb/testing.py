@@ -1,12 +1,17 @@
-"""Public test helpers: seeded small alloys, a closed-form model, a tiny dataset and CNN.
+"""Public test helpers: seeded small alloys, closed-form models, a tiny dataset and CNN, and the
+direct (voxel by voxel) evaluation of the SDM equation.
 
 Used by vmeb's own tests and available to users testing code built on vmeb. Everything here is
-small and seeded, so it runs in seconds on a laptop CPU.
+small and seeded, so it runs in seconds on a laptop CPU. Nothing here needs the shared reference
+data: the built-in EAM (`vmeb.lammps.potentials.default_potential`) is generated from the
+published tables, and the datasets are made by closed-form models.
 """
 
 from __future__ import annotations
 
+import math
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +19,7 @@ from ase import Atoms
 from ase.build import bulk
 
 from vmeb.spectra.predict import predict_barriers
+from vmeb.structure.build import bcc_supercell, composition_counts
 
 #: Read-only reference material beside the checkout (paper, potentials, DFT dataset).
 SHARED = Path(os.environ.get("VMEB_SHARED", Path(__file__).resolve().parents[2] / "shared"))
@@ -24,12 +30,64 @@ SNAP_DIR = SHARED / "potentials" / "NbMoTaW_SNAP_Li2020"
 SPECIES = ("Ta", "Nb", "Mo")
 A = 3.30  # lattice constant (Å)
 COUNT_RADIUS = 3.0  # Å, radius of the counting model (between the 1st and 2nd shells: 2.86, 3.30)
+#: Tiny CNN configuration (`vmeb.learn.training.TrainConfig` keywords) that trains in seconds on
+#: 2 cores: 8^3 maps of 1.25 Å voxels, r_c 4.5 Å, one block of 4 conv layers of 4 filters.
+TINY_CNN = dict(
+    kind="cnn", depth=1, filters=4, r_c=4.5, l_c=5.0, delta=1.25, epochs=2, batch_size=32
+)
 
 
-def random_alloy(cells: int, rng: np.random.Generator, species=SPECIES, a: float = A) -> Atoms:
-    """A random BCC alloy of 2 * cells^3 atoms."""
+def _generator(rng: np.random.Generator | int) -> np.random.Generator:
+    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+
+
+def random_alloy(
+    cells: int,
+    rng: np.random.Generator | int,
+    species: Sequence[str] = SPECIES,
+    a: float = A,
+    jitter: float = 0.0,
+) -> Atoms:
+    """A BCC alloy of 2 * cells^3 atoms, each site's species drawn independently.
+
+    Args:
+        cells: Conventional cubic cells per edge.
+        rng: Generator (or seed) of the occupation, then of the displacements.
+        species: Elements drawn with equal probability (the draw maps index k to species[k]).
+        a: Lattice constant (Å).
+        jitter: Standard deviation of Gaussian displacements (Å); 0 keeps the ideal lattice.
+    """
+    rng = _generator(rng)
     atoms = bulk("Ta", "bcc", a=a, cubic=True).repeat((cells, cells, cells))
     atoms.set_chemical_symbols(rng.choice(list(species), size=len(atoms)))
+    if jitter:
+        atoms.positions += rng.normal(scale=jitter, size=atoms.positions.shape)
+    return atoms
+
+
+def equiatomic_alloy(
+    cells: int,
+    a: float,
+    seed: int,
+    species: Sequence[str] = SPECIES,
+    rattle: float = 0.0,
+) -> Atoms:
+    """A BCC alloy with exact equiatomic counts placed at random (`bcc_supercell`).
+
+    Counts come from `composition_counts` (the left-over atoms go to the species listed first).
+
+    Args:
+        cells: Conventional cubic cells per edge (2 * cells^3 atoms).
+        a: Lattice constant (Å).
+        seed: Seed of the placement, then of the displacements.
+        species: Elements in equal parts.
+        rattle: Standard deviation of Gaussian displacements (Å); 0 keeps the ideal lattice.
+    """
+    rng = np.random.default_rng(seed)
+    counts = composition_counts(dict.fromkeys(species, 1), 2 * cells**3)
+    atoms = bcc_supercell(counts, cells, a, rng)
+    if rattle:
+        atoms.positions += rng.normal(scale=rattle, size=atoms.positions.shape)
     return atoms
 
 
@@ -66,14 +124,32 @@ def brute_force_counting_barriers(atoms: Atoms) -> dict[tuple[int, int], float]:
     return out
 
 
-def make_dataset(root: Path, samples: dict[str, Atoms], model=None) -> Path:
-    """A vmeb dataset of all 8 hops of every site, barriers from ``model`` (CountingModel)."""
+def make_dataset(
+    root: Path,
+    samples: Mapping[str, Atoms],
+    model=None,
+    *,
+    groups: Mapping[str, str] | None = None,
+    offset: Mapping[str, float] | None = None,
+    source: str = "counting-model",
+) -> Path:
+    """A vmeb dataset of all 8 hops of every site, barriers from a closed-form model.
+
+    Args:
+        root: Dataset folder (created).
+        samples: Sample id -> structure, in the order written.
+        model: Anything with ``species``, ``r_c`` and ``predict_environments`` (default
+            `CountingModel`).
+        groups: Sample id -> group (default: the sample id).
+        offset: Moving species -> barrier added to the model's (eV), e.g. a per-species base.
+        source: The hops' ``source`` column.
+    """
     from vmeb.data.dataset import DatasetHeader, append_hops, create_dataset, write_structure
 
     model = model or CountingModel()
     create_dataset(root, DatasetHeader(species=SPECIES, lattice={"type": "bcc", "a": A}))
     for sample_id, atoms in samples.items():
-        write_structure(root, sample_id, atoms, group=sample_id)
+        write_structure(root, sample_id, atoms, group=(groups or {}).get(sample_id, sample_id))
         table = predict_barriers(model, atoms, progress=False)
         rows = [
             {
@@ -81,10 +157,10 @@ def make_dataset(root: Path, samples: dict[str, Atoms], model=None) -> Path:
                 "vacancy_index": int(r.site),
                 "moving_index": int(r.moving_index),
                 "moving_species": r.moving_species,
-                "barrier": float(r.barrier),
+                "barrier": (offset or {}).get(r.moving_species, 0.0) + float(r.barrier),
                 "converged": True,
                 "status": "ok",
-                "source": "counting-model",
+                "source": source,
             }
             for r in table.itertuples()
         ]
@@ -112,3 +188,65 @@ def train_tiny_cnn(dataset: Path, out: Path, epochs: int = 1, seed: int = 0) -> 
     )
     result = train_model([open_dataset(dataset)], config, out, progress=False)
     return result.model_path
+
+
+def tiny_setup(root: Path) -> tuple[Path, Path, Atoms]:
+    """(dataset, checkpoint, sample): two 54-atom counting-model samples and a tiny CNN on them."""
+    rng = np.random.default_rng(7)
+    samples = {"s0": random_alloy(3, rng), "s1": random_alloy(3, rng)}
+    dataset = make_dataset(Path(root) / "data", samples)
+    model = train_tiny_cnn(dataset, Path(root) / "model")
+    return dataset, model, samples["s0"]
+
+
+def direct_sdm(positions, species, n_species, config, angles=None) -> np.ndarray:
+    """Paper Eq. 1 voxel by voxel: loops over atoms, an explicit rotation, no separability.
+
+    An independent reference for `vmeb.learn.sdm.encode_sdm` (and faster encoders).
+
+    Args:
+        positions: [B, M, 3] hop-frame positions (Å).
+        species: [B, M] channel of each atom, -1 for padding.
+        n_species: C.
+        config: `vmeb.learn.sdm.SDMConfig` (r_c, l_c, delta, grid_size).
+        angles: [B] rotations about x (radians) applied first, or None.
+
+    Returns:
+        [B, C, G, G, G] float64 maps, layout ``[b, channel, z, y, x]``.
+    """
+    centres = -config.l_c + config.delta / 2 + config.delta * np.arange(config.grid_size)
+    zz, yy, xx = np.meshgrid(centres, centres, centres, indexing="ij")
+    out = np.zeros((len(positions), n_species) + xx.shape)
+    for b in range(len(positions)):
+        for j in range(positions.shape[1]):
+            if species[b, j] < 0:
+                continue
+            x, y, z = positions[b, j]
+            if angles is not None:
+                c, s = math.cos(angles[b]), math.sin(angles[b])
+                y, z = c * y - s * z, s * y + c * z
+            if x * x + y * y + z * z >= config.r_c**2:
+                continue
+            r2 = (x - xx) ** 2 + (y - yy) ** 2 + (z - zz) ** 2
+            out[b, species[b, j]] += np.exp(-r2 / (2 * config.delta**2))
+    return out
+
+
+def cli_error_line(stderr, prefix: str = "vmeb: error: ") -> str:
+    """The one line a failed ``vmeb`` command wrote to stderr.
+
+    Args:
+        stderr: The text, or a pytest ``capsys``/``capfd`` fixture (its captured stderr is read).
+        prefix: How the line must start.
+
+    Raises:
+        AssertionError: if stderr holds not exactly one line, or it does not start with
+            ``prefix``.
+    """
+    text = stderr if isinstance(stderr, str) else stderr.readouterr().err
+    lines = text.strip().splitlines()
+    if len(lines) != 1:
+        raise AssertionError(f"expected one error line, got {lines}")
+    if not lines[0].startswith(prefix):
+        raise AssertionError(f"error line does not start with {prefix!r}: {lines[0]}")
+    return lines[0]

@@ -22,24 +22,12 @@ from vmeb.csro.montecarlo import (
 )
 from vmeb.csro.order_parameters import pair_counts, random_reference
 from vmeb.errors import VmebError
-from vmeb.lammps.potentials import eam_alloy_potential
 from vmeb.lammps.session import potential_energy
-from vmeb.structure.build import bcc_supercell
 from vmeb.structure.io import read_structure
+from vmeb.testing import equiatomic_alloy
 
 A = 3.24  # Å, near the EAM's equiatomic TaNbMo lattice constant
 SPECIES = ("Ta", "Nb", "Mo")
-
-
-@pytest.fixture
-def eam(shared_eam_file):
-    return eam_alloy_potential(shared_eam_file)
-
-
-def random_sample(cells: int = 4, seed: int = 5) -> Atoms:
-    n = 2 * cells**3
-    counts = {s: n // 3 + (1 if i < n % 3 else 0) for i, s in enumerate(SPECIES)}
-    return bcc_supercell(counts, cells, A, np.random.default_rng(seed))
 
 
 def significance(atoms: Atoms, reference, parameter: str = "alpha") -> float:
@@ -51,7 +39,7 @@ def significance(atoms: Atoms, reference, parameter: str = "alpha") -> float:
 
 
 def test_hybrid_mcmd_orders_while_inherent_energy_falls(eam):
-    start = random_sample()
+    start = equiatomic_alloy(4, A, seed=5)
     reference = random_reference(start, n_shells=2, n_samples=300, seed=2)
     config = HybridMCMDConfig(steps=3000, record_interval=1000, snapshot_steps=(0, 3000))
     result = hybrid_mcmd(start, eam, config, seed=3)
@@ -83,7 +71,7 @@ def test_hybrid_mcmd_orders_while_inherent_energy_falls(eam):
 
 
 def test_lattice_mc_orders_while_energy_falls(eam):
-    start = random_sample(seed=6)
+    start = equiatomic_alloy(4, A, seed=6)
     reference = random_reference(start, n_shells=2, n_samples=300, seed=2)
     config = LatticeMCConfig(record_interval=10, snapshot_sweeps=(30,))
     result = lattice_swap_mc(start, eam, temperature=300.0, sweeps=30, seed=4, config=config)
@@ -109,7 +97,7 @@ def test_lattice_mc_orders_while_energy_falls(eam):
 
 
 def test_lattice_mc_metropolis_limits(eam):
-    start = random_sample(cells=3, seed=8)  # 54 atoms
+    start = equiatomic_alloy(3, A, seed=8)  # 54 atoms
     cold = lattice_swap_mc(
         start, eam, temperature=1.0, sweeps=6, seed=1, config=LatticeMCConfig(record_interval=1)
     )
@@ -125,7 +113,7 @@ def test_lattice_mc_metropolis_limits(eam):
 def test_write_order_result_and_cli(eam, tmp_path):
     from vmeb.cli.main import main
 
-    start = random_sample(cells=3, seed=9)
+    start = equiatomic_alloy(3, A, seed=9)
     sample = tmp_path / "sample.extxyz"
     start.write(sample)
     out = tmp_path / "ordered"

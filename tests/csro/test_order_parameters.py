@@ -28,6 +28,7 @@ from vmeb.csro.order_parameters import (
 from vmeb.errors import VmebError
 from vmeb.structure.build import bcc_supercell
 from vmeb.structure.io import read_structure
+from vmeb.testing import equiatomic_alloy
 
 A = 3.24  # Å, lattice constant used throughout (about equiatomic TaNbMo)
 SPECIES = ("Ta", "Nb", "Mo")
@@ -35,16 +36,6 @@ SPECIES = ("Ta", "Nb", "Mo")
 BCC_Z = [8, 6, 12, 24, 8, 6, 24, 24]
 #: Squared radii of the first eight BCC shells in units of (a/2)^2.
 BCC_R2 = [3, 4, 8, 11, 12, 16, 19, 20]
-
-
-def random_alloy(cells: int, seed: int, jitter: float = 0.0) -> Atoms:
-    """Equiatomic-as-possible Ta-Nb-Mo on cells^3 BCC cells, optional Gaussian jitter (Å)."""
-    n = 2 * cells**3
-    counts = {s: n // 3 + (1 if i < n % 3 else 0) for i, s in enumerate(SPECIES)}
-    rng = np.random.default_rng(seed)
-    atoms = bcc_supercell(counts, cells, A, rng)
-    atoms.positions += rng.normal(scale=jitter, size=atoms.positions.shape) if jitter else 0.0
-    return atoms
 
 
 def counts_by_ase(atoms: Atoms, edges: np.ndarray, species) -> np.ndarray:
@@ -95,7 +86,7 @@ def test_bcc_shells_radii_and_coordination():
     ids=["54-atoms", "16-atoms-wrapping", "2-atoms-wrapping"],
 )
 def test_pair_counts_match_independent_neighbour_counts(cells, n_shells, jitter):
-    atoms = random_alloy(cells, seed=cells, jitter=jitter)
+    atoms = equiatomic_alloy(cells, A, seed=cells, rattle=jitter)
     if cells == 1:
         atoms.set_chemical_symbols(["Ta", "Mo"])
     species = SPECIES
@@ -116,7 +107,7 @@ def test_pair_counts_match_independent_neighbour_counts(cells, n_shells, jitter)
 
 
 def test_counts_from_types_equals_pair_counts_after_a_swap():
-    atoms = random_alloy(3, seed=7, jitter=0.05)
+    atoms = equiatomic_alloy(3, A, seed=7, rattle=0.05)
     pairs = shell_pairs(atoms, bcc_shells(A, 3))
     types = species_types(atoms, SPECIES)
     i, j = np.nonzero(types == 0)[0][0], np.nonzero(types == 2)[0][0]
@@ -144,7 +135,7 @@ def test_b2_order_analytic_values():
 
 
 def test_warren_cowley_identities():
-    atoms = random_alloy(4, seed=3)
+    atoms = equiatomic_alloy(4, A, seed=3)
     species = ("Ta", "Nb", "Mo")
     # an unequal composition
     symbols = np.array(atoms.get_chemical_symbols())
@@ -165,12 +156,14 @@ def test_warren_cowley_identities():
 
 def test_random_samples_are_zero_within_statistical_error():
     """Independent random samples scatter around zero by the computed sampling spread."""
-    reference = random_reference(random_alloy(5, seed=100), n_shells=2, n_samples=300, seed=1)
+    reference = random_reference(
+        equiatomic_alloy(5, A, seed=100), n_shells=2, n_samples=300, seed=1
+    )
     # the spread is a real, non-zero sampling error of a 250-atom sample
     assert np.all(reference.alpha_std > 0.02) and np.all(reference.alpha_std < 0.15)
     alphas, deltas = [], []
     for seed in range(30):
-        counts = pair_counts(random_alloy(5, seed=seed), 2, a=A, species=SPECIES)
+        counts = pair_counts(equiatomic_alloy(5, A, seed=seed), 2, a=A, species=SPECIES)
         alphas.append(counts.warren_cowley())
         deltas.append(counts.delta())
     alphas, deltas = np.array(alphas), np.array(deltas)
@@ -183,7 +176,7 @@ def test_random_samples_are_zero_within_statistical_error():
     stderr = reference.alpha_std / np.sqrt(len(alphas))
     assert np.all(np.abs(alphas.mean(axis=0)) < 3 * stderr + 8 / 250)
     # the permutation mean itself matches the exact expectation of a random permutation
-    counts = pair_counts(random_alloy(5, seed=100), 2, a=A, species=SPECIES)
+    counts = pair_counts(equiatomic_alloy(5, A, seed=100), 2, a=A, species=SPECIES)
     n, na, z = counts.n_atoms, counts.n_per_species, counts.coordination
     exact = z[:, None, None] * na[None, :, None] * (na[None, None, :] - np.eye(3)) / (n - 1)
     bias = exact - counts.random_counts()
@@ -191,7 +184,7 @@ def test_random_samples_are_zero_within_statistical_error():
 
 
 def test_radial_distribution_matches_ase_and_peaks_at_bcc_shells():
-    atoms = random_alloy(6, seed=11, jitter=0.03)  # 432 atoms, L = 19.4 Å > 2 r_max
+    atoms = equiatomic_alloy(6, A, seed=11, rattle=0.03)  # 432 atoms, L = 19.4 Å > 2 r_max
     r, g = radial_distribution(atoms, r_max=7.5, bin_width=0.05)
     g_ase, r_ase = get_rdf(atoms, 7.5, 150)
     np.testing.assert_allclose(r, r_ase, atol=1e-12)
@@ -230,7 +223,7 @@ def test_radial_distribution_beyond_half_box():
 
 
 def test_bad_input_raises_one_line_error():
-    atoms = random_alloy(2, seed=0)
+    atoms = equiatomic_alloy(2, A, seed=0)
     with pytest.raises(VmebError, match="species"):
         pair_counts(atoms, 2, species=("Ta", "Nb"))
     with pytest.raises(VmebError, match="shells"):
@@ -244,7 +237,7 @@ def test_analyse_cli_tables(tmp_path):
 
     from vmeb.cli.main import main
 
-    random = random_alloy(3, seed=4)
+    random = equiatomic_alloy(3, A, seed=4)
     random.info.update(md_step=0, potential_energy=-400.0)
     ordered = bulk("NbMo", "cesiumchloride", a=A, cubic=True).repeat(3)
     ordered.set_chemical_symbols(
@@ -299,7 +292,7 @@ def test_analyse_cli_with_model_spectra(tmp_path):
     data = tmp_path / "data"
     create_dataset(data, DatasetHeader(species=SPECIES, lattice={"type": "bcc", "a": A}))
     for n, seed in enumerate((21, 22)):
-        atoms = random_alloy(3, seed=seed)
+        atoms = equiatomic_alloy(3, A, seed=seed)
         store(data, f"s{n}", atoms, group=f"s{n}")
         neighbours, _ = first_neighbours(atoms, np.arange(len(atoms)))
         is_ta = np.array(atoms.get_chemical_symbols()) == "Ta"
@@ -318,7 +311,7 @@ def test_analyse_cli_with_model_spectra(tmp_path):
     model = train_model([open_dataset(data)], config, tmp_path / "model", progress=False).model_path
     paths = []
     for step, seed in ((0, 31), (500, 32)):
-        atoms = random_alloy(3, seed=seed)
+        atoms = equiatomic_alloy(3, A, seed=seed)
         atoms.info.update(md_step=step, group=f"TaNbMo_md{step}")
         paths.append(tmp_path / f"TaNbMo_md{step}.extxyz")
         atoms.write(paths[-1])

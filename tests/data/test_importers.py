@@ -10,23 +10,17 @@ import ase.io
 import numpy as np
 import pytest
 from ase import Atoms
-from ase.build import bulk
 from ase.neighborlist import neighbor_list
 
 from vmeb.cli.main import main
 from vmeb.data.dataset import open_dataset
 from vmeb.data.importers import composition_label, import_csv, import_fpnnk
 from vmeb.errors import VmebError
+from vmeb.testing import random_alloy
 
 A = 3.25
 FIRST_NEIGHBOUR = A * math.sqrt(3) / 2
-
-
-def alloy(seed: int, symbols=("Nb", "Mo", "Ta")) -> Atoms:
-    rng = np.random.default_rng(seed)
-    atoms = bulk("Nb", "bcc", a=A, cubic=True).repeat(4)
-    atoms.set_chemical_symbols(rng.choice(symbols, len(atoms)).tolist())
-    return atoms
+NBMOTA = ("Nb", "Mo", "Ta")
 
 
 def ase_first_neighbours(atoms: Atoms) -> np.ndarray:
@@ -99,9 +93,15 @@ def test_synthetic_folders_replicas_and_rejections(tmp_path):
     rng = np.random.default_rng(0)
     barriers = rng.uniform(0.3, 1.5, size=(128, 8))
     barriers[3, 2], barriers[7, 0], barriers[100, 7] = -1.0, 0.0, np.nan
-    ids = write_fpnnk_folder(tmp_path / "src" / "NbMoTa_1", alloy(1), barriers)
-    write_fpnnk_folder(tmp_path / "src" / "NbMoTa_2", alloy(2), np.full((128, 8), 0.8))
-    write_fpnnk_folder(tmp_path / "src" / "MoTa", alloy(3, ("Mo", "Ta")), np.full((128, 8), 1.1))
+    ids = write_fpnnk_folder(
+        tmp_path / "src" / "NbMoTa_1", random_alloy(4, 1, NBMOTA, a=A), barriers
+    )
+    write_fpnnk_folder(
+        tmp_path / "src" / "NbMoTa_2", random_alloy(4, 2, NBMOTA, a=A), np.full((128, 8), 0.8)
+    )
+    write_fpnnk_folder(
+        tmp_path / "src" / "MoTa", random_alloy(4, 3, ("Mo", "Ta"), a=A), np.full((128, 8), 1.1)
+    )
     report = import_fpnnk([tmp_path / "src"], tmp_path / "ds", species=["Ta", "Nb", "Mo"])
     assert [s.sample_id for s in report.samples] == ["MoTa", "NbMoTa_1", "NbMoTa_2"]
     assert [s.group for s in report.samples] == ["MoTa", "NbMoTa", "NbMoTa"]
@@ -125,7 +125,7 @@ def test_synthetic_folders_replicas_and_rejections(tmp_path):
 
 
 def test_bad_fpnnk_input_leaves_nothing(tmp_path):
-    atoms = alloy(4)
+    atoms = random_alloy(4, 4, NBMOTA, a=A)
     folder = tmp_path / "NbMoTa"
     write_fpnnk_folder(folder, atoms, np.full((128, 8), 0.9))
     (folder / "barrier_for_NN.txt").write_text("0.5 0.6\n")
@@ -162,7 +162,7 @@ def test_composition_label():
 
 
 def test_csv_import_with_header_and_one_based(tmp_path):
-    atoms = alloy(5)
+    atoms = random_alloy(4, 5, NBMOTA, a=A)
     ase.io.write(tmp_path / "sample.extxyz", atoms, format="extxyz")
     ids = ase_first_neighbours(atoms)
     lines = ["vacancy_index,moving_index,barrier,reverse_barrier"]
@@ -197,7 +197,7 @@ def test_csv_import_with_header_and_one_based(tmp_path):
 
 
 def test_csv_bad_input(tmp_path):
-    atoms = alloy(6)
+    atoms = random_alloy(4, 6, NBMOTA, a=A)
     ase.io.write(tmp_path / "s.extxyz", atoms, format="extxyz")
     (tmp_path / "a.csv").write_text("vacancy,moving\n0,1\n")
     with pytest.raises(VmebError, match=r"a.csv: header .* lacks columns \['barrier'\]"):
@@ -215,10 +215,12 @@ def test_csv_bad_input(tmp_path):
 
 
 def test_import_command(tmp_path, capsys):
-    write_fpnnk_folder(tmp_path / "NbMoTa_3", alloy(7), np.full((128, 8), 0.9))
+    write_fpnnk_folder(
+        tmp_path / "NbMoTa_3", random_alloy(4, 7, NBMOTA, a=A), np.full((128, 8), 0.9)
+    )
     barriers = np.full((128, 8), 0.9)
     barriers[0, 0] = -1.0
-    write_fpnnk_folder(tmp_path / "NbMoTa_4", alloy(8), barriers)
+    write_fpnnk_folder(tmp_path / "NbMoTa_4", random_alloy(4, 8, NBMOTA, a=A), barriers)
     out = tmp_path / "ds"
     assert (
         main(
@@ -242,7 +244,7 @@ def test_import_command(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 2 and len(err) == 1 and "nowhere: no such directory" in err[0]
 
-    atoms = alloy(9)
+    atoms = random_alloy(4, 9, NBMOTA, a=A)
     ase.io.write(tmp_path / "s.extxyz", atoms)
     ids = ase_first_neighbours(atoms)
     (tmp_path / "h.csv").write_text(

@@ -19,7 +19,7 @@ from vmeb.lammps.eam import (
 from vmeb.lammps.lattice import lattice_constant
 from vmeb.lammps.potentials import default_potential, eam_alloy_potential, load_potential
 from vmeb.lammps.session import forces, potential_energy
-from vmeb.structure.build import bcc_supercell, composition_counts
+from vmeb.testing import equiatomic_alloy
 
 SETFL_RTOL = 1e-10
 CSV_COLUMNS = {
@@ -105,7 +105,7 @@ def test_tables_follow_the_analytic_forms():
             assert below == pytest.approx(above, abs=2e-3), p.symbol
 
 
-def test_default_potential_generated_once_and_repaired(cache, shared_eam_file):
+def test_default_potential_generated_once_and_repaired(cache, tmp_path):
     potential = load_potential("default")
     assert potential.elements == ("Ta", "Nb", "Mo")
     assert "144113" in potential.citation and "105404" in potential.citation
@@ -116,24 +116,19 @@ def test_default_potential_generated_once_and_repaired(cache, shared_eam_file):
     assert path.stat().st_mtime_ns == mtime  # reused, not rewritten
     path.write_text(path.read_text()[:1000])  # a truncated copy is regenerated
     default_potential()
+    # equal to a fresh write; test_generated_file_equals_shared_reference ties that to the
+    # shared reference file
+    reference = write_setfl(("Ta", "Nb", "Mo"), tmp_path / "reference.eam.alloy")
     np.testing.assert_allclose(
-        read_setfl(path)[1], read_setfl(shared_eam_file)[1], rtol=SETFL_RTOL, atol=1e-14
+        read_setfl(path)[1], read_setfl(reference)[1], rtol=SETFL_RTOL, atol=1e-14
     )
     assert not list(path.parent.glob(".*tmp"))
-
-
-def random_alloy(elements, cells, a, seed, rattle=0.06):
-    rng = np.random.default_rng(seed)
-    counts = composition_counts(dict.fromkeys(elements, 1.0), 2 * cells**3)
-    atoms = bcc_supercell(counts, cells, a, rng)
-    atoms.positions += rng.normal(scale=rattle, size=atoms.positions.shape)
-    return atoms
 
 
 def test_lammps_matches_ase_eam_on_generated_quaternary(tmp_path):
     path = write_setfl(("Ta", "Nb", "Mo", "W"), tmp_path / "TaNbMoW.eam.alloy")
     potential = eam_alloy_potential(path)
-    atoms = random_alloy(("Ta", "Nb", "Mo", "W"), 3, 3.22, seed=3)
+    atoms = equiatomic_alloy(3, 3.22, 3, species=("Ta", "Nb", "Mo", "W"), rattle=0.06)
     ref = atoms.copy()
     ref.calc = EAM(potential=str(path))
     energy = potential_energy(atoms, potential)
@@ -143,7 +138,7 @@ def test_lammps_matches_ase_eam_on_generated_quaternary(tmp_path):
 
 def test_forces_are_minus_energy_gradient(cache):
     potential = default_potential()
-    atoms = random_alloy(("Ta", "Nb", "Mo"), 2, 3.24, seed=4, rattle=0.1)
+    atoms = equiatomic_alloy(2, 3.24, 4, rattle=0.1)
     f = forces(atoms, potential)
     h = 1e-5
     for index, axis in [(0, 0), (7, 1), (11, 2), (15, 0)]:

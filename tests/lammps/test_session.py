@@ -12,7 +12,6 @@ from scipy.optimize import minimize_scalar
 
 from vmeb.errors import VmebError
 from vmeb.lammps.lattice import lattice_constant
-from vmeb.lammps.potentials import eam_alloy_potential, snap_potential
 from vmeb.lammps.session import (
     forces,
     lammps_session,
@@ -21,23 +20,11 @@ from vmeb.lammps.session import (
     relax,
     species_of,
 )
-from vmeb.structure.build import bcc_supercell, composition_counts
+from vmeb.structure.build import bcc_supercell
+from vmeb.testing import equiatomic_alloy
 
 ENERGY_TOL = 1e-6  # eV/atom, LAMMPS vs ASE reading the same setfl
 FORCE_TOL = 1e-5  # eV/Å
-
-
-@pytest.fixture
-def eam(shared_eam_file):
-    return eam_alloy_potential(shared_eam_file)
-
-
-def random_alloy(cells: int, a: float, seed: int, rattle: float = 0.05) -> Atoms:
-    rng = np.random.default_rng(seed)
-    counts = composition_counts({"Ta": 1, "Nb": 1, "Mo": 1}, 2 * cells**3)
-    atoms = bcc_supercell(counts, cells, a, rng)
-    atoms.positions += rng.normal(scale=rattle, size=atoms.positions.shape)
-    return atoms
 
 
 def tilted_rotated(atoms: Atoms, seed: int) -> Atoms:
@@ -69,11 +56,11 @@ def test_species_of_orders_by_potential_or_atomic_number(eam):
 
 
 @pytest.mark.parametrize("triclinic", [False, True])
-def test_energy_and_forces_match_ase_eam(eam, shared_eam_file, triclinic):
-    atoms = random_alloy(3, 3.24, seed=1)
+def test_energy_and_forces_match_ase_eam(eam, triclinic):
+    atoms = equiatomic_alloy(3, 3.24, seed=1, rattle=0.05)
     if triclinic:
         atoms = tilted_rotated(atoms, seed=2)
-    e_ref, f_ref = ase_reference(atoms, shared_eam_file)
+    e_ref, f_ref = ase_reference(atoms, eam.files[0])
     energy = potential_energy(atoms, eam)
     assert abs(energy - e_ref) / len(atoms) < ENERGY_TOL
     np.testing.assert_allclose(forces(atoms, eam), f_ref, atol=FORCE_TOL)
@@ -84,7 +71,7 @@ def test_energy_and_forces_match_ase_eam(eam, shared_eam_file, triclinic):
 
 
 def test_rotation_and_translation_invariance(eam):
-    atoms = random_alloy(3, 3.24, seed=3)
+    atoms = equiatomic_alloy(3, 3.24, seed=3, rattle=0.05)
     moved = tilted_rotated(atoms, seed=4)
     strained = atoms.copy()
     strained.set_cell(moved.cell.cellpar(), scale_atoms=True)  # same shape, ASE's standard frame
@@ -93,7 +80,7 @@ def test_rotation_and_translation_invariance(eam):
 
 
 def test_read_positions_round_trip_keeps_ase_frame(eam):
-    atoms = tilted_rotated(random_alloy(2, 3.2, seed=5), seed=6)
+    atoms = tilted_rotated(equiatomic_alloy(2, 3.2, seed=5, rattle=0.05), seed=6)
     atoms.info["tag"] = "kept"
     with lammps_session(atoms, eam) as lmp:
         lmp.command("run 0")  # reneighbouring wraps atoms into the box
@@ -105,7 +92,7 @@ def test_read_positions_round_trip_keeps_ase_frame(eam):
 
 
 def test_read_positions_sees_type_changes(eam):
-    atoms = random_alloy(2, 3.24, seed=7, rattle=0.0)
+    atoms = equiatomic_alloy(2, 3.24, seed=7, rattle=0.0)
     species = ("Ta", "Nb", "Mo")
     first = atoms.get_chemical_symbols()[0]
     new_type = 3 if first != "Mo" else 1
@@ -116,11 +103,11 @@ def test_read_positions_sees_type_changes(eam):
     assert back.get_chemical_symbols()[1:] == atoms.get_chemical_symbols()[1:]
 
 
-def test_relax_reaches_force_tolerance_and_keeps_fixed_atoms(eam, shared_eam_file):
-    atoms = tilted_rotated(random_alloy(2, 3.24, seed=8, rattle=0.1), seed=9)
+def test_relax_reaches_force_tolerance_and_keeps_fixed_atoms(eam):
+    atoms = tilted_rotated(equiatomic_alloy(2, 3.24, seed=8, rattle=0.1), seed=9)
     fixed = [0, 5]
     relaxed, energy = relax(atoms, eam, ftol=1e-4, fixed_indices=fixed)
-    e_ref, f_ref = ase_reference(relaxed, shared_eam_file)
+    e_ref, f_ref = ase_reference(relaxed, eam.files[0])
     assert energy == pytest.approx(e_ref, abs=ENERGY_TOL * len(atoms))
     assert energy < potential_energy(atoms, eam) - 0.1
     free = np.setdiff1d(np.arange(len(atoms)), fixed)
@@ -130,7 +117,7 @@ def test_relax_reaches_force_tolerance_and_keeps_fixed_atoms(eam, shared_eam_fil
 
 
 def test_box_relax_finds_the_energy_minimum_over_volume(eam):
-    atoms = random_alloy(2, 3.30, seed=10, rattle=0.0)
+    atoms = equiatomic_alloy(2, 3.30, seed=10, rattle=0.0)
     relaxed, energy = relax(atoms, eam, box=True, ftol=1e-8)
     # shape kept (iso), volume at the minimum: scaling either way costs energy
     cell = relaxed.cell.array
@@ -160,7 +147,7 @@ def _box_relax_reference(atoms: Atoms, potential) -> tuple[Atoms, float, float]:
 
 @pytest.mark.parametrize("tilted", [False, True])
 def test_volume_relaxation_matches_lammps_box_relax(eam, tilted):
-    atoms = random_alloy(3, 3.2428, seed=12, rattle=0.0)
+    atoms = equiatomic_alloy(3, 3.2428, seed=12, rattle=0.0)
     del atoms[5]  # a vacancy cell, as the NEB initial state
     if tilted:
         atoms.set_cell(atoms.cell.array @ (np.eye(3) + 0.02 * np.triu(np.ones((3, 3)), 1)))
@@ -209,9 +196,8 @@ def test_lattice_constant_cache_is_keyed_and_reused(eam, tmp_path, monkeypatch):
     assert len(json.loads(path.read_text())) == 2
 
 
-def test_snap_session_energy_and_forces_match_finite_differences(snap_dir):
-    snap = snap_of(snap_dir)
-    atoms = random_alloy(2, 3.27, seed=11, rattle=0.08)
+def test_snap_session_energy_and_forces_match_finite_differences(snap):
+    atoms = equiatomic_alloy(2, 3.27, seed=11, rattle=0.08)
     with lammps_session(atoms, snap) as lmp:
         lmp.command("run 0")
         energy = lmp.get_thermo("pe")
@@ -227,30 +213,22 @@ def test_snap_session_energy_and_forces_match_finite_differences(snap_dir):
         assert f[index, axis] == pytest.approx(numeric, abs=1e-5)
 
 
-def snap_of(snap_dir):
-    return snap_potential(
-        snap_dir / "Ta-W-Nb-Mo.snapcoeff", snap_dir / "Ta-W-Nb-Mo.newlammps.snapparam"
-    )
-
-
 @pytest.mark.parametrize(("symbol", "measured"), [("Ta", 3.3183), ("Nb", 3.3265), ("Mo", 3.1667)])
-def test_snap_pure_lattice_constants(snap_dir, symbol, measured, tmp_path, monkeypatch):
+def test_snap_pure_lattice_constants(snap, symbol, measured, tmp_path, monkeypatch):
     # values measured with LAMMPS for the SNAP of Li et al. 2020 (shared potentials README)
     monkeypatch.setenv("VMEB_CACHE", str(tmp_path))
-    assert lattice_constant(snap_of(snap_dir), {symbol: 1}, cells=2) == pytest.approx(
-        measured, abs=1e-4
-    )
+    assert lattice_constant(snap, {symbol: 1}, cells=2) == pytest.approx(measured, abs=1e-4)
 
 
 @pytest.mark.slow
-def test_snap_equiatomic_lattice_constant(snap_dir, tmp_path, monkeypatch):
+def test_snap_equiatomic_lattice_constant(snap, tmp_path, monkeypatch):
     monkeypatch.setenv("VMEB_CACHE", str(tmp_path))
-    a = lattice_constant(snap_of(snap_dir), {"Ta": 1, "Nb": 1, "Mo": 1}, cells=6)
+    a = lattice_constant(snap, {"Ta": 1, "Nb": 1, "Mo": 1}, cells=6)
     assert a == pytest.approx(3.2665, abs=1.5e-3)
 
 
 def test_lammps_errors_become_one_line_vmeb_errors(eam):
-    atoms = random_alloy(2, 3.24, seed=12)
+    atoms = equiatomic_alloy(2, 3.24, seed=12, rattle=0.05)
     with pytest.raises(VmebError, match="LAMMPS failed") as info:
         with lammps_session(atoms, eam) as lmp:
             lmp.command("fix bad all no_such_style")

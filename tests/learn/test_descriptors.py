@@ -19,6 +19,7 @@ from vmeb.learn.descriptors import (
     template_symmetries,
 )
 from vmeb.learn.environment import hop_environments
+from vmeb.testing import random_alloy
 
 #: Cumulative BCC coordination within r (units of a): shells 8, 6, 12, 24, 8, 6, 24, 24, 24.
 BCC_CUMULATIVE = {0.9: 8, 1.1: 14, 1.5: 26, 1.7: 50, 1.8: 58, 2.1: 64, 2.2: 88, 2.3: 112, 2.5: 136}
@@ -56,10 +57,7 @@ def test_template_symmetries_are_point_group():
 
 @pytest.fixture
 def alloy():
-    rng = np.random.default_rng(7)
-    atoms = bulk("Ta", "bcc", a=3.3, cubic=True).repeat(4)
-    atoms.set_chemical_symbols(rng.choice(["Ta", "Nb", "Mo"], size=len(atoms)))
-    return atoms
+    return random_alloy(4, 7, ("Ta", "Nb", "Mo"), a=3.3)
 
 
 def _all_hops(atoms, n_sites=6):

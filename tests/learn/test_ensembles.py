@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from ase.build import bulk
 
 from vmeb.cli.main import main
 from vmeb.errors import VmebError
@@ -29,24 +28,17 @@ from vmeb.learn.ensembles import (
     train_ensemble,
 )
 from vmeb.spectra.predict import predict_barriers_with_uncertainty
+from vmeb.testing import TINY_CNN, make_dataset, random_alloy
 
 SPECIES = ("Ta", "Nb", "Mo")
 A = 3.30  # Å
 #: Closed-form "true" barriers of the synthetic data: by moving species (eV).
 BASE = {"Ta": 0.9, "Nb": 0.7, "Mo": 1.3}
-#: Tiny CNN trained in seconds on 2 cores: 8^3 maps, one block of 4 conv layers of 4 filters.
-TINY = dict(kind="cnn", depth=1, filters=4, r_c=4.5, l_c=5.0, delta=1.25, epochs=2, batch_size=32)
 #: Tolerance of a fraction estimated from N = 40,000 draws (binomial sd <= 0.0025).
 FRACTION_TOL = 0.012
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models gain nothing from a second torch thread, and lose much on busy cores."""
-    import torch
-
-    torch.set_num_threads(1)
-    yield
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 class _Enumerator:
@@ -60,41 +52,14 @@ class _Enumerator:
         return 0.05 * near.sum(axis=1)
 
 
-def _alloy(cells: int, rng: np.random.Generator):
-    atoms = bulk("Ta", "bcc", a=A, cubic=True).repeat((cells, cells, cells))
-    atoms.set_chemical_symbols(rng.choice(list(SPECIES), size=len(atoms)))
-    return atoms
-
-
-def make_dataset(root: Path, seed: int = 0, samples: int = 2, cells: int = 3) -> Path:
+def _closed_form_dataset(root: Path, seed: int = 0, samples: int = 2, cells: int = 3) -> Path:
     """A dataset whose barriers are BASE[moving species] + 0.05 * (Ta near the vacancy)."""
-    from vmeb.data.dataset import DatasetHeader, append_hops, create_dataset, write_structure
-    from vmeb.spectra.predict import predict_barriers
-
     rng = np.random.default_rng(seed)
-    create_dataset(root, DatasetHeader(species=SPECIES, lattice={"type": "bcc", "a": A}))
-    for k in range(samples):
-        atoms = _alloy(cells, rng)
-        sample_id = f"s{k}"
-        write_structure(root, sample_id, atoms, group=f"g{k}")
-        table = predict_barriers(_Enumerator(), atoms, progress=False)
-        append_hops(
-            root,
-            [
-                {
-                    "sample_id": sample_id,
-                    "vacancy_index": int(r.site),
-                    "moving_index": int(r.moving_index),
-                    "moving_species": r.moving_species,
-                    "barrier": BASE[r.moving_species] + float(r.barrier),
-                    "converged": True,
-                    "status": "ok",
-                    "source": "closed-form",
-                }
-                for r in table.itertuples()
-            ],
-        )
-    return root
+    structures = {f"s{k}": random_alloy(cells, rng) for k in range(samples)}
+    groups = {f"s{k}": f"g{k}" for k in range(samples)}
+    return make_dataset(
+        root, structures, _Enumerator(), groups=groups, offset=BASE, source="closed-form"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -109,8 +74,8 @@ def tiny_ensemble(tmp_path_factory):
     torch.set_num_threads(1)  # tiny models: one thread avoids contention on shared cores
     try:
         root = tmp_path_factory.mktemp("ens")
-        dataset = make_dataset(root / "data")
-        config = TrainConfig(**TINY, seed=3, val_per_group=40)
+        dataset = _closed_form_dataset(root / "data")
+        config = TrainConfig(**TINY_CNN, seed=3, val_per_group=40)
         result = train_ensemble([open_dataset(dataset)], config, root / "ens", 2, progress=False)
     finally:
         torch.set_num_threads(threads)
@@ -175,7 +140,7 @@ def test_bootstrap_member_keeps_validation_apart():
         atom_index=np.tile(np.arange(n)[:, None], (1, 2)),  # hop identity travels with the data
     )
     data = HopData(env, np.arange(n, dtype=float), groups, SPECIES)
-    config = TrainConfig(**TINY, seed=5, val_per_group=10, test_groups=("c",))
+    config = TrainConfig(**TINY_CNN, seed=5, val_per_group=10, test_groups=("c",))
     split = split_hops(groups, config)
     member, member_config = bootstrap_member(data, config, np.random.default_rng(0))
     again = split_hops(member.groups, member_config)
@@ -251,7 +216,7 @@ def test_resume_keeps_finished_members(tiny_ensemble, tmp_path):
     from vmeb.learn.training import TrainConfig
 
     dataset_path, root, _ = tiny_ensemble
-    config = TrainConfig(**TINY, seed=3, val_per_group=40)
+    config = TrainConfig(**TINY_CNN, seed=3, val_per_group=40)
     with pytest.raises(VmebError, match="already holds an ensemble"):
         train_ensemble([open_dataset(dataset_path)], config, root, 2, progress=False)
     before = (member_dir(root, 0) / "model.pt").read_bytes()
@@ -328,7 +293,7 @@ def test_cli_ensemble_train_predict_calibrate(tiny_ensemble, tmp_path, capsys):
     assert json.loads((out / ENSEMBLE_FILE).read_text())["bootstrap"] is True
 
     structure = tmp_path / "s.extxyz"
-    write_structure_file(structure, _alloy(2, np.random.default_rng(9)))
+    write_structure_file(structure, random_alloy(2, np.random.default_rng(9)))
     assert (
         main(
             [

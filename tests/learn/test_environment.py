@@ -18,6 +18,7 @@ from vmeb.learn.environment import (
     rotation_about_x,
 )
 from vmeb.structure.neighbours import first_neighbours, ghosted_cell
+from vmeb.testing import random_alloy
 
 SPECIES = ("Nb", "Mo", "Ta")
 A = 3.30  # Å; 7th shell sqrt(19)/2 a = 7.19 Å and 8th shell sqrt(5) a = 7.38 Å lie inside 7.6 Å
@@ -35,16 +36,6 @@ BCC_SHELLS = [
 POSITION_TOL = 1e-5  # Å, float32 storage of positions
 
 
-def random_alloy(repeat: int = 4, seed: int = 0, jitter: float = 0.0) -> Atoms:
-    """A 2 * repeat^3-atom BCC Nb-Mo-Ta cell with random occupation and optional displacements."""
-    rng = np.random.default_rng(seed)
-    atoms = bulk("Nb", "bcc", a=A, cubic=True).repeat(repeat)
-    atoms.set_chemical_symbols(rng.choice(SPECIES, len(atoms)).tolist())
-    if jitter:
-        atoms.positions += rng.normal(scale=jitter, size=atoms.positions.shape)
-    return atoms
-
-
 def all_hops(atoms: Atoms, sites: list[int]) -> tuple[np.ndarray, np.ndarray]:
     ids, _ = first_neighbours(atoms, np.array(sites))
     return np.repeat(sites, 8), ids.reshape(-1)
@@ -55,7 +46,7 @@ def shell_counts(distances: np.ndarray) -> list[int]:
 
 
 def test_shells_match_ase_neighbour_list_beyond_half_box():
-    atoms = random_alloy(4)  # 128 atoms, box 13.2 Å: r_c = 7.6 Å exceeds half the box
+    atoms = random_alloy(4, 0, SPECIES)  # 128 atoms, box 13.2 Å: r_c = 7.6 Å exceeds half the box
     site = 37
     vac, mov = all_hops(atoms, [site])
     env = hop_environments(atoms, vac, mov, SPECIES, r_c=7.6)
@@ -101,7 +92,7 @@ def test_triclinic_primitive_cell_matches_ase():
 
 
 def test_translation_invariance():
-    atoms = random_alloy(4, seed=1, jitter=0.05)
+    atoms = random_alloy(4, 1, SPECIES, jitter=0.05)
     vac, mov = all_hops(atoms, [0, 77])
     ref = hop_environments(atoms, vac, mov, SPECIES)
     moved = atoms.copy()
@@ -114,7 +105,7 @@ def test_translation_invariance():
 
 
 def test_supercell_gives_same_environment():
-    atoms = random_alloy(4, seed=2, jitter=0.04)
+    atoms = random_alloy(4, 2, SPECIES, jitter=0.04)
     n = len(atoms)
     vac, mov = all_hops(atoms, [5])
     ref = hop_environments(atoms, vac, mov, SPECIES)
@@ -133,7 +124,7 @@ def test_supercell_gives_same_environment():
 
 
 def test_moving_atom_on_plus_x_at_first_neighbour_distance():
-    atoms = random_alloy(4, seed=4)
+    atoms = random_alloy(4, 4, SPECIES)
     vac, mov = all_hops(atoms, [9, 100])
     env = hop_environments(atoms, vac, mov, SPECIES)
     for h in range(len(vac)):
@@ -194,7 +185,7 @@ def test_rotation_about_x_maps_y_to_cos_sin(backend):
 
 
 def test_ghosts_can_be_shared_between_calls():
-    atoms = random_alloy(4, seed=6)
+    atoms = random_alloy(4, 6, SPECIES)
     ghosts = ghosted_cell(atoms, 7.6)
     vac, mov = all_hops(atoms, [3, 4])
     a = hop_environments(atoms, vac, mov, SPECIES, ghosts=ghosts)
@@ -203,7 +194,7 @@ def test_ghosts_can_be_shared_between_calls():
 
 
 def test_concatenate_and_take_keep_padding_consistent():
-    atoms = random_alloy(4, seed=7)
+    atoms = random_alloy(4, 7, SPECIES)
     vac, mov = all_hops(atoms, [1])
     small = hop_environments(atoms, vac[:2], mov[:2], SPECIES, r_c=3.5)  # 14 atoms
     large = hop_environments(atoms, vac[:3], mov[:3], SPECIES, r_c=7.6)  # 112 atoms
@@ -216,7 +207,7 @@ def test_concatenate_and_take_keep_padding_consistent():
 
 
 def test_bad_input_raises_clear_errors():
-    atoms = random_alloy(4, seed=8)
+    atoms = random_alloy(4, 8, SPECIES)
     ids, _ = first_neighbours(atoms, np.array([0]))
     far = int(np.argmax(atoms.get_all_distances(mic=True)[0]))
     with pytest.raises(VmebError, match="not a first neighbour of vacancy site 0"):

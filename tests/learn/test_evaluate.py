@@ -14,7 +14,7 @@ from vmeb.cli.main import main
 from vmeb.data.dataset import HOPS_FILE, open_dataset, read_hops
 from vmeb.errors import VmebError
 from vmeb.learn.evaluate import evaluate_model, regression_metrics, write_report
-from vmeb.testing import SPECIES, CountingModel, make_dataset, random_alloy  # noqa: F401
+from vmeb.testing import CountingModel, cli_error_line, make_dataset, random_alloy
 
 
 def test_regression_metrics_match_sklearn():
@@ -97,7 +97,7 @@ def test_evaluate_rejects_unknown_species(tmp_path):
         evaluate_model(TwoSpecies(), open_dataset(root), progress=False)
 
 
-def test_cli_evaluate(tiny_setup, tmp_path, capsys):  # noqa: F811
+def test_cli_evaluate(tiny_setup, tmp_path, capsys):
     from vmeb.learn.training import load_checkpoint
 
     dataset, model_path, _ = tiny_setup
@@ -113,13 +113,7 @@ def test_cli_evaluate(tiny_setup, tmp_path, capsys):  # noqa: F811
     assert (out / "parity.png").is_file() and (out / "distributions.png").is_file()
 
 
-def _error_line(capsys) -> str:
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1, err
-    return err[0]
-
-
-def test_cli_evaluate_bad_input(tiny_setup, tmp_path, capsys):  # noqa: F811
+def test_cli_evaluate_bad_input(tiny_setup, tmp_path, capsys):
     dataset, model_path, _ = tiny_setup
     other = tmp_path / "v2"
     make_dataset(other, {"A": random_alloy(2, np.random.default_rng(2))})
@@ -129,12 +123,12 @@ def test_cli_evaluate_bad_input(tiny_setup, tmp_path, capsys):  # noqa: F811
     out = tmp_path / "out"
     assert main(["evaluate", str(model_path), str(other), "-o", str(out)]) == 2
     assert re.search(
-        r"v2/header\.json: dataset format version 2; this vmeb reads", _error_line(capsys)
+        r"v2/header\.json: dataset format version 2; this vmeb reads", cli_error_line(capsys)
     )
     garbage = tmp_path / "model.pt"
     garbage.write_bytes(b"not a checkpoint")
     assert main(["evaluate", str(garbage), str(dataset), "-o", str(out)]) == 2
-    assert "model.pt: corrupted or unreadable checkpoint" in _error_line(capsys)
+    assert "model.pt: corrupted or unreadable checkpoint" in cli_error_line(capsys)
     assert main(["evaluate", str(tmp_path / "missing.pt"), str(dataset), "-o", str(out)]) == 2
-    assert "missing.pt: no such checkpoint file" in _error_line(capsys)
+    assert "missing.pt: no such checkpoint file" in cli_error_line(capsys)
     assert not out.exists() and not list(tmp_path.glob(".out.*"))

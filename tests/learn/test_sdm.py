@@ -13,32 +13,13 @@ from vmeb.errors import VmebError
 from vmeb.learn.environment import hop_environments
 from vmeb.learn.sdm import INFERENCE_ANGLES, SDMConfig, encode_sdm, random_angles
 from vmeb.structure.neighbours import first_neighbours
+from vmeb.testing import direct_sdm
 
 SPECIES = ("Ta", "Nb", "Mo")
 #: float64 maps: exact up to the documented 1e-12 floor of the 1D factors (M * 1e-12 per voxel).
 TOL64 = 1e-10
 #: float32 maps: absolute error relative to one atom's peak value of 1.
 TOL32 = 2e-6
-
-
-def direct_sdm(positions, species, n_species, config, angles=None):
-    """Eq. 1 voxel by voxel: numpy loops over atoms, an explicit rotation, no separability."""
-    centres = -config.l_c + config.delta / 2 + config.delta * np.arange(config.grid_size)
-    zz, yy, xx = np.meshgrid(centres, centres, centres, indexing="ij")
-    out = np.zeros((len(positions), n_species) + xx.shape)
-    for b in range(len(positions)):
-        for j in range(positions.shape[1]):
-            if species[b, j] < 0:
-                continue
-            x, y, z = positions[b, j]
-            if angles is not None:
-                c, s = math.cos(angles[b]), math.sin(angles[b])
-                y, z = c * y - s * z, s * y + c * z
-            if x * x + y * y + z * z >= config.r_c**2:
-                continue
-            r2 = (x - xx) ** 2 + (y - yy) ** 2 + (z - zz) ** 2
-            out[b, species[b, j]] += np.exp(-r2 / (2 * config.delta**2))
-    return out
 
 
 def random_batch(batch, atoms, n_species, seed, extent=8.5):

@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pytest
 import torch
-from ase.build import bulk
 from sklearn.linear_model import LinearRegression
 
 from vmeb.cli.main import main as vmeb_main
@@ -32,6 +31,7 @@ from vmeb.learn.training import (
     train_model,
 )
 from vmeb.structure.neighbours import first_neighbours
+from vmeb.testing import random_alloy
 
 SPECIES = ("Ta", "Nb", "Mo")
 #: Tiny CNN: 8^3 maps of 1 Å voxels, 4 conv layers of 4 filters.
@@ -66,8 +66,7 @@ def tiny_dataset(tmp_path_factory):
     create_dataset(root, DatasetHeader(species=SPECIES))
     rng = np.random.default_rng(11)
     for sample, group in enumerate("ABC"):
-        atoms = bulk("Ta", "bcc", a=3.3, cubic=True).repeat(3)
-        atoms.set_chemical_symbols(rng.choice(SPECIES, size=len(atoms)))
+        atoms = random_alloy(3, rng, SPECIES, a=3.3)
         sample_id = f"s{sample}"
         write_structure(root, sample_id, atoms, group=group)
         sites = np.arange(12)

@@ -19,7 +19,6 @@ import math
 import pytest
 
 from vmeb.cli.main import main
-from vmeb.lammps.potentials import eam_alloy_potential, snap_potential
 from vmeb.neb.properties import (
     REFERENCE_LAMMPS,
     REFERENCE_RUNS,
@@ -35,11 +34,6 @@ SNAP_REF = {
     "Nb": (3.3265, 2.477, 0.978),
     "Mo": (3.1667, 2.815, 1.754),
 }
-
-
-@pytest.fixture
-def eam(shared_eam_file):
-    return eam_alloy_potential(shared_eam_file)
 
 
 def _check_table(table, reference, tol_a, tol_evf, tol_em):
@@ -63,21 +57,21 @@ def test_eam_pure_elements_match_reference_values_in_128_atom_cells(eam):
     assert text.splitlines()[1].startswith("Ta") and "1.5" in text.splitlines()[3]
 
 
-def test_reference_sets_follow_the_potential(eam, snap_dir):
-    snap = snap_potential(
-        snap_dir / "Ta-W-Nb-Mo.snapcoeff", snap_dir / "Ta-W-Nb-Mo.newlammps.snapparam"
-    )
+def test_reference_sets_follow_the_eam(eam):
     assert potential_family(eam) == "eam-zhou"
-    assert potential_family(snap) == "snap-li2020"
-    assert references(snap, "Mo")["E_m"][0].value == 1.754
-    assert references(snap, "Mo")["a"][0].source == REFERENCE_LAMMPS
     eam_a = references(eam, "Ta")["a"]
     assert eam_a[0].value == pytest.approx(2 * 2.860082 / math.sqrt(3), abs=1e-4)
     assert set(REFERENCE_RUNS["eam-zhou"]) == {"Ta", "Nb", "Mo"}
 
 
-def test_cli_rejects_bad_input(shared_eam_file, tmp_path, capsys):
-    spec = f"eam/alloy:{shared_eam_file}"
+def test_reference_sets_follow_the_snap(snap):
+    assert potential_family(snap) == "snap-li2020"
+    assert references(snap, "Mo")["E_m"][0].value == 1.754
+    assert references(snap, "Mo")["a"][0].source == REFERENCE_LAMMPS
+
+
+def test_cli_rejects_bad_input(eam, tmp_path, capsys):
+    spec = f"eam/alloy:{eam.files[0]}"
     assert main(["properties", "--potential", spec, "--elements", "W", "--cells", "3"]) == 2
     assert "no parameters for ['W']" in capsys.readouterr().err
     assert main(["properties", "--potential", spec, "--cells", "2"]) == 2
@@ -93,18 +87,15 @@ def test_eam_pure_elements_in_686_atom_cells(eam, tmp_path):
 
 
 @pytest.mark.slow
-def test_snap_pure_elements_in_686_atom_cells(snap_dir):
-    snap = snap_potential(
-        snap_dir / "Ta-W-Nb-Mo.snapcoeff", snap_dir / "Ta-W-Nb-Mo.newlammps.snapparam"
-    )
+def test_snap_pure_elements_in_686_atom_cells(snap):
     table = properties_table(["Ta", "Nb", "Mo"], snap, cells=7)
     _check_table(table, SNAP_REF, tol_a=5e-4, tol_evf=0.005, tol_em=0.005)
 
 
 @pytest.mark.slow
-def test_cli_writes_the_table(shared_eam_file, tmp_path, capsys):
+def test_cli_writes_the_table(eam, tmp_path, capsys):
     out = tmp_path / "table.csv"
-    spec = f"eam/alloy:{shared_eam_file}"
+    spec = f"eam/alloy:{eam.files[0]}"
     assert main(["properties", "--potential", spec, "--elements", "Mo", "--cells", "4", "-o",
                  str(out)]) == 0  # fmt: skip
     assert "Mo" in capsys.readouterr().out

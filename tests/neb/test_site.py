@@ -10,7 +10,6 @@ from ase import Atoms
 
 from vmeb.data.dataset import DatasetHeader, append_hops, create_dataset, read_hops
 from vmeb.errors import VmebError
-from vmeb.lammps.potentials import eam_alloy_potential
 from vmeb.neb.site import (
     HopResult,
     NEBConfig,
@@ -23,23 +22,15 @@ from vmeb.neb.site import (
     run_hop,
 )
 from vmeb.structure.build import bcc_supercell
+from vmeb.testing import equiatomic_alloy
 
 #: LAMMPS `neb` and ASE NEB must agree on a barrier to this (eV), issue 3.
 ENGINE_AGREEMENT = 1e-3
 SPECIES = ["Ta", "Nb", "Mo"]
 
 
-@pytest.fixture
-def eam(shared_eam_file):
-    return eam_alloy_potential(shared_eam_file)
-
-
-def _alloy54(seed: int = 2) -> Atoms:
-    return bcc_supercell({"Ta": 18, "Nb": 18, "Mo": 18}, 3, 3.2428, rng=np.random.default_rng(seed))
-
-
 def test_lammps_and_ase_neb_agree_on_an_alloy_hop(eam, tmp_path):
-    atoms = _alloy54()
+    atoms = equiatomic_alloy(3, 3.2428, seed=2)
     config = NEBConfig()
     vacancy = prepare_vacancy(atoms, 0, eam, config, SPECIES)
     moving = int(vacancy.neighbours[0])
@@ -220,7 +211,7 @@ def test_hop_rows_round_trip_through_the_dataset(tmp_path):
 
 
 def test_bad_input_is_a_clear_error(eam):
-    atoms = _alloy54()
+    atoms = equiatomic_alloy(3, 3.2428, seed=2)
     with pytest.raises(VmebError, match="out of range"):
         compute_site_barriers(atoms, 54, eam)
     with pytest.raises(VmebError, match="engine"):
@@ -259,7 +250,7 @@ def test_engines_agree_on_every_hop_of_a_128_atom_alloy_site(eam, tmp_path):
 def test_static_ends_and_sleeping_ranks_leave_the_band_unchanged(eam, tmp_path):
     # the end replicas of the costly-replica mode hold their energies instead of evaluating
     # the potential; the NEB must follow the same path to the same saddle
-    atoms = _alloy54(seed=3)
+    atoms = equiatomic_alloy(3, 3.2428, seed=3)
     vacancy = prepare_vacancy(atoms, 4, eam, NEBConfig(), SPECIES)
     moving = int(vacancy.neighbours[2])
     hops = {
@@ -278,7 +269,7 @@ def test_static_ends_and_sleeping_ranks_leave_the_band_unchanged(eam, tmp_path):
 
 
 def test_final_states_in_worker_processes_equal_serial_ones(eam):
-    atoms = _alloy54(seed=4)
+    atoms = equiatomic_alloy(3, 3.2428, seed=4)
     config = NEBConfig()
     vacancy = prepare_vacancy(atoms, 9, eam, config, SPECIES)
     hops = [int(j) for j in vacancy.neighbours[:3]]
@@ -294,7 +285,7 @@ def test_final_states_in_worker_processes_equal_serial_ones(eam):
 
 def test_pool_engine_takes_the_lammps_engine_steps_to_the_same_saddle(eam, tmp_path):
     # the pool engine re-implements LAMMPS's fix neb + quickmin in Python: same band
-    atoms = _alloy54(seed=5)
+    atoms = equiatomic_alloy(3, 3.2428, seed=5)
     vacancy = prepare_vacancy(atoms, 11, eam, NEBConfig(), SPECIES)
     moving = int(vacancy.neighbours[1])
     by = {

@@ -18,7 +18,7 @@ from vmeb.spectra.kmc import (
     NeighbourTable,
     run_kmc,
 )
-from vmeb.testing import SPECIES, CountingModel, make_dataset, random_alloy  # noqa: F401
+from vmeb.testing import random_alloy
 
 A = 3.30
 
@@ -136,7 +136,7 @@ def test_provider_errors_are_reported():
         KMCConfig(temperature=0.0, steps=2)
 
 
-def test_model_provider_recomputes_the_environment(tiny_setup):  # noqa: F811
+def test_model_provider_recomputes_the_environment(tiny_setup):
     """The model provider equals predict_barriers on the current sample at every step."""
     from vmeb.learn.training import load_checkpoint
     from vmeb.spectra.predict import predict_barriers
@@ -156,7 +156,7 @@ def test_model_provider_recomputes_the_environment(tiny_setup):  # noqa: F811
         ]
 
 
-def test_cli_kmc(tiny_setup, tmp_path, capsys):  # noqa: F811
+def test_cli_kmc(tiny_setup, tmp_path, capsys):
     from vmeb.structure.io import write_structure_file
 
     _, model_path, atoms = tiny_setup

@@ -33,17 +33,9 @@ from vmeb.spectra.predict import predict_barriers
 from vmeb.structure.build import build_random_alloy, composition_counts, simplex_grid
 
 ELEMENTS = ("Ta", "Nb", "Mo")
-#: Tiny CNN trained in seconds: 8^3 maps, one block of 4 conv layers of 4 filters.
-TINY = dict(kind="cnn", depth=1, filters=4, r_c=4.5, l_c=5.0, delta=1.25, epochs=2, batch_size=32)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models gain nothing from a second torch thread, and lose much on busy cores."""
-    import torch
-
-    torch.set_num_threads(1)
-    yield
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 class ClosedFormModel:
@@ -294,34 +286,10 @@ def test_figures_have_the_paper_layout():
     assert len(distributions_figure(line).axes) == 4  # 3 species + colour bar
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    """A tiny CNN trained for 2 epochs on a quarter of one imported DFT composition."""
-    import torch
-
-    from vmeb.data.dataset import open_dataset
-    from vmeb.data.importers import import_fpnnk
-    from vmeb.learn.training import HopData, TrainConfig, load_hops, train_model
-    from vmeb.testing import FPNNK_DIR
-
-    if not (FPNNK_DIR / "NbMoTaW").is_dir():
-        pytest.skip(f"shared DFT dataset not found at {FPNNK_DIR}")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # a tiny model gains nothing from a second thread
-    try:
-        root = tmp_path_factory.mktemp("map")
-        import_fpnnk([FPNNK_DIR / "NbMoTaW"], root / "data")
-        dataset = open_dataset(root / "data")
-        data = load_hops([dataset], TINY["r_c"])
-        keep = np.arange(0, len(data.barriers), 4)
-        data = HopData(
-            data.environments.take(keep), data.barriers[keep], data.groups[keep], data.species
-        )
-        config = TrainConfig(**TINY, val_per_group=50, seed=0)
-        result = train_model([dataset], config, root / "model", progress=False, data=data)
-    finally:
-        torch.set_num_threads(threads)
-    return result.model_path
+@pytest.fixture
+def tiny_model(tiny_setup):
+    """The session's tiny CNN (`vmeb.testing.tiny_setup`), species Ta, Nb, Mo."""
+    return tiny_setup[1]
 
 
 def test_cli_map_grid_and_line_with_trained_model(tiny_model, tmp_path, capsys):

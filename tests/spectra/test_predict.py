@@ -14,15 +14,12 @@ from vmeb.errors import VmebError
 from vmeb.learn.inference import predict_hops
 from vmeb.spectra.predict import predict_barriers, spectrum_statistics
 from vmeb.structure.io import write_structure_file
-from vmeb.testing import (  # noqa: F401
-    COUNT_RADIUS,
+from vmeb.testing import (
     SPECIES,
-    A,
     CountingModel,
     brute_force_counting_barriers,
-    make_dataset,
+    cli_error_line,
     random_alloy,
-    train_tiny_cnn,
 )
 
 
@@ -119,13 +116,6 @@ def test_library_rejects_bad_input():
 
 
 # ----------------------------------------------------------------------------- CLI
-
-
-def _error_line(capsys) -> str:
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1, err
-    assert err[0].startswith("vmeb: error: ")
-    return err[0]
 
 
 def test_cli_predict_outputs_and_formats(tiny_setup, tmp_path, capsys):
@@ -239,7 +229,7 @@ def test_cli_predict_bad_input(bad_inputs, tmp_path, capsys, case, pattern):
     out = tmp_path / "out"
     status = main(["predict", str(model), str(structure), "-o", str(out), "--no-progress", *extra])
     assert status == 2
-    line = _error_line(capsys)
+    line = cli_error_line(capsys)
     assert __import__("re").search(pattern, line), line
     assert not out.exists() and not list(tmp_path.glob(".out.*"))
 
@@ -250,10 +240,10 @@ def test_cli_predict_bad_sites_file(bad_inputs, tmp_path, capsys):
     out = tmp_path / "out"
     args = ["predict", str(bad_inputs["model"]), str(bad_inputs["good"]), "-o", str(out)]
     assert main([*args, "--sites-file", str(sites)]) == 2
-    assert "sites.txt: line 2: 'three' is not an integer" in _error_line(capsys)
+    assert "sites.txt: line 2: 'three' is not an integer" in cli_error_line(capsys)
     sites.write_text(f"0\n{bad_inputs['n_atoms']}\n")
     assert main([*args, "--sites-file", str(sites), "--no-progress"]) == 2
-    assert "sites.txt: site index" in _error_line(capsys)
+    assert "sites.txt: site index" in cli_error_line(capsys)
     assert not out.exists()
 
 
@@ -262,4 +252,4 @@ def test_cli_predict_refuses_existing_output(bad_inputs, tmp_path, capsys):
     out.mkdir()
     args = ["predict", str(bad_inputs["model"]), str(bad_inputs["good"]), "-o", str(out)]
     assert main(args) == 2
-    assert "exists: already exists" in _error_line(capsys)
+    assert "exists: already exists" in cli_error_line(capsys)
