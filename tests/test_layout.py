@@ -128,3 +128,25 @@ def test_layer_table_catches_an_upward_import():
     """The check itself can fail: a structure module importing the learning stage is upward."""
     assert _layer("vmeb.learn.sdm") > _layer("vmeb.structure.build")
     assert _layer("vmeb.cli.main") == len(LAYERS) - 1
+
+
+def _test_files() -> list[Path]:
+    return sorted(Path(__file__).resolve().parent.rglob("*.py"))
+
+
+def test_no_test_imports_another_test_file():
+    """Shared helpers live in `vmeb.testing` and fixtures in conftest, never in a test file."""
+    local = {p.stem for p in _test_files()} | {"tests", "conftest"}
+    offenders = []
+    for path in _test_files():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""] if node.level == 0 else ["<relative>"]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            for name in names:
+                if name == "<relative>" or name.split(".")[0] in local:
+                    offenders.append(f"{path.name}:{node.lineno} imports {name}")
+    assert not offenders, "test files importing test files:\n" + "\n".join(offenders)
