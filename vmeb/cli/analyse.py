@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     """Analyse the structures and write tables and figures."""
     import numpy as np  # noqa: PLC0415
 
-    from vmeb.data.dataset import staged_output  # noqa: PLC0415
+    from vmeb.files import staged_output  # noqa: PLC0415
     from vmeb.structure.io import read_structure  # noqa: PLC0415
 
     if args.out.exists():
@@ -109,7 +109,6 @@ def _order_tables(structures, species, state, args, out: Path):
     import pandas as pd  # noqa: PLC0415
 
     from vmeb.csro.order_parameters import (  # noqa: PLC0415
-        bcc_lattice_constant,
         pair_counts,
         pair_labels,
         radial_distribution,
@@ -121,6 +120,7 @@ def _order_tables(structures, species, state, args, out: Path):
         plot_radial_distribution,
         plot_warren_cowley,
     )
+    from vmeb.structure.lattice import bcc_lattice_constant  # noqa: PLC0415
 
     rows, gr, trajectory = [], {}, []
     for name, atoms in structures.items():

@@ -104,10 +104,10 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from vmeb.data.dataset import staged_output
     from vmeb.errors import VmebError, file_error
+    from vmeb.files import save_figure, staged_output
     from vmeb.learn.ensembles import load_ensemble
-    from vmeb.plots.figures import save_figure, spectrum_plot
+    from vmeb.plots.figures import spectrum_plot
     from vmeb.spectra.predict import (
         barriers_by_species,
         predict_barriers_with_uncertainty,
@@ -164,15 +164,15 @@ def _predict(args: argparse.Namespace) -> int:
 def _calibrate(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from vmeb.data.dataset import open_dataset, staged_output
+    from vmeb.data.dataset import open_dataset
     from vmeb.errors import file_error
+    from vmeb.files import save_figure, staged_output
     from vmeb.learn.ensembles import (
         calibration_figure,
         calibration_report,
         load_ensemble,
         predict_dataset,
     )
-    from vmeb.plots.figures import save_figure
 
     if args.output.exists():
         raise file_error(args.output, "already exists (choose another output or remove it)")

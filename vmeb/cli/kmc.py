@@ -55,9 +55,9 @@ def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from vmeb.cli.predict import load_model
-    from vmeb.data.dataset import staged_output
     from vmeb.errors import VmebError, file_error
-    from vmeb.plots.figures import kmc_plot, save_figure
+    from vmeb.files import save_figure, staged_output
+    from vmeb.plots.figures import kmc_plot
     from vmeb.spectra.kmc import KMCConfig, ModelBarrierProvider, run_kmc
     from vmeb.structure.io import read_structure
 

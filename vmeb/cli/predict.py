@@ -91,9 +91,9 @@ def run(args: argparse.Namespace) -> int:
     """Run ``vmeb predict``."""
     import json
 
-    from vmeb.data.dataset import staged_output
     from vmeb.errors import VmebError, file_error
-    from vmeb.plots.figures import save_figure, spectrum_plot
+    from vmeb.files import save_figure, staged_output
+    from vmeb.plots.figures import spectrum_plot
     from vmeb.spectra.predict import barriers_by_species, predict_barriers, spectrum_statistics
     from vmeb.structure.io import read_structure
 

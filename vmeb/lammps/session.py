@@ -29,6 +29,7 @@ from ase.data import atomic_numbers
 from vmeb.errors import VmebError
 from vmeb.lammps.loading import new_lammps
 from vmeb.lammps.potentials import Potential, load_potential
+from vmeb.species import default_order
 
 logger = logging.getLogger(__name__)
 
@@ -57,17 +58,17 @@ def species_of(atoms: Atoms, potential: Potential | str | None = None) -> tuple[
     Args:
         atoms: The structure.
         potential: If given, the elements are ordered as in ``potential.elements`` (elements
-            the potential lacks raise); otherwise by atomic number.
+            the potential lacks raise); otherwise by atomic number (`default_order`).
 
     Returns:
         Element symbols, type 1 first.
     """
-    present = set(atoms.get_chemical_symbols())
+    symbols = atoms.get_chemical_symbols()
     if potential is None:
-        return tuple(sorted(present, key=lambda s: atomic_numbers[s]))
+        return default_order(symbols)
     potential = load_potential(potential)
-    potential.check_species(sorted(present))
-    return tuple(e for e in potential.elements if e in present)
+    potential.check_species(default_order(symbols))
+    return default_order(symbols, potential.elements)
 
 
 def _lammps_box(lmp) -> tuple[np.ndarray, np.ndarray]:

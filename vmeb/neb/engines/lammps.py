@@ -27,6 +27,7 @@ from vmeb.errors import VmebError
 from vmeb.lammps.loading import import_lammps, lmp_executable, mpi_environment, mpiexec_executable
 from vmeb.lammps.potentials import Potential
 from vmeb.neb.site import NEBConfig, NEBRun, is_costly
+from vmeb.structure.lattice import minimum_image
 
 logger = logging.getLogger(__name__)
 
@@ -345,8 +346,7 @@ def _collect(
         x, f = _read_dump(workdir / f"replica.{k + 1}.dump", n_atoms)
         x = x @ rotation.T
         # LAMMPS wraps atoms into the box: restore continuity with the starting replica
-        frac = np.linalg.solve(cell.T, (x - images[k].positions).T).T
-        positions[k] = x - np.round(frac) @ cell
+        positions[k] = images[k].positions + minimum_image(x - images[k].positions, cell)
         forces[k] = f @ rotation.T
     return NEBRun(
         energies=energies,
