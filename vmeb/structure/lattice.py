@@ -16,8 +16,9 @@ def minimum_image(vectors: np.ndarray, cell: np.ndarray) -> np.ndarray:
         cell: [3, 3] cell rows (Å).
 
     Returns:
-        [..., 3] the same displacements reduced to their minimum images (Å): fractional
-        coordinates in [-0.5, 0.5] (the exact minimum image for the near-cubic cells used here).
+        [..., 3] the displacements shifted by lattice vectors to fractional coordinates in
+        [-0.5, 0.5] (Å): the exact minimum image for orthogonal cells (vmeb's cubic
+        supercells) and displacements shorter than half the cell in any cell.
     """
     vectors = np.asarray(vectors, dtype=float)
     cell = np.asarray(cell, dtype=float)
