@@ -66,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np  # noqa: PLC0415
 
     from vmeb.files import staged_output  # noqa: PLC0415
+    from vmeb.species import SpeciesTable  # noqa: PLC0415
     from vmeb.structure.io import read_structure  # noqa: PLC0415
 
     if args.out.exists():
@@ -80,8 +81,8 @@ def run(args: argparse.Namespace) -> int:
         if _name(path) in structures:
             raise VmebError(f"{path}: structure name {_name(path)!r} used by two files")
         structures[_name(path)] = read_structure(path, species=species)
-    present = {s for atoms in structures.values() for s in atoms.get_chemical_symbols()}
-    order = list(species) if species else sorted(present)
+    present = [s for atoms in structures.values() for s in atoms.get_chemical_symbols()]
+    order = list(SpeciesTable.for_symbols(present, species or None))
     if args.model is not None:
         from vmeb.learn.training import load_checkpoint  # noqa: PLC0415
 

@@ -24,12 +24,11 @@ from dataclasses import dataclass
 import numpy as np
 from ase import Atoms
 from ase.calculators.lammps.coordinatetransform import Prism
-from ase.data import atomic_numbers
 
 from vmeb.errors import VmebError
 from vmeb.lammps.loading import new_lammps
 from vmeb.lammps.potentials import Potential, load_potential
-from vmeb.species import default_order
+from vmeb.species import SpeciesTable, default_order
 
 logger = logging.getLogger(__name__)
 
@@ -123,10 +122,9 @@ def lammps_session(
         VmebError: if the cell is degenerate, an element has no type, or LAMMPS rejects input.
     """
     potential = load_potential(potential)
-    species = tuple(species) if species is not None else species_of(atoms, potential)
-    missing = sorted(set(atoms.get_chemical_symbols()) - set(species))
-    if missing:
-        raise VmebError(f"elements {missing} of the structure are not in the species {species}")
+    given = species if species is not None else species_of(atoms, potential)
+    table = SpeciesTable.for_symbols(atoms.get_chemical_symbols(), given)
+    species = table.symbols
     if len(atoms) == 0:
         raise VmebError("LAMMPS session: the structure has no atoms")
     cell = np.asarray(atoms.cell.array, dtype=float)
@@ -134,10 +132,7 @@ def lammps_session(
         raise VmebError("LAMMPS needs a periodic cell of non-zero volume; this structure has none")
     prism = Prism(cell, pbc=True, reduce_cell=False)
     lx, ly, lz, xy, xz, yz = (float(v) for v in prism.get_lammps_prism())
-    type_of_number = np.zeros(len(atomic_numbers) + 1, dtype=np.int32)
-    for i, symbol in enumerate(species):
-        type_of_number[atomic_numbers[symbol]] = i + 1
-    types = type_of_number[atoms.numbers]
+    types = (table.indices(atoms.get_chemical_symbols()) + 1).astype(np.int32)
     positions = np.asarray(atoms.positions, dtype=float) @ prism.rot_mat
     lammps_cell = prism.cell
     image = np.floor(np.linalg.solve(lammps_cell.T, positions.T).T).astype(np.int64)

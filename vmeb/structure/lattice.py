@@ -18,7 +18,7 @@ def minimum_image(vectors: np.ndarray, cell: np.ndarray) -> np.ndarray:
     Returns:
         [..., 3] the displacements shifted by lattice vectors to fractional coordinates in
         [-0.5, 0.5] (Å): the exact minimum image for orthogonal cells (vmeb's cubic
-        supercells) and displacements shorter than half the cell in any cell.
+        supercells); close to it for slightly skewed ones.
     """
     vectors = np.asarray(vectors, dtype=float)
     cell = np.asarray(cell, dtype=float)
