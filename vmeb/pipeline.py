@@ -30,14 +30,15 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from vmeb.data.dataset import read_json_record
+from vmeb.config import config_from_mapping, read_config
 from vmeb.errors import VmebError, file_error
+from vmeb.files import atomic_output, read_json_record, staged_output, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -152,14 +153,7 @@ class PipelineConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], base: PipelineConfig | None = None):
         """A config from a mapping (a config file); keys not given keep ``base``'s values."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise VmebError(f"unknown pipeline config keys {unknown}; known: {sorted(known)}")
-        try:
-            return replace(base or cls(), **dict(data))
-        except TypeError as exc:
-            raise VmebError(f"bad pipeline config ({exc})") from exc
+        return config_from_mapping(cls, data, base=base or cls(), what="pipeline config")
 
     def to_json(self) -> dict[str, Any]:
         """The config as a JSON-serialisable dict."""
@@ -200,43 +194,13 @@ def load_config(path: str | os.PathLike | None, quick: bool = False) -> Pipeline
     base = PipelineConfig.quick() if quick else PipelineConfig()
     if path is None:
         return base
-    import yaml  # noqa: PLC0415
-
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise file_error(path, f"cannot read pipeline config ({exc})") from exc
-    if not isinstance(data, dict):
-        raise file_error(path, "pipeline config must be a mapping of settings")
-    try:
-        return PipelineConfig.from_dict(data, base)
-    except VmebError as exc:
-        raise file_error(path, str(exc)) from exc
+    data = read_config(path, "pipeline config")
+    return config_from_mapping(PipelineConfig, data, path, base=base, what="pipeline config")
 
 
 # --------------------------------------------------------------------------------------------
 # Output directory, stage records
 # --------------------------------------------------------------------------------------------
-
-
-def _write_json(path: Path, payload: Any) -> None:
-    """Write JSON atomically (temporary file, fsync, rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as handle:
-        handle.write(json.dumps(payload, indent=2, default=_json_default) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
 def _open_output(out: Path, config: PipelineConfig) -> None:
@@ -255,7 +219,7 @@ def _open_output(out: Path, config: PipelineConfig) -> None:
         return
     if out.exists() and any(out.iterdir()):
         raise file_error(out, "exists and is not a vmeb run directory; choose another output")
-    _write_json(record, wanted)
+    write_json(record, wanted)
 
 
 def _stage_file(out: Path, stage: str) -> Path:
@@ -269,7 +233,7 @@ def _run_stage(
     path = _stage_file(out, stage)
     if path.exists():
         logger.info("stage %s: done before, skipped", stage)
-        record = json.loads(path.read_text())
+        record = read_json_record(path)
         timings[stage] = float(record.get("seconds", 0.0))
         return record
     logger.info("stage %s: running", stage)
@@ -277,21 +241,8 @@ def _run_stage(
     record = func()
     record["seconds"] = round(time.perf_counter() - start, 2)
     timings[stage] = record["seconds"]
-    _write_json(path, record)
+    write_json(path, record)
     return record
-
-
-def _fresh_dir(path: Path) -> Path:
-    """An empty staging directory beside ``path`` (renamed onto it when complete)."""
-    staging = path.with_name(f".{path.name}.partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    return staging
-
-
-def _publish(staging: Path, path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
-    os.replace(staging, path)
 
 
 # --------------------------------------------------------------------------------------------
@@ -328,24 +279,27 @@ def stage_samples(out: Path, config: PipelineConfig) -> dict[str, Any]:
         composition_label(parse_composition(text)): text
         for text in config.train_compositions + config.test_compositions
     }
-    staging = _fresh_dir(out / "samples")
-    record: dict[str, Any] = {"samples": []}
-    for split, sample_id, label, seed in _sample_specs(config):
-        atoms = random_alloy_for_potential(
-            by_label[label], config.cells, a=config.lattice_constant, potential=potential, seed=seed
-        )
-        atoms.info["group"] = label
-        write_structure_file(staging / split / f"{sample_id}.extxyz", atoms)
-        record["samples"].append(
-            {
-                "split": split,
-                "id": sample_id,
-                "group": label,
-                "atoms": len(atoms),
-                "a": atoms.info["a"],
-            }
-        )
-    _publish(staging, out / "samples")
+    with staged_output(out / "samples", overwrite=True) as staging:
+        record: dict[str, Any] = {"samples": []}
+        for split, sample_id, label, seed in _sample_specs(config):
+            atoms = random_alloy_for_potential(
+                by_label[label],
+                config.cells,
+                a=config.lattice_constant,
+                potential=potential,
+                seed=seed,
+            )
+            atoms.info["group"] = label
+            write_structure_file(staging / split / f"{sample_id}.extxyz", atoms)
+            record["samples"].append(
+                {
+                    "split": split,
+                    "id": sample_id,
+                    "group": label,
+                    "atoms": len(atoms),
+                    "a": atoms.info["a"],
+                }
+            )
     return record
 
 
@@ -417,9 +371,9 @@ def stage_evaluate(out: Path, model_path: Path, progress: bool) -> dict[str, Any
     trained = load_checkpoint(model_path)
     dataset = open_dataset(out / "data" / "test")
     report = evaluate_model(trained, dataset, progress=progress)
-    staging = _fresh_dir(out / "evaluate")
-    write_report(report, staging, meta={"model": str(model_path), "dataset": str(dataset.root)})
-    _publish(staging, out / "evaluate")
+    meta = {"model": str(model_path), "dataset": str(dataset.root)}
+    with staged_output(out / "evaluate", overwrite=True) as staging:
+        write_report(report, staging, meta=meta)
     return report.to_json()
 
 
@@ -428,10 +382,11 @@ def stage_predict(
 ) -> dict[str, Any]:
     """Predict every hop of a larger sample; spectrum table and figure into ``OUT/predict``."""
     from vmeb.data.dataset import open_dataset  # noqa: PLC0415
+    from vmeb.files import save_figure  # noqa: PLC0415
     from vmeb.lammps.lattice import random_alloy_for_potential  # noqa: PLC0415
     from vmeb.lammps.potentials import load_potential  # noqa: PLC0415
     from vmeb.learn.training import load_checkpoint  # noqa: PLC0415
-    from vmeb.plots.figures import save_figure, spectrum_plot  # noqa: PLC0415
+    from vmeb.plots.figures import spectrum_plot  # noqa: PLC0415
     from vmeb.spectra.predict import barriers_by_species, predict_barriers, spectrum_statistics  # noqa: PLC0415
     from vmeb.structure.io import write_structure_file  # noqa: PLC0415
 
@@ -450,14 +405,13 @@ def stage_predict(
     stats = spectrum_statistics(table, species)
     reference_hops = open_dataset(out / "data" / "test").valid_hops()
     reference = barriers_by_species(reference_hops, species)
-    staging = _fresh_dir(out / "predict")
-    write_structure_file(staging / "sample.extxyz", atoms)
-    table.to_csv(staging / "hops.csv", index=False)
-    stats.to_csv(staging / "spectrum.csv", index=False)
     predicted = barriers_by_species(table, species)
     title = f"{config.predict_composition}, {len(atoms)} atoms: CNN (curves) vs NEB test (bars)"
-    save_figure(spectrum_plot(predicted, reference, title=title), staging / "spectrum.png")
-    _publish(staging, out / "predict")
+    with staged_output(out / "predict", overwrite=True) as staging:
+        write_structure_file(staging / "sample.extxyz", atoms)
+        table.to_csv(staging / "hops.csv", index=False)
+        stats.to_csv(staging / "spectrum.csv", index=False)
+        save_figure(spectrum_plot(predicted, reference, title=title), staging / "spectrum.png")
     return {
         "atoms": len(atoms),
         "hops": len(table),
@@ -478,9 +432,8 @@ def stage_summary(out: Path, records: Mapping[str, Any], timings: Mapping[str, f
     }
     for name, source in copies.items():
         if source.exists():
-            tmp = figures / f".{name}.tmp"
-            shutil.copyfile(source, tmp)
-            os.replace(tmp, figures / name)
+            with atomic_output(figures / name) as tmp:
+                shutil.copyfile(source, tmp)
     neb = records["neb"]
     hops_total = sum(neb[s]["n_hops_ok"] + neb[s]["n_hops_failed"] for s in ("train", "test"))
     failed = sum(neb[s]["n_hops_failed"] for s in ("train", "test"))
@@ -498,7 +451,7 @@ def stage_summary(out: Path, records: Mapping[str, Any], timings: Mapping[str, f
         "seconds": dict(timings),
         "figures": sorted(str(p.relative_to(out)) for p in figures.glob("*.png")),
     }
-    _write_json(out / "summary.json", summary)
+    write_json(out / "summary.json", summary)
     return summary
 
 

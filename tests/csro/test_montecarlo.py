@@ -73,8 +73,10 @@ def test_hybrid_mcmd_orders_while_inherent_energy_falls(eam):
 def test_lattice_mc_orders_while_energy_falls(eam):
     start = equiatomic_alloy(4, A, seed=6)
     reference = random_reference(start, n_shells=2, n_samples=300, seed=2)
-    config = LatticeMCConfig(record_interval=10, snapshot_sweeps=(30,))
-    result = lattice_swap_mc(start, eam, temperature=300.0, sweeps=30, seed=4, config=config)
+    config = LatticeMCConfig(
+        temperature=300.0, sweeps=30, record_interval=10, snapshot_sweeps=(30,)
+    )
+    result = lattice_swap_mc(start, eam, seed=4, config=config)
     traj = result.trajectory
     assert list(traj["mc_sweep"]) == [0, 10, 20, 30]
     # one sweep = N trials split over the 3 pairs
@@ -96,11 +98,20 @@ def test_lattice_mc_orders_while_energy_falls(eam):
     assert last.info["group"] == "TaNbMo_mc30"
 
 
+def test_lattice_mc_settings_have_one_source():
+    # the config is the one source of truth: arguments beside it are refused, not merged
+    start = equiatomic_alloy(2, A, seed=0)
+    config = LatticeMCConfig(temperature=900.0, sweeps=3)
+    with pytest.raises(VmebError, match="temperature given both as argument and in config"):
+        lattice_swap_mc(start, None, temperature=300.0, config=config)
+    with pytest.raises(VmebError, match="sweeps given both"):
+        lattice_swap_mc(start, None, sweeps=100, config=config)
+
+
 def test_lattice_mc_metropolis_limits(eam):
     start = equiatomic_alloy(3, A, seed=8)  # 54 atoms
-    cold = lattice_swap_mc(
-        start, eam, temperature=1.0, sweeps=6, seed=1, config=LatticeMCConfig(record_interval=1)
-    )
+    config = LatticeMCConfig(temperature=1.0, sweeps=6, record_interval=1)
+    cold = lattice_swap_mc(start, eam, seed=1, config=config)
     energies = cold.trajectory["potential_energy"].to_numpy()
     # at 1 K (kT = 86 micro-eV) no swap raises the energy by more than a few kT
     assert np.all(np.diff(energies) < 1e-3)

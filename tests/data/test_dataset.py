@@ -17,12 +17,9 @@ from vmeb.data.dataset import (
     DatasetHeader,
     append_hops,
     create_dataset,
-    finalize_new_dataset,
     hop_rows_to_csv,
     open_dataset,
     read_hops,
-    staged_output,
-    staging_dir,
     write_structure,
 )
 from vmeb.errors import VmebError
@@ -188,50 +185,3 @@ def test_missing_structure_and_bad_sample_id(dataset):
         ds.with_groups()
     with pytest.raises(VmebError, match="sample id"):
         write_structure(dataset, "bad/id", bulk("Ta", "bcc", a=3.3))
-
-
-def test_staging_and_finalize(tmp_path):
-    target = tmp_path / "out" / "ds"
-    tmp = staging_dir(target)
-    assert tmp.parent == target.parent and tmp.name.startswith(".ds.")
-    create_dataset(tmp, DatasetHeader(species=SPECIES), exist_ok=True)
-    assert finalize_new_dataset(tmp, target) == target
-    assert not tmp.exists() and (target / "header.json").exists()
-    again = staging_dir(target)
-    with pytest.raises(VmebError, match="already exists"):
-        finalize_new_dataset(again, target)
-    assert not again.exists()
-
-
-def test_staged_output_renames_on_success(tmp_path):
-    target = tmp_path / "out" / "result"
-    with staged_output(target) as staging:
-        assert staging.is_dir() and staging.parent == target.parent
-        assert not target.exists()
-        (staging / "table.csv").write_text("a,b\n1,2\n")
-    assert (target / "table.csv").read_text() == "a,b\n1,2\n"
-    assert not staging.exists()
-    assert sorted(p.name for p in target.parent.iterdir()) == ["result"]
-
-
-def test_staged_output_leaves_nothing_on_error(tmp_path):
-    target = tmp_path / "result"
-    with pytest.raises(RuntimeError, match="boom"):
-        with staged_output(target) as staging:
-            (staging / "table.csv").write_text("half")
-            raise RuntimeError("boom")
-    assert not target.exists()
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_staged_output_refuses_existing_output(tmp_path):
-    target = tmp_path / "result"
-    target.mkdir()
-    (target / "keep.txt").write_text("old")
-    with pytest.raises(VmebError, match="already exists"):
-        with staged_output(target) as staging:
-            (staging / "keep.txt").write_text("new")
-            (staging / "extra.txt").write_text("new")
-    assert sorted(p.name for p in target.iterdir()) == ["keep.txt"]
-    assert (target / "keep.txt").read_text() == "old"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["result"]

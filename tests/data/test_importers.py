@@ -10,6 +10,7 @@ import ase.io
 import numpy as np
 import pytest
 from ase import Atoms
+from ase.data import atomic_numbers
 from ase.neighborlist import neighbor_list
 
 from vmeb.cli.main import main
@@ -57,12 +58,12 @@ def test_shared_dft_folders(fpnnk_dir, tmp_path):
     assert [row[:2] for row in report.by_group()] == [("NbTaV", 1), ("NbMoTaWV", 2)]
 
     ds = open_dataset(tmp_path / "ds")
-    # species in order of first appearance across the POSCARs (element line of each file)
-    order = []
+    # default species order (vmeb.species.default_order): the elements of the POSCARs (element
+    # line of each file) by atomic number
+    present = set()
     for name in names:
-        for symbol in (fpnnk_dir / name / "POSCAR").read_text().splitlines()[5].split():
-            order.append(symbol) if symbol not in order else None
-    assert ds.species == tuple(order)
+        present.update((fpnnk_dir / name / "POSCAR").read_text().splitlines()[5].split())
+    assert ds.species == tuple(sorted(present, key=lambda s: atomic_numbers[s]))
     assert ds.header.method["engine"] == "vasp" and "Nat. Commun." in ds.header.method["citation"]
     assert len(ds.hops) == 3 * 1024 and len(ds.valid_hops()) == 3 * 1024 - 8
     assert ds.group_of("NbMoTaWV_2") == "NbMoTaWV"
@@ -172,7 +173,8 @@ def test_csv_import_with_header_and_one_based(tmp_path):
     report = import_csv(tmp_path / "sample.extxyz", tmp_path / "hops.csv", tmp_path / "ds")
     assert (report.samples[0].read, report.samples[0].kept, report.samples[0].rejected) == (9, 8, 1)
     ds = open_dataset(tmp_path / "ds")
-    assert ds.species == tuple(dict.fromkeys(atoms.get_chemical_symbols()))
+    present = set(atoms.get_chemical_symbols())
+    assert ds.species == tuple(sorted(present, key=lambda s: atomic_numbers[s]))
     assert ds.sample_ids() == ["sample"]
     np.testing.assert_allclose(ds.valid_hops()["barrier"], 0.5 + 0.1 * np.arange(8))
     np.testing.assert_allclose(ds.valid_hops()["reverse_barrier"], 0.6 + 0.1 * np.arange(8))

@@ -65,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
     """Analyse the structures and write tables and figures."""
     import numpy as np  # noqa: PLC0415
 
-    from vmeb.data.dataset import staged_output  # noqa: PLC0415
+    from vmeb.files import staged_output  # noqa: PLC0415
+    from vmeb.species import SpeciesTable  # noqa: PLC0415
     from vmeb.structure.io import read_structure  # noqa: PLC0415
 
     if args.out.exists():
@@ -80,8 +81,8 @@ def run(args: argparse.Namespace) -> int:
         if _name(path) in structures:
             raise VmebError(f"{path}: structure name {_name(path)!r} used by two files")
         structures[_name(path)] = read_structure(path, species=species)
-    present = {s for atoms in structures.values() for s in atoms.get_chemical_symbols()}
-    order = list(species) if species else sorted(present)
+    present = [s for atoms in structures.values() for s in atoms.get_chemical_symbols()]
+    order = list(SpeciesTable.for_symbols(present, species or None))
     if args.model is not None:
         from vmeb.learn.training import load_checkpoint  # noqa: PLC0415
 
@@ -109,7 +110,6 @@ def _order_tables(structures, species, state, args, out: Path):
     import pandas as pd  # noqa: PLC0415
 
     from vmeb.csro.order_parameters import (  # noqa: PLC0415
-        bcc_lattice_constant,
         pair_counts,
         pair_labels,
         radial_distribution,
@@ -121,6 +121,7 @@ def _order_tables(structures, species, state, args, out: Path):
         plot_radial_distribution,
         plot_warren_cowley,
     )
+    from vmeb.structure.lattice import bcc_lattice_constant  # noqa: PLC0415
 
     rows, gr, trajectory = [], {}, []
     for name, atoms in structures.items():

@@ -49,14 +49,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _write_csv_atomic(path, frame) -> None:
-    import os  # noqa: PLC0415
+    from vmeb.files import atomic_output  # noqa: PLC0415
 
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
+    with atomic_output(path) as tmp:
         frame.to_csv(tmp, index=False)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _check(args: argparse.Namespace) -> None:

@@ -104,10 +104,10 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from vmeb.data.dataset import staged_output
     from vmeb.errors import VmebError, file_error
+    from vmeb.files import save_figure, staged_output, write_json
     from vmeb.learn.ensembles import load_ensemble
-    from vmeb.plots.figures import save_figure, spectrum_plot
+    from vmeb.plots.figures import spectrum_plot
     from vmeb.spectra.predict import (
         barriers_by_species,
         predict_barriers_with_uncertainty,
@@ -147,7 +147,7 @@ def _predict(args: argparse.Namespace) -> int:
             "structure": str(args.structure),
             "spectra": json.loads(stats.to_json(orient="records")),
         }
-        (staging / "spectrum.json").write_text(json.dumps(payload, indent=2) + "\n")
+        write_json(staging / "spectrum.json", payload)
         predicted = barriers_by_species(table, species)
         save_figure(
             spectrum_plot(predicted, None, title=args.structure.name), staging / "spectrum.png"
@@ -164,21 +164,22 @@ def _predict(args: argparse.Namespace) -> int:
 def _calibrate(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from vmeb.data.dataset import open_dataset, staged_output
+    from vmeb.data.dataset import open_dataset
     from vmeb.errors import file_error
+    from vmeb.files import save_figure, staged_output, write_json
     from vmeb.learn.ensembles import (
         calibration_figure,
         calibration_report,
         load_ensemble,
         predict_dataset,
     )
-    from vmeb.plots.figures import save_figure
+    from vmeb.species import SpeciesTable
 
     if args.output.exists():
         raise file_error(args.output, "already exists (choose another output or remove it)")
     ensemble = load_ensemble(args.ensemble, device=args.device)
     dataset = open_dataset(args.dataset)
-    unknown = sorted(set(dataset.species) - set(ensemble.species))
+    unknown = SpeciesTable.of(ensemble.species).unknown(dataset.species)
     if unknown:
         raise file_error(args.dataset, f"has element(s) {unknown} unknown to the ensemble")
     table = predict_dataset(
@@ -207,7 +208,7 @@ def _calibrate(args: argparse.Namespace) -> int:
             **report.to_dict(),
             "groups": per_group,
         }
-        (staging / "calibration.json").write_text(json.dumps(payload, indent=2) + "\n")
+        write_json(staging / "calibration.json", payload)
         figure = calibration_figure(
             table["barrier"], table["predicted"], sigma, title=f"{args.dataset.name}: {column}"
         )

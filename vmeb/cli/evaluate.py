@@ -32,8 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run ``vmeb evaluate``."""
     from vmeb.cli.predict import load_model
-    from vmeb.data.dataset import open_dataset, staged_output
+    from vmeb.data.dataset import open_dataset
     from vmeb.errors import file_error
+    from vmeb.files import staged_output
     from vmeb.learn.evaluate import evaluate_model, write_report
 
     output = args.output or Path(f"evaluation-{args.dataset.resolve().name}")

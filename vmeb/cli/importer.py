@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     fpnnk.add_argument("folders", type=Path, nargs="+", metavar="DIR", help="sample folders")
     fpnnk.add_argument("-o", "--output", type=Path, required=True, help="dataset to create")
     fpnnk.add_argument(
-        "--species", nargs="+", default=None, help="species order (default: first appearance)"
+        "--species", nargs="+", default=None, help="species order (default: by atomic number)"
     )
 
     table = sources.add_parser(

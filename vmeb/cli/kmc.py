@@ -48,16 +48,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``vmeb kmc``."""
-    import json
-
     import ase.io
     import numpy as np
     import pandas as pd
 
     from vmeb.cli.predict import load_model
-    from vmeb.data.dataset import staged_output
     from vmeb.errors import VmebError, file_error
-    from vmeb.plots.figures import kmc_plot, save_figure
+    from vmeb.files import save_figure, staged_output, write_json
+    from vmeb.plots.figures import kmc_plot
     from vmeb.spectra.kmc import KMCConfig, ModelBarrierProvider, run_kmc
     from vmeb.structure.io import read_structure
 
@@ -84,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
             "seed": args.seed,
             **result.summary(),
         }
-        (staging / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        write_json(staging / "summary.json", summary)
         result.jumps.to_csv(staging / "jumps.csv", index=False)
         trajectory = pd.DataFrame(result.vacancy_displacement, columns=["dx", "dy", "dz"])
         trajectory.insert(0, "time", result.times)

@@ -36,18 +36,11 @@ def _config_file(path: Path | None, allowed: set[str]) -> dict:
     """Settings from a YAML/JSON mapping file whose keys are in ``allowed``."""
     if path is None:
         return {}
-    import yaml  # noqa: PLC0415
+    from vmeb.config import check_keys, read_config  # noqa: PLC0415
 
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise VmebError(f"{path}: cannot read NEB settings ({exc})") from exc
-    if not isinstance(data, dict):
-        raise VmebError(f"{path}: NEB settings must be a mapping of NEBConfig fields")
-    unknown = sorted(set(data) - allowed)
-    if unknown:
-        raise VmebError(f"{path}: unknown NEB settings {unknown}; known: {sorted(allowed)}")
-    return dict(data)
+    data = read_config(path, "NEB settings")
+    check_keys(data, allowed, path, "NEB settings")
+    return data
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

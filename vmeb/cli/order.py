@@ -100,14 +100,14 @@ def run(args: argparse.Namespace) -> int:
         result = hybrid_mcmd(atoms, potential, config, seed=args.seed)
     else:
         config = LatticeMCConfig(
+            sweeps=args.steps,
+            temperature=args.temperature,
             snapshot_sweeps=args.snapshots,
             record_interval=args.record_every or 10,
             n_shells=args.shells,
             label=args.label,
         )
-        result = lattice_swap_mc(
-            atoms, potential, args.temperature, args.steps, seed=args.seed, config=config
-        )
+        result = lattice_swap_mc(atoms, potential, seed=args.seed, config=config)
     write_order_result(result, args.out, figures=True)
     last = result.trajectory.iloc[-1]
     print(

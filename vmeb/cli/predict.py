@@ -91,9 +91,9 @@ def run(args: argparse.Namespace) -> int:
     """Run ``vmeb predict``."""
     import json
 
-    from vmeb.data.dataset import staged_output
     from vmeb.errors import VmebError, file_error
-    from vmeb.plots.figures import save_figure, spectrum_plot
+    from vmeb.files import save_figure, staged_output, write_json
+    from vmeb.plots.figures import spectrum_plot
     from vmeb.spectra.predict import barriers_by_species, predict_barriers, spectrum_statistics
     from vmeb.structure.io import read_structure
 
@@ -134,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
             "n_sites": int(table["site"].nunique()),
             "spectra": json.loads(stats.to_json(orient="records")),
         }
-        (staging / "spectrum.json").write_text(json.dumps(payload, indent=2) + "\n")
+        write_json(staging / "spectrum.json", payload)
         predicted = barriers_by_species(table, species)
         figure = spectrum_plot(predicted, reference, title=args.structure.name)
         save_figure(figure, staging / "spectrum.png")

@@ -29,10 +29,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Compute the table, print it, and write the CSV atomically."""
-    import os  # noqa: PLC0415
     from pathlib import Path  # noqa: PLC0415
 
     from vmeb.errors import VmebError  # noqa: PLC0415
+    from vmeb.files import atomic_output  # noqa: PLC0415
     from vmeb.lammps.potentials import load_potential  # noqa: PLC0415
     from vmeb.neb.properties import format_table, properties_table  # noqa: PLC0415
     from vmeb.neb.site import NEBConfig  # noqa: PLC0415
@@ -52,11 +52,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"potential {potential.name} ({potential.pair_style}), {2 * args.cells**3}-atom cells")
     print(format_table(table))
     if output is not None:
-        tmp = output.with_name(f".{output.name}.tmp")
-        try:
+        with atomic_output(output) as tmp:
             table.to_csv(tmp, index=False, float_format="%.6g")
-            os.replace(tmp, output)
-        finally:
-            tmp.unlink(missing_ok=True)
         print(f"wrote {output}")
     return 0

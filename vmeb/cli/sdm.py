@@ -6,7 +6,7 @@ From a dataset sample or from any structure file (extxyz, LAMMPS data or dump, P
 
 I is the atom removed to make the vacancy, J the first neighbour that jumps into it (0-based).
 The .npy file holds a float32 array [C, G, G, G], layout [channel, z, y, x], channels in the
-dataset's species order (or --species, or order of first appearance in the structure). The
+dataset's species order (or --species, or the elements by atomic number). The
 picture shows one 3D panel per channel with the voxels above --threshold (0.2 as in the paper).
 """
 
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 from pathlib import Path
 
 
@@ -49,6 +48,7 @@ def _load(args: argparse.Namespace):
     """The structure and species order named by the arguments."""
     from vmeb.data.dataset import HEADER_FILE, open_dataset  # noqa: PLC0415
     from vmeb.errors import VmebError, file_error  # noqa: PLC0415
+    from vmeb.species import SpeciesTable  # noqa: PLC0415
     from vmeb.structure.io import read_structure  # noqa: PLC0415
 
     if args.input.is_dir():
@@ -63,21 +63,16 @@ def _load(args: argparse.Namespace):
     if args.sample is not None:
         raise VmebError(f"{args.input}: --sample is for a dataset directory, not a file")
     atoms = read_structure(args.input, args.format, args.species)
-    species = args.species or list(dict.fromkeys(atoms.get_chemical_symbols()))
-    return atoms, tuple(species)
+    return atoms, SpeciesTable.for_symbols(atoms.get_chemical_symbols(), args.species).symbols
 
 
 def _save_npy(path: Path, array) -> None:
     import numpy as np  # noqa: PLC0415
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            np.save(handle, array)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    from vmeb.files import atomic_output  # noqa: PLC0415
+
+    with atomic_output(path) as tmp, open(tmp, "wb") as handle:
+        np.save(handle, array)
 
 
 def render_sdm(sdm, species, centres, path: Path, threshold: float = 0.2, title: str = "") -> None:
@@ -96,6 +91,8 @@ def render_sdm(sdm, species, centres, path: Path, threshold: float = 0.2, title:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # noqa: PLC0415
     import numpy as np  # noqa: PLC0415
+
+    from vmeb.files import save_figure  # noqa: PLC0415
 
     colours = ["tab:blue", "tab:green", "tab:orange", "tab:purple", "tab:brown", "tab:olive"]
     channels = len(species)
@@ -120,14 +117,7 @@ def render_sdm(sdm, species, centres, path: Path, threshold: float = 0.2, title:
     if title:
         fig.suptitle(title)
     fig.tight_layout(rect=(0, 0, 1, 0.94))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix or '.png'}")
-    try:
-        fig.savefig(tmp, dpi=110)
-        os.replace(tmp, path)
-    finally:
-        plt.close(fig)
-        tmp.unlink(missing_ok=True)
+    save_figure(fig, path, dpi=110)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -85,31 +85,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _read_config_file(path: str) -> dict[str, Any]:
-    import yaml
+    from vmeb.config import read_config
 
-    file = Path(path)
-    if not file.is_file():
-        raise file_error(file, "no such config file")
-    try:
-        raw = yaml.safe_load(file.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise file_error(file, f"not valid YAML ({str(exc).splitlines()[0]})") from exc
-    if not isinstance(raw, dict):
-        raise file_error(file, "config must be a mapping of flag names to values")
-    return {str(k).replace("-", "_"): v for k, v in raw.items()}
+    return read_config(path, "training config")
 
 
 def resolve_config(args: argparse.Namespace):
     """The `TrainConfig` of parsed arguments: defaults < config file < command-line flags."""
+    from vmeb.config import check_keys
     from vmeb.learn.training import TrainConfig
 
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     values: dict[str, Any] = {}
     if args.config:
         values = _read_config_file(args.config)
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise file_error(args.config, f"unknown keys {unknown}")
+        check_keys(values, known, args.config, "training config")
     values.update({k: v for k, v in vars(args).items() if k in known})
     for key in _LIST_KEYS:
         if key in values and isinstance(values[key], str | int):
@@ -125,7 +115,8 @@ def run(args: argparse.Namespace) -> int:
     import torch
     import yaml
 
-    from vmeb.data.dataset import atomic_write_text, open_dataset
+    from vmeb.data.dataset import open_dataset
+    from vmeb.files import atomic_write_text
     from vmeb.learn.training import STATE_FILE, train_model
 
     config = resolve_config(args)

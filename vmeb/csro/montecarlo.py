@@ -37,7 +37,6 @@ no diffusion),
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Sequence
@@ -52,15 +51,16 @@ from tqdm.auto import tqdm
 
 from vmeb.csro.order_parameters import (
     ShellPairs,
-    bcc_lattice_constant,
     bcc_shells,
     counts_from_types,
     pair_labels,
     shell_pairs,
 )
-from vmeb.data.dataset import staged_output
 from vmeb.errors import VmebError, file_error
+from vmeb.files import staged_output, write_json
 from vmeb.lammps.potentials import Potential, load_potential
+from vmeb.species import SpeciesTable
+from vmeb.structure.lattice import bcc_lattice_constant
 
 logger = logging.getLogger(__name__)
 
@@ -263,7 +263,7 @@ class _Recorder:
         self.last = quenched
         if snapshot:
             self.snapshots.append(quenched)
-        types = np.array([self.species.index(s) for s in current.get_chemical_symbols()])
+        types = SpeciesTable(self.species).indices(current.get_chemical_symbols())
         counts = counts_from_types(types, self.pairs, self.species)
         delta, alpha = counts.delta(), counts.warren_cowley()
         row: dict[str, Any] = {
@@ -412,8 +412,8 @@ def hybrid_mcmd(
 def lattice_swap_mc(
     atoms: Atoms,
     potential: Potential | str | None,
-    temperature: float = 300.0,
-    sweeps: int = 100,
+    temperature: float | None = None,
+    sweeps: int | None = None,
     seed: int | np.random.Generator = 0,
     config: LatticeMCConfig | None = None,
 ) -> OrderResult:
@@ -423,19 +423,24 @@ def lattice_swap_mc(
         atoms: Starting BCC sample; the atoms stay at these positions (relaxed first if
             ``config.relax_first``).
         potential: A `Potential` or spec.
-        temperature: Metropolis temperature (K); overrides ``config.temperature``.
-        sweeps: Sweeps (N trials each); overrides ``config.sweeps``.
+        temperature: Metropolis temperature (K), shorthand for
+            ``LatticeMCConfig(temperature=...)``; only without ``config``.
+        sweeps: Sweeps (N trials each), shorthand for ``LatticeMCConfig(sweeps=...)``; only
+            without ``config``.
         seed: Seed or generator for the swap trials.
-        config: Further settings (snapshots, records, shells).
+        config: All settings (temperature, sweeps, snapshots, records, shells); the one source
+            of truth when given.
 
     Returns:
         The trajectory (``temperature`` column: the Metropolis temperature), snapshots, swap
         statistics and final structure.
+
+    Raises:
+        VmebError: if ``temperature`` or ``sweeps`` is given together with ``config``.
     """
     from vmeb.lammps.session import lammps_session  # noqa: PLC0415
 
-    config = LatticeMCConfig() if config is None else config
-    config = LatticeMCConfig(**{**asdict(config), "temperature": temperature, "sweeps": sweeps})
+    config = _lattice_config(temperature, sweeps, config)
     if config.sweeps < 0 or not config.temperature > 0:
         raise VmebError("lattice MC needs sweeps >= 0 and a positive temperature")
     events = _event_steps(config.sweeps, config.record_interval, config.snapshot_sweeps)
@@ -465,6 +470,21 @@ def lattice_swap_mc(
     settings = {"method": "lattice_mc", "config": asdict(config), "seed": _seed_json(seed)}
     logger.info("lattice MC: %d sweeps, swaps %s", config.sweeps, counts.tolist())
     return recorder.result(counts, settings)
+
+
+def _lattice_config(
+    temperature: float | None, sweeps: int | None, config: LatticeMCConfig | None
+) -> LatticeMCConfig:
+    """The run's settings: ``config``, or the defaults with ``temperature``/``sweeps`` set."""
+    given = {k: v for k, v in (("temperature", temperature), ("sweeps", sweeps)) if v is not None}
+    if config is None:
+        return LatticeMCConfig(**given)
+    if given:
+        raise VmebError(
+            f"lattice_swap_mc: {', '.join(given)} given both as argument and in config; "
+            "set them in LatticeMCConfig only"
+        )
+    return config
 
 
 def _seed_json(seed: int | np.random.Generator) -> int | str:
@@ -515,7 +535,7 @@ def write_order_result(
                 for s in result.snapshots
             ],
         }
-        (tmp / "order.json").write_text(json.dumps(summary, indent=2) + "\n")
+        write_json(tmp / "order.json", summary)
         if figures:
             import matplotlib.pyplot as plt  # noqa: PLC0415
 

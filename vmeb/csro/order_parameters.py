@@ -34,6 +34,8 @@ import numpy as np
 from ase import Atoms
 
 from vmeb.errors import VmebError
+from vmeb.species import SpeciesTable
+from vmeb.structure.lattice import bcc_lattice_constant
 from vmeb.structure.neighbours import neighbours_within
 
 logger = logging.getLogger(__name__)
@@ -116,39 +118,15 @@ def shells_within(a: float, r_max: float) -> Shells:
     raise AssertionError("unreachable")
 
 
-def bcc_lattice_constant(atoms: Atoms) -> float:
-    """Lattice constant (Å) of a BCC sample from its volume per atom, ``(2 V / N)^(1/3)``.
-
-    An ``info["a"]`` or ``info["lattice_constant"]`` entry takes precedence.
-    """
-    for key in ("a", "lattice_constant"):
-        if key in atoms.info:
-            return float(atoms.info[key])
-    if len(atoms) == 0:
-        raise VmebError("empty structure: no lattice constant")
-    return float((2.0 * atoms.get_volume() / len(atoms)) ** (1.0 / 3.0))
-
-
 def species_order(atoms: Atoms, species: Sequence[str] | None = None) -> tuple[str, ...]:
-    """Species order for count tables: ``species`` if given, else the sorted symbols present."""
-    present = set(atoms.get_chemical_symbols())
-    if species is None:
-        return tuple(sorted(present))
-    missing = present - set(species)
-    if missing:
-        raise VmebError(f"structure holds {sorted(missing)}, not in species {list(species)}")
-    return tuple(species)
+    """Species order for count tables: ``species`` (checked to cover the structure) if given,
+    else `vmeb.species.default_order` of the symbols present (by atomic number)."""
+    return SpeciesTable.for_symbols(atoms.get_chemical_symbols(), species).symbols
 
 
 def species_types(atoms: Atoms, species: Sequence[str]) -> np.ndarray:
-    """[N] 0-based index of each atom's species in ``species``."""
-    lookup = {s: i for i, s in enumerate(species)}
-    try:
-        return np.fromiter(
-            (lookup[s] for s in atoms.get_chemical_symbols()), dtype=int, count=len(atoms)
-        )
-    except KeyError as exc:
-        raise VmebError(f"structure holds {exc.args[0]}, not in species {list(species)}") from exc
+    """[N] 0-based index of each atom's species in ``species`` (`SpeciesTable.indices`)."""
+    return SpeciesTable.of(species).indices(atoms.get_chemical_symbols())
 
 
 @dataclass(frozen=True)
@@ -282,7 +260,7 @@ def pair_counts(
         atoms: Periodic BCC structure (perfect, relaxed or thermal).
         n_shells: Number of shells K.
         a: Lattice constant (Å); default `bcc_lattice_constant`.
-        species: Species order (default: sorted symbols present).
+        species: Species order (default: `vmeb.species.default_order`).
 
     Returns:
         Counts with ``delta()`` and ``warren_cowley()``.
@@ -345,7 +323,7 @@ def random_reference(
         n_samples: Number of random permutations.
         seed: Seed or generator for the permutations.
         a: Lattice constant (Å); default `bcc_lattice_constant`.
-        species: Species order (default: sorted symbols present).
+        species: Species order (default: `vmeb.species.default_order`).
 
     Returns:
         Means and standard deviations of delta and alpha, each [K, S, S].

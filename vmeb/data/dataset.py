@@ -27,10 +27,7 @@ import json
 import logging
 import math
 import os
-import shutil
-import tempfile
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,6 +39,8 @@ import pandas as pd
 from ase import Atoms
 
 from vmeb.errors import VmebError, file_error
+from vmeb.files import atomic_write_text, write_json
+from vmeb.species import SpeciesTable
 
 logger = logging.getLogger(__name__)
 
@@ -113,21 +112,6 @@ class DatasetHeader:
         }
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file, fsync and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def read_header(root: str | os.PathLike) -> DatasetHeader:
     """Read and validate ``header.json`` of a dataset.
 
@@ -148,11 +132,9 @@ def read_header(root: str | os.PathLike) -> DatasetHeader:
         raise file_error(
             path, f"dataset format version {version!r}; this vmeb reads version {FORMAT_VERSION}"
         )
-    species = raw.get("species")
-    if not isinstance(species, list) or not species or not all(isinstance(s, str) for s in species):
-        raise file_error(path, "'species' must be a non-empty list of element symbols")
+    species = SpeciesTable.from_json(raw.get("species"), source=str(path))
     return DatasetHeader(
-        species=tuple(species),
+        species=species.symbols,
         lattice=raw.get("lattice", {}),
         method=raw.get("method", {}),
         format_version=version,
@@ -195,7 +177,7 @@ def create_dataset(
     hops = root / HOPS_FILE
     if not hops.exists():
         atomic_write_text(hops, ",".join(HOP_COLUMNS + EXTRA_COLUMNS) + "\n")
-    atomic_write_text(root / HEADER_FILE, json.dumps(header.to_json(), indent=2) + "\n")
+    write_json(root / HEADER_FILE, header.to_json())
     return root
 
 
@@ -364,6 +346,11 @@ class BarrierDataset:
         """Species order of the dataset."""
         return tuple(self.header.species)
 
+    @property
+    def species_table(self) -> SpeciesTable:
+        """Species order of the dataset as a `SpeciesTable` (channel order of its header)."""
+        return SpeciesTable(self.header.species)
+
     def structure(self, sample_id: str) -> Atoms:
         """The perfect sample ``sample_id`` (cached after the first read)."""
         if sample_id not in self._structures:
@@ -392,6 +379,28 @@ class BarrierDataset:
         mask = (hops["status"] == "ok") & np.isfinite(hops["barrier"]) & (hops["barrier"] > 0)
         return hops.loc[mask].reset_index(drop=True)
 
+    def iter_samples(
+        self, hops: pd.DataFrame | None = None, *, progress: bool = False, desc: str = "samples"
+    ) -> Iterator[tuple[str, Atoms, pd.DataFrame]]:
+        """The hops of a table sample by sample, with each sample's structure.
+
+        Args:
+            hops: A hop table of this dataset (default: `with_groups`, the valid hops with their
+                ``group``).
+            progress: Show a tqdm bar over samples.
+            desc: Label of the bar.
+
+        Yields:
+            ``(sample_id, atoms, rows)``: samples in order of first appearance in ``hops``;
+            ``rows`` the sample's rows of ``hops`` (index kept, so ``rows.index`` locates them).
+        """
+        from tqdm.auto import tqdm  # noqa: PLC0415
+
+        hops = self.with_groups() if hops is None else hops
+        samples = hops.groupby("sample_id", sort=False)
+        for sample_id, rows in tqdm(samples, desc=desc, disable=not progress):
+            yield str(sample_id), self.structure(str(sample_id)), rows
+
     def with_groups(self, hops: pd.DataFrame | None = None) -> pd.DataFrame:
         """A copy of ``hops`` (default: valid hops) with a ``group`` column added."""
         hops = self.valid_hops() if hops is None else hops
@@ -408,76 +417,7 @@ def open_dataset(root: str | os.PathLike) -> BarrierDataset:
         raise file_error(root, "no such dataset directory")
     header = read_header(root)
     hops = read_hops(root)
-    unknown = sorted(set(hops["moving_species"]) - set(header.species))
+    unknown = SpeciesTable(header.species).unknown(hops["moving_species"])
     if unknown:
         raise file_error(root / HOPS_FILE, f"moving species {unknown} not in header species")
     return BarrierDataset(root=root, header=header, hops=hops)
-
-
-def finalize_new_dataset(tmp_root: Path, root: Path) -> Path:
-    """Move a dataset built in ``tmp_root`` to ``root`` in one rename (no half-written output)."""
-    if root.exists():
-        shutil.rmtree(tmp_root, ignore_errors=True)
-        raise file_error(root, "already exists (choose another output or remove it)")
-    root.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(tmp_root, root)
-    return root
-
-
-def staging_dir(root: str | os.PathLike) -> Path:
-    """A fresh temporary directory beside ``root`` for building a dataset before renaming it."""
-    root = Path(root)
-    root.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(dir=root.parent, prefix=f".{root.name}.", suffix=".partial"))
-
-
-@contextmanager
-def staged_output(output: str | os.PathLike) -> Iterator[Path]:
-    """Build an output directory beside it and publish it whole, or leave nothing behind.
-
-    Usage::
-
-        with staged_output(output) as staging:
-            (staging / "table.csv").write_text(...)
-
-    The block writes into a fresh staging directory (`staging_dir`, a hidden ``.partial``
-    directory next to ``output``). When the block finishes, the staging directory is renamed to
-    ``output`` in one step (`finalize_new_dataset`); when the block or the rename raises (any
-    exception, including ``KeyboardInterrupt``), the staging directory is removed and the
-    exception propagates. A reader therefore sees either the complete output or none. Whether
-    ``output`` exists is checked only at the rename; callers that want to fail before expensive
-    work check first.
-
-    Args:
-        output: The directory to create; its parent is created if missing.
-
-    Yields:
-        The staging directory (empty) to write into.
-
-    Raises:
-        VmebError: if ``output`` exists when the block finishes (the staging directory is
-            removed, ``output`` left untouched).
-    """
-    output = Path(output)
-    staging = staging_dir(output)
-    try:
-        yield staging
-        finalize_new_dataset(staging, output)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-
-
-def read_json_record(path: Path) -> Any:
-    """The JSON content of a bookkeeping file, or None if it does not exist.
-
-    Raises:
-        VmebError: naming the file, if it is not valid JSON.
-    """
-    path = Path(path)
-    if not path.exists():
-        return None
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise file_error(path, f"not valid JSON ({exc}); remove it to start over") from exc

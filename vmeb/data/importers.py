@@ -32,11 +32,13 @@ from vmeb.data.dataset import (
     DatasetHeader,
     append_hops,
     create_dataset,
-    staged_output,
     write_structure,
 )
 from vmeb.errors import VmebError, file_error
+from vmeb.files import staged_output
+from vmeb.species import SpeciesTable, default_order
 from vmeb.structure.io import read_structure
+from vmeb.structure.lattice import bcc_lattice_constant_from_volume
 from vmeb.structure.neighbours import first_neighbours
 
 logger = logging.getLogger(__name__)
@@ -138,26 +140,25 @@ def composition_label(folder_name: str) -> str:
 
 
 def _species_order(structures: Sequence[tuple[Path, Atoms]], species: Sequence[str] | None):
-    """Species order: the given one (checked to cover all elements) or first appearance."""
-    if species is not None:
-        species = tuple(species)
-        if len(set(species)) != len(species) or not species:
-            raise VmebError(f"--species must list distinct elements, got {list(species)}")
-        for path, atoms in structures:
-            unknown = sorted(set(atoms.get_chemical_symbols()) - set(species))
-            if unknown:
-                raise file_error(path, f"elements {unknown} are not in the species {list(species)}")
-        return species
-    order: dict[str, None] = {}
-    for _, atoms in structures:
-        for symbol in atoms.get_chemical_symbols():
-            order.setdefault(symbol, None)
-    return tuple(order)
+    """Species order: the given one (checked to cover all elements) or `default_order`."""
+    if species is None:
+        return default_order(s for _, atoms in structures for s in atoms.get_chemical_symbols())
+    try:
+        table = SpeciesTable(tuple(species))
+    except VmebError as exc:
+        raise VmebError(f"--species: {exc}") from exc
+    for path, atoms in structures:
+        unknown = table.unknown(atoms.get_chemical_symbols())
+        if unknown:
+            raise file_error(path, f"elements {unknown} are not in the species {table}")
+    return table.symbols
 
 
 def _lattice(structures: Sequence[tuple[Path, Atoms]]) -> dict[str, Any]:
     """BCC lattice description: mean and range of a = (2 V / N)^(1/3) over the samples (Å)."""
-    a = [(2 * atoms.get_volume() / len(atoms)) ** (1 / 3) for _, atoms in structures]
+    a = [
+        bcc_lattice_constant_from_volume(atoms.get_volume(), len(atoms)) for _, atoms in structures
+    ]
     return {
         "type": "bcc",
         "a": round(float(np.mean(a)), 5),

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from vmeb.errors import VmebError
-from vmeb.files import cache_dir
+from vmeb.files import atomic_write_text, cache_dir
 
 logger = logging.getLogger(__name__)
 
@@ -269,13 +269,7 @@ def write_setfl(
     """
     path = Path(path)
     text = setfl_text(elements, nr, nrho)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write_text(path, text)
     logger.info("wrote EAM %s for %s", path, " ".join(elements))
     return path
 

@@ -12,7 +12,6 @@ import fcntl
 import hashlib
 import json
 import logging
-import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import numpy as np
 from ase import Atoms
 from ase.data import atomic_numbers
 
-from vmeb.files import cache_dir
+from vmeb.files import atomic_write_text, cache_dir
 from vmeb.lammps.potentials import Potential, load_potential
 from vmeb.lammps.session import relax
 from vmeb.structure.build import (
@@ -78,9 +77,7 @@ def _locked_json(path: Path) -> Iterator[dict]:
         before = dict(data)
         yield data
         if data != before:
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-            os.replace(tmp, path)
+            atomic_write_text(path, json.dumps(data, indent=1, sort_keys=True))
 
 
 def lattice_constant(

@@ -24,11 +24,11 @@ from dataclasses import dataclass
 import numpy as np
 from ase import Atoms
 from ase.calculators.lammps.coordinatetransform import Prism
-from ase.data import atomic_numbers
 
 from vmeb.errors import VmebError
 from vmeb.lammps.loading import new_lammps
 from vmeb.lammps.potentials import Potential, load_potential
+from vmeb.species import SpeciesTable, default_order
 
 logger = logging.getLogger(__name__)
 
@@ -57,17 +57,17 @@ def species_of(atoms: Atoms, potential: Potential | str | None = None) -> tuple[
     Args:
         atoms: The structure.
         potential: If given, the elements are ordered as in ``potential.elements`` (elements
-            the potential lacks raise); otherwise by atomic number.
+            the potential lacks raise); otherwise by atomic number (`default_order`).
 
     Returns:
         Element symbols, type 1 first.
     """
-    present = set(atoms.get_chemical_symbols())
+    symbols = atoms.get_chemical_symbols()
     if potential is None:
-        return tuple(sorted(present, key=lambda s: atomic_numbers[s]))
+        return default_order(symbols)
     potential = load_potential(potential)
-    potential.check_species(sorted(present))
-    return tuple(e for e in potential.elements if e in present)
+    potential.check_species(default_order(symbols))
+    return default_order(symbols, potential.elements)
 
 
 def _lammps_box(lmp) -> tuple[np.ndarray, np.ndarray]:
@@ -122,7 +122,8 @@ def lammps_session(
         VmebError: if the cell is degenerate, an element has no type, or LAMMPS rejects input.
     """
     potential = load_potential(potential)
-    species = tuple(species) if species is not None else species_of(atoms, potential)
+    given = species if species is not None else species_of(atoms, potential)
+    species = SpeciesTable.for_symbols(atoms.get_chemical_symbols(), given).symbols
     frame = _lammps_frame(atoms, species)
     # one in-process LAMMPS at a time: MPI (initialised by the first instance) is not
     # thread-safe, and threads of `concurrent_hops` would otherwise race in it
@@ -161,25 +162,20 @@ class _LammpsFrame:
 
 def _lammps_frame(atoms: Atoms, species: tuple[str, ...]) -> _LammpsFrame:
     """Checks ``atoms`` against ``species`` and maps them into LAMMPS's frame (module doc)."""
-    missing = sorted(set(atoms.get_chemical_symbols()) - set(species))
-    if missing:
-        raise VmebError(f"elements {missing} of the structure are not in the species {species}")
     if len(atoms) == 0:
         raise VmebError("LAMMPS session: the structure has no atoms")
     cell = np.asarray(atoms.cell.array, dtype=float)
     if abs(np.linalg.det(cell)) < 1e-6:
         raise VmebError("LAMMPS needs a periodic cell of non-zero volume; this structure has none")
     prism = Prism(cell, pbc=True, reduce_cell=False)
-    type_of_number = np.zeros(len(atomic_numbers) + 1, dtype=np.int32)
-    for i, symbol in enumerate(species):
-        type_of_number[atomic_numbers[symbol]] = i + 1
+    types = (SpeciesTable(species).indices(atoms.get_chemical_symbols()) + 1).astype(np.int32)
     positions = np.asarray(atoms.positions, dtype=float) @ prism.rot_mat
     lammps_cell = prism.cell
     image = np.floor(np.linalg.solve(lammps_cell.T, positions.T).T).astype(np.int64)
     return _LammpsFrame(
         prism=tuple(float(v) for v in prism.get_lammps_prism()),
         rotation=prism.rot_mat,
-        types=type_of_number[atoms.numbers],
+        types=types,
         positions=positions - image @ lammps_cell,
         image=image,
     )

@@ -35,7 +35,6 @@ import json
 import logging
 import math
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +47,7 @@ from matplotlib.figure import Figure
 
 from vmeb.data.dataset import BarrierDataset
 from vmeb.errors import VmebError, file_error
+from vmeb.files import write_json
 from vmeb.learn.batches import batch, operations, prepare_inputs
 from vmeb.learn.descriptors import symmetry_images
 from vmeb.learn.environment import LocalEnvironments
@@ -263,18 +263,7 @@ def _write_ensemble_header(
         "config": config.to_dict(),
         "species": list(species),
     }
-    _atomic_text(root / ENSEMBLE_FILE, json.dumps(header, indent=2) + "\n")
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_json(root / ENSEMBLE_FILE, header)
 
 
 # ----------------------------------------------------------------------------- prediction
@@ -487,11 +476,11 @@ def predict_dataset(
     """
     hops = dataset.with_groups().reset_index(drop=True)
     columns = {name: np.zeros(len(hops)) for name in ("predicted", *UNCERTAINTY_COLUMNS)}
-    for sample_id, rows in hops.groupby("sample_id", sort=False):
+    for _, atoms, rows in dataset.iter_samples(hops):
         recorder = EnsembleRecorder(ensemble)
         predict_hops(
             recorder,
-            dataset.structure(sample_id),
+            atoms,
             rows["vacancy_index"].to_numpy(),
             rows["moving_index"].to_numpy(),
             batch_size=batch_size,

@@ -28,6 +28,7 @@ import numpy as np
 from ase import Atoms
 
 from vmeb.errors import VmebError
+from vmeb.species import SpeciesTable
 from vmeb.structure.neighbours import GhostedCell, first_neighbours, ghosted_cell, neighbours_within
 
 logger = logging.getLogger(__name__)
@@ -240,19 +241,7 @@ def _validate(
         raise VmebError(
             f"hop {int(same[0])}: moving atom is the vacancy site {int(moving[same[0]])}"
         )
-    if len(set(species)) != len(species) or not species:
-        raise VmebError(f"species must be a non-empty list of distinct elements, got {species}")
-    lookup = {symbol: k for k, symbol in enumerate(species)}
-    symbols = atoms.get_chemical_symbols()
-    channel = np.fromiter((lookup.get(s, -1) for s in symbols), dtype=np.int64, count=n_atoms)
-    unknown = np.nonzero(channel < 0)[0]
-    if unknown.size:
-        missing = sorted({symbols[i] for i in unknown})
-        raise VmebError(
-            f"element(s) {missing} (e.g. atom {int(unknown[0])}) not among the species "
-            f"{list(species)}"
-        )
-    return channel
+    return SpeciesTable.of(species).indices(atoms.get_chemical_symbols())
 
 
 def _hop_vectors(

@@ -8,7 +8,6 @@ the true barriers of a subset have no spread).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from dataclasses import dataclass
@@ -17,65 +16,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from vmeb.data.dataset import BarrierDataset
 from vmeb.errors import VmebError
+from vmeb.files import write_json
 from vmeb.learn.inference import model_cutoff, predict_hops
+from vmeb.learn.metrics import grouped_metrics, regression_metrics
+from vmeb.species import SpeciesTable
 from vmeb.structure.neighbours import ghosted_cell
 
 logger = logging.getLogger(__name__)
-
-#: Metric columns of the report tables.
-METRIC_COLUMNS = ("count", "mae", "rmse", "r2", "mean_true", "mean_predicted")
-
-
-def regression_metrics(true: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
-    """MAE, RMSE and R^2 of predictions.
-
-    Args:
-        true: [N] reference barriers (eV).
-        predicted: [N] predicted barriers (eV).
-
-    Returns:
-        ``count``, ``mae`` (eV), ``rmse`` (eV), ``r2`` (1), ``mean_true``, ``mean_predicted`` (eV);
-        NaN values for N = 0 (and R^2 NaN when the true values are all equal).
-    """
-    true = np.asarray(true, dtype=np.float64).reshape(-1)
-    predicted = np.asarray(predicted, dtype=np.float64).reshape(-1)
-    if true.shape != predicted.shape:
-        raise ValueError(f"shapes differ: {true.shape} vs {predicted.shape}")
-    nan = float("nan")
-    if len(true) == 0:
-        return dict(count=0, mae=nan, rmse=nan, r2=nan, mean_true=nan, mean_predicted=nan)
-    error = predicted - true
-    ss_res = float(np.sum(error**2))
-    ss_tot = float(np.sum((true - true.mean()) ** 2))
-    return {
-        "count": int(len(true)),
-        "mae": float(np.mean(np.abs(error))),
-        "rmse": float(np.sqrt(np.mean(error**2))),
-        "r2": 1.0 - ss_res / ss_tot if ss_tot > 0 else nan,
-        "mean_true": float(true.mean()),
-        "mean_predicted": float(predicted.mean()),
-    }
-
-
-def grouped_metrics(hops: pd.DataFrame, by: str) -> pd.DataFrame:
-    """`regression_metrics` per value of column ``by`` of a table with barrier and predicted.
-
-    Args:
-        hops: Table with columns ``by``, ``barrier`` and ``predicted`` (eV).
-        by: Grouping column.
-
-    Returns:
-        One row per group (sorted), columns ``by`` then `METRIC_COLUMNS`.
-    """
-    rows = []
-    for key, part in hops.groupby(by, sort=True):
-        metrics = regression_metrics(part["barrier"].to_numpy(), part["predicted"].to_numpy())
-        rows.append({by: key, **metrics})
-    return pd.DataFrame(rows, columns=[by, *METRIC_COLUMNS])
 
 
 @dataclass(frozen=True)
@@ -138,7 +88,7 @@ def evaluate_model(
     Raises:
         VmebError: if the dataset has no valid hops or holds elements the model does not know.
     """
-    unknown = sorted(set(dataset.species) - set(trained.species))
+    unknown = SpeciesTable.of(trained.species).unknown(dataset.species)
     if unknown:
         raise VmebError(
             f"{dataset.root}: dataset species {unknown} not known to the model "
@@ -149,9 +99,8 @@ def evaluate_model(
         raise VmebError(f"{dataset.root}: no valid hops to evaluate")
     predicted = np.full(len(hops), np.nan)
     r_c = model_cutoff(trained)
-    samples = hops.groupby("sample_id", sort=True).indices
-    for sample_id, rows in tqdm(samples.items(), desc="samples", disable=not progress):
-        atoms = dataset.structure(sample_id)
+    for sample_id, atoms, sample_hops in dataset.iter_samples(hops, progress=progress):
+        rows = sample_hops.index.to_numpy()
         try:
             predicted[rows] = predict_hops(
                 trained,
@@ -193,13 +142,14 @@ def write_report(
     Returns:
         The written paths.
     """
-    from vmeb.plots.figures import distribution_panels, parity_plot, save_figure
+    from vmeb.files import save_figure
+    from vmeb.plots.figures import distribution_panels, parity_plot
 
     directory = Path(directory)
     written = []
     payload = {**(meta or {}), **report.to_json()}
     path = directory / "report.json"
-    path.write_text(json.dumps(payload, indent=2) + "\n")
+    write_json(path, payload)
     written.append(path)
     for name, table in (
         ("metrics_per_group.csv", report.per_group),

@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from vmeb.errors import VmebError
 from vmeb.learn.environment import hop_environments
+from vmeb.species import SpeciesTable
 from vmeb.structure.neighbours import GhostedCell, ghosted_cell
 
 logger = logging.getLogger(__name__)
@@ -43,8 +44,7 @@ def check_species(atoms: Atoms, species: Sequence[str]) -> None:
     Raises:
         VmebError: naming the unknown elements and the known ones.
     """
-    present = set(atoms.get_chemical_symbols())
-    unknown = sorted(present - set(species))
+    unknown = SpeciesTable.of(species).unknown(atoms.get_chemical_symbols())
     if unknown:
         raise VmebError(
             f"element(s) {unknown} not known to the model (it was trained on {list(species)})"

@@ -17,13 +17,14 @@ output neuron; mini-batches of 160/100/80/60 for 4/8/12/16 convs; NN with two hi
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from vmeb.config import config_from_mapping
 from vmeb.errors import VmebError
 
 #: Model kinds understood by `build_model`.
@@ -77,14 +78,10 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ModelConfig:
         """Inverse of `to_dict`; unknown keys are an error."""
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise VmebError(f"unknown model config keys {sorted(unknown)}")
         values = dict(data)
         if "hidden" in values:
             values["hidden"] = tuple(values["hidden"])
-        return cls(**values)
+        return config_from_mapping(cls, values, what="model config")
 
 
 class _Normalised(nn.Module):

@@ -40,10 +40,9 @@ import json
 import logging
 import math
 import os
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,13 +50,17 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from vmeb.data.dataset import BarrierDataset, atomic_write_text
+from vmeb.config import config_from_mapping
+from vmeb.data.dataset import BarrierDataset
 from vmeb.errors import VmebError, file_error
+from vmeb.files import atomic_output, atomic_write_text, to_json, write_json
 from vmeb.learn.batches import ModelInputs, batch, operations, prepare_inputs
 from vmeb.learn.descriptors import SiteTemplate, lattice_roll, site_template, symmetry_images
 from vmeb.learn.environment import LocalEnvironments, concatenate_environments, hop_environments
+from vmeb.learn.metrics import training_metrics
 from vmeb.learn.models import ModelConfig, build_model, fit_linear
 from vmeb.learn.sdm import SDMConfig
+from vmeb.species import SpeciesTable
 from vmeb.structure.neighbours import ghosted_cell
 
 logger = logging.getLogger(__name__)
@@ -165,11 +168,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
         """Build from a dict (e.g. a YAML config); unknown keys are an error."""
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise VmebError(f"unknown training config keys {sorted(unknown)}")
-        return cls(**dict(data))
+        return config_from_mapping(cls, data, what="training config")
 
 
 @dataclass
@@ -212,11 +211,9 @@ class TrainResult:
 
 
 def merged_species(datasets: Sequence[BarrierDataset]) -> tuple[str, ...]:
-    """Species order over several datasets: the first dataset's order, new ones appended."""
-    order: list[str] = []
-    for dataset in datasets:
-        order += [s for s in dataset.species if s not in order]
-    return tuple(order)
+    """Species order over several datasets: the first dataset's order, new ones appended
+    (`SpeciesTable.union`)."""
+    return SpeciesTable.union(d.species_table for d in datasets).symbols
 
 
 def load_hops(
@@ -235,11 +232,8 @@ def load_hops(
     species = tuple(species or merged_species(datasets))
     envs, barriers, groups = [], [], []
     for dataset in datasets:
-        hops = dataset.with_groups()
-        for sample_id, rows in tqdm(
-            hops.groupby("sample_id", sort=False), desc=f"environments {dataset.root.name}"
-        ):
-            atoms = dataset.structure(sample_id)
+        desc = f"environments {dataset.root.name}"
+        for _, atoms, rows in dataset.iter_samples(progress=True, desc=desc):
             ghosts = ghosted_cell(atoms, r_c)
             envs.append(
                 hop_environments(
@@ -328,17 +322,8 @@ def _predict(
 
 
 def _atomic_torch_save(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(obj, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def _model_record(
@@ -470,7 +455,7 @@ def model_from_record(record: Mapping[str, Any], path: str | os.PathLike = "<che
     """
     try:
         config = TrainConfig.from_dict(record["config"]["train"])
-        species = tuple(str(s) for s in record["species"])
+        species = SpeciesTable.from_json(record["species"], "checkpoint").symbols
         template = None
         if config.kind == "cnn":
             size = config.sdm_config().grid_size
@@ -507,20 +492,6 @@ def load_checkpoint(path: str | os.PathLike, device: str = "cpu") -> TrainedMode
 # ----------------------------------------------------------------------------- training
 
 
-def _metrics(pred: np.ndarray, true: np.ndarray, groups: np.ndarray) -> dict[str, Any]:
-    err = pred - true
-    per_group = {
-        str(g): {"mae": float(np.abs(err[groups == g]).mean()), "n": int((groups == g).sum())}
-        for g in sorted(set(groups.tolist()))
-    }
-    return {
-        "mae": float(np.abs(err).mean()),
-        "rmse": float(np.sqrt(np.mean(err**2))),
-        "n": len(err),
-        "groups": per_group,
-    }
-
-
 def _resolve_template(config: TrainConfig, data: HopData, train: np.ndarray) -> SiteTemplate:
     if config.template_cutoff is not None:
         return site_template(config.template_cutoff)
@@ -536,11 +507,11 @@ class _Log:
     def __init__(self, path: Path, history: list[dict], callback: Callable[[dict], None] | None):
         self.path = path
         self.callback = callback
-        atomic_write_text(path, "".join(json.dumps(h) + "\n" for h in history))
+        atomic_write_text(path, "".join(to_json(h) + "\n" for h in history))
 
     def __call__(self, entry: dict[str, Any]) -> None:
         with open(self.path, "a") as handle:
-            handle.write(json.dumps(entry) + "\n")
+            handle.write(to_json(entry) + "\n")
         if self.callback is not None:
             self.callback(entry)
 
@@ -757,7 +728,7 @@ def _finish(model, inputs, data, split, config, out, state) -> TrainResult:
     test: dict[str, Any] = {}
     if len(split["test"]):
         pred = _predict(model, inputs, split["test"], n_species, config, 256, config.device)
-        test = _metrics(pred, data.barriers[split["test"]], data.groups[split["test"]])
+        test = training_metrics(pred, data.barriers[split["test"]], data.groups[split["test"]])
     summary = {
         "kind": config.kind,
         "best_epoch": state["best_epoch"],
@@ -766,7 +737,7 @@ def _finish(model, inputs, data, split, config, out, state) -> TrainResult:
         "n_val": len(split["val"]),
         "test": test,
     }
-    atomic_write_text(out / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
+    write_json(out / SUMMARY_FILE, summary)
     return TrainResult(
         model_path=out / MODEL_FILE,
         best_epoch=state["best_epoch"],

@@ -56,7 +56,9 @@ from vmeb.data.dataset import (
     write_structure,
 )
 from vmeb.errors import VmebError, file_error
+from vmeb.files import is_temporary
 from vmeb.lammps.potentials import Potential
+from vmeb.species import default_order
 from vmeb.structure.neighbours import first_neighbours
 
 logger = logging.getLogger(__name__)
@@ -218,11 +220,9 @@ def campaign_method(potential: Potential, neb_config: Any) -> dict[str, Any]:
 
 def _species_order(named: Mapping[str, Atoms], potential: Potential) -> tuple[str, ...]:
     """Elements present in the samples, in the potential's element order."""
-    present = set()
-    for atoms in named.values():
-        present.update(atoms.get_chemical_symbols())
-    potential.check_species(sorted(present))
-    return tuple(e for e in potential.elements if e in present)
+    present = default_order(s for atoms in named.values() for s in atoms.get_chemical_symbols())
+    potential.check_species(present)
+    return default_order(present, potential.elements)
 
 
 def _check_method(root: Path, method: Mapping[str, Any]) -> None:
@@ -252,7 +252,7 @@ def _creation_cut_short(root: Path) -> bool:
     """Whether ``root`` is a dataset whose creation was killed before its header was written:
     only the structures folder, temporary files and a hop table without rows."""
     for entry in root.iterdir():
-        if entry.name.startswith(".") and entry.name.endswith(".tmp"):
+        if is_temporary(entry.name):
             continue
         if entry.name == "structures" and entry.is_dir():
             continue

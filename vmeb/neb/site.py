@@ -42,6 +42,8 @@ from scipy.interpolate import CubicHermiteSpline
 
 from vmeb.errors import VmebError
 from vmeb.lammps.potentials import Potential, load_potential
+from vmeb.species import SpeciesTable
+from vmeb.structure.lattice import minimum_image
 from vmeb.structure.neighbours import first_neighbours
 
 logger = logging.getLogger(__name__)
@@ -263,21 +265,6 @@ class VacancyCell:
         return perfect_index - int(perfect_index > self.vacancy_index)
 
 
-def minimum_image(vectors: np.ndarray, cell: np.ndarray) -> np.ndarray:
-    """Shortest periodic images of displacement vectors.
-
-    Args:
-        vectors: [..., 3] displacements (Å).
-        cell: [3, 3] cell rows (Å).
-
-    Returns:
-        [..., 3] the same displacements reduced to their minimum images (Å).
-    """
-    frac = np.linalg.solve(cell.T, vectors.reshape(-1, 3).T).T
-    frac -= np.round(frac)
-    return (frac @ cell).reshape(vectors.shape)
-
-
 def is_costly(potential: Potential, n_atoms: int) -> bool:
     """Whether force calls on this cell are slow enough to pay for extra processes.
 
@@ -316,9 +303,7 @@ def _species(atoms: Atoms, potential: Potential, species: Sequence[str] | None) 
     if species is not None:
         species = list(species)
         potential.check_species(species)
-        missing = sorted(set(atoms.get_chemical_symbols()) - set(species))
-        if missing:
-            raise VmebError(f"sample has elements {missing} not in species {species}")
+        SpeciesTable.of(species).require(atoms.get_chemical_symbols(), "sample")
         return species
     from vmeb.lammps.session import species_of  # noqa: PLC0415
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import matplotlib
@@ -35,20 +34,10 @@ if TYPE_CHECKING:
     from vmeb.csro.order_parameters import Shells
 import pandas as pd  # noqa: E402
 
+from vmeb.files import save_figure  # noqa: E402
+from vmeb.species import default_order  # noqa: E402
+
 logger = logging.getLogger(__name__)
-
-
-def save_figure(fig: plt.Figure, path: str | os.PathLike) -> Path:
-    """Save a figure atomically (temporary file + rename), PNG at 150 dpi."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    try:
-        fig.savefig(tmp, dpi=150, bbox_inches="tight")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
 
 
 def _finish(fig: plt.Figure, path: str | os.PathLike | None) -> plt.Figure:
@@ -175,10 +164,10 @@ def plot_barrier_statistics(
         barriers: One row per hop: ``moving_species``, ``barrier`` (eV) and ``state_column``
             (an MD step, a sweep or a state label).
         state_column: Column holding the CSRO state.
-        species: Species order of the curves (default: as they appear).
+        species: Species order of the curves (default: `vmeb.species.default_order`).
         path: Optional output file (paper Supp. Fig. 5).
     """
-    species = list(species or dict.fromkeys(barriers["moving_species"]))
+    species = list(species or default_order(barriers["moving_species"]))
     states, numeric = _state_axis(barriers, state_column)
     stats = barriers.groupby([state_column, "moving_species"])["barrier"].agg(["mean", "std"])
     fig, axes = plt.subplots(1, 2, figsize=(9.0, 3.6))
@@ -208,11 +197,11 @@ def plot_barrier_distributions(
     Args:
         barriers: One row per hop: ``moving_species``, ``barrier`` (eV), ``state_column``.
         state_column: Column holding the CSRO state.
-        species: Species order of the panels (default: as they appear).
+        species: Species order of the panels (default: `vmeb.species.default_order`).
         bins: Histogram bins over the common barrier range.
         path: Optional output file.
     """
-    species = list(species or dict.fromkeys(barriers["moving_species"]))
+    species = list(species or default_order(barriers["moving_species"]))
     states, _ = _state_axis(barriers, state_column)
     edges = np.linspace(barriers["barrier"].min(), barriers["barrier"].max(), bins + 1)
     centres = 0.5 * (edges[1:] + edges[:-1])

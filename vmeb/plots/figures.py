@@ -1,15 +1,12 @@
 """Figures: one function per figure, each returning a matplotlib `Figure`.
 
-Functions never show figures; `save_figure` writes a PNG atomically and closes the figure. The
+Functions never show figures; `vmeb.files.save_figure` writes one atomically and closes it. The
 Agg backend is selected on import so figures render without a display.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import matplotlib
 
@@ -23,30 +20,6 @@ from scipy.stats import gaussian_kde  # noqa: E402
 
 #: Colours of the moving species, cycled in species order.
 SPECIES_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
-
-
-def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = 150) -> Path:
-    """Write ``fig`` as PNG through a temporary file and a rename, then close it.
-
-    Args:
-        fig: The figure.
-        path: Output path (``.png``).
-        dpi: Resolution.
-
-    Returns:
-        The written path.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-        plt.close(fig)
-    return path
 
 
 def _bins(values: Sequence[np.ndarray], count: int = 40) -> np.ndarray:

@@ -34,6 +34,7 @@ from ase.units import kB
 from tqdm.auto import tqdm
 
 from vmeb.errors import VmebError
+from vmeb.species import default_order
 from vmeb.structure.neighbours import GhostedCell, first_neighbours, ghosted_cell
 
 logger = logging.getLogger(__name__)
@@ -166,7 +167,7 @@ class KMCResult:
         present[self.vacancy_index] = False
         squared = np.sum(self.atom_displacement**2, axis=1)
         out = {}
-        for symbol in sorted(set(self.species[present])):
+        for symbol in default_order(self.species[present].tolist()):
             mask = present & (self.species == symbol)
             out[str(symbol)] = float(squared[mask].mean() / (6 * t)) if t > 0 else float("nan")
         return out

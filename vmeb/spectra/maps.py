@@ -50,6 +50,8 @@ from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
 from vmeb.errors import VmebError
+from vmeb.files import to_json
+from vmeb.species import SpeciesTable
 from vmeb.spectra.predict import spectrum_statistics
 from vmeb.structure.build import (
     build_random_alloy,
@@ -365,7 +367,7 @@ def composition_map(
     fractions = [normalise_fractions({e: c.get(e, 0.0) for e in elements}) for c in compositions]
     if any(set(c) - set(elements) for c in compositions):
         raise VmebError("all compositions must use the same elements")
-    unknown = [e for e in elements if e not in predictor.species]
+    unknown = SpeciesTable.of(predictor.species).unknown(elements)
     if unknown:
         raise VmebError(f"element(s) {unknown} not known to the model ({list(predictor.species)})")
     work = None
@@ -445,23 +447,17 @@ def _predict_table(predictor, atoms, sites, config: MapConfig, progress: bool) -
 # ----------------------------------------------------------------------------- resume
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
 def open_work_dir(work_dir: str | Path, job: Mapping[str, Any]) -> Path:
     """Create or reopen a map's resume directory for ``job`` (``job.json`` + ``parts/``).
 
     Raises:
         VmebError: if the directory holds another job (names the directory).
     """
-    from vmeb.data.dataset import atomic_write_text, read_json_record  # noqa: PLC0415
     from vmeb.errors import file_error  # noqa: PLC0415
+    from vmeb.files import atomic_write_text, read_json_record  # noqa: PLC0415
 
     work = Path(work_dir)
-    normalised = json.loads(json.dumps(job, default=_json_default))
+    normalised = json.loads(to_json(job))
     path = work / "job.json"
     stored = read_json_record(path)
     if stored is not None:
@@ -472,17 +468,17 @@ def open_work_dir(work_dir: str | Path, job: Mapping[str, Any]) -> Path:
             )  # fmt: skip
         logger.info("resuming the map in %s", work)
     else:
-        atomic_write_text(path, json.dumps(normalised, indent=1) + "\n")
+        atomic_write_text(path, to_json(normalised, indent=1) + "\n")
     (work / "parts").mkdir(parents=True, exist_ok=True)
     return work
 
 
 def save_part(work: Path, index: int, row: Mapping, stats: pd.DataFrame, hist: np.ndarray):
     """Save one composition's summary (row, statistics, histograms) atomically."""
-    from vmeb.data.dataset import atomic_write_text  # noqa: PLC0415
+    from vmeb.files import atomic_write_text  # noqa: PLC0415
 
     record = {"row": dict(row), "stats": stats.to_dict(orient="list"), "hist": hist.tolist()}
-    text = json.dumps(record, default=_json_default)
+    text = to_json(record)
     atomic_write_text(work / "parts" / f"{index:05d}.json", text)
 
 
@@ -510,8 +506,10 @@ def write_map(result: CompositionMap, output: str | Path, hops_dir: Path | None 
     Returns:
         The output directory.
     """
-    from vmeb.data.dataset import staged_output  # noqa: PLC0415
-    from vmeb.plots.figures import save_figure  # noqa: PLC0415
+    from vmeb.files import (
+        save_figure,  # noqa: PLC0415
+        staged_output,  # noqa: PLC0415
+    )
 
     output = Path(output)
     with staged_output(output) as staging:
@@ -528,7 +526,7 @@ def write_map(result: CompositionMap, output: str | Path, hops_dir: Path | None 
             "line_element": result.line_element,
             **result.meta,
         }
-        (staging / "map.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
+        (staging / "map.json").write_text(to_json(meta, indent=2) + "\n")
         for name, figure in map_figures(result).items():
             save_figure(figure, staging / name)
         if hops_dir is not None and hops_dir.is_dir():

@@ -23,6 +23,7 @@ from vmeb.errors import VmebError
 from vmeb.learn.ensembles import DeepEnsemble, EnsembleRecorder
 from vmeb.learn.environment import hop_environments
 from vmeb.learn.inference import check_species, model_cutoff
+from vmeb.species import default_order
 from vmeb.structure.neighbours import first_neighbours, ghosted_cell
 
 logger = logging.getLogger(__name__)
@@ -156,7 +157,8 @@ def spectrum_statistics(
 
     Args:
         table: Hop table with ``moving_species`` and ``value_column`` (eV).
-        species: Order of the rows (default: sorted species present); an ``all`` row follows.
+        species: Order of the rows (default: `vmeb.species.default_order` of the species
+            present); an ``all`` row follows.
         value_column: Column of barriers.
 
     Returns:
@@ -164,7 +166,7 @@ def spectrum_statistics(
         (population, ddof 0), ``min``, ``q05``, ``q25``, ``median``, ``q75``, ``q95``, ``max``
         (eV); NaN where a species has no hops.
     """
-    order = list(species) if species is not None else sorted(table["moving_species"].unique())
+    order = list(species) if species is not None else default_order(table["moving_species"])
     per_species = barriers_by_species(table, order, value_column)
     per_species["all"] = table[value_column].to_numpy(float)
     rows = [_summary(symbol, per_species[symbol]) for symbol in [*order, "all"]]

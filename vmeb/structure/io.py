@@ -16,6 +16,8 @@ from ase import Atoms
 from ase.data import atomic_masses, chemical_symbols
 
 from vmeb.errors import VmebError, file_error
+from vmeb.files import atomic_output
+from vmeb.species import SpeciesTable
 
 logger = logging.getLogger(__name__)
 
@@ -133,26 +135,21 @@ def write_structure_file(
         path: Output file; written through a temporary file and renamed.
         atoms: The structure.
         fmt: ``extxyz`` or ``lammps-data``; guessed from the name if None.
-        species: Type order for LAMMPS data files (default: sorted symbols present).
+        species: Type order for LAMMPS data files (default: `vmeb.species.default_order`).
 
     Returns:
         The written path.
     """
     path = Path(path)
     fmt = fmt or guess_format(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
+    if fmt not in ("extxyz", "lammps-data"):
+        raise VmebError(f"{path}: writing {fmt!r} is not supported (extxyz, lammps-data)")
+    with atomic_output(path) as tmp:
         if fmt == "extxyz":
             ase.io.write(tmp, atoms, format="extxyz")
-        elif fmt == "lammps-data":
-            order = list(species or sorted(set(atoms.get_chemical_symbols())))
+        else:
+            order = SpeciesTable.for_symbols(atoms.get_chemical_symbols(), species).to_json()
             ase.io.write(
                 tmp, atoms, format="lammps-data", specorder=order, masses=True, units="metal"
             )
-        else:
-            raise VmebError(f"{path}: writing {fmt!r} is not supported (extxyz, lammps-data)")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path

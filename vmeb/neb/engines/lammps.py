@@ -27,6 +27,8 @@ from vmeb.errors import VmebError
 from vmeb.lammps.loading import import_lammps, lmp_executable, mpi_environment, mpiexec_executable
 from vmeb.lammps.potentials import Potential
 from vmeb.neb.site import NEBConfig, NEBRun, is_costly
+from vmeb.species import SpeciesTable
+from vmeb.structure.lattice import minimum_image
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +74,7 @@ def write_data_file(path: Path, atoms: Atoms, species: Sequence[str], rotation, 
         prism: The `Prism` of the cell.
     """
     lx, ly, lz, xy, xz, yz = (float(v) for v in prism.get_lammps_prism())
-    type_of = {s: i + 1 for i, s in enumerate(species)}
+    types = SpeciesTable.of(species).indices(atoms.get_chemical_symbols()) + 1
     positions = np.asarray(atoms.positions) @ rotation
     lines = [
         "vmeb NEB initial state",
@@ -87,10 +89,8 @@ def write_data_file(path: Path, atoms: Atoms, species: Sequence[str], rotation, 
     if prism.is_skewed():
         lines.append(f"{xy!r} {xz!r} {yz!r} xy xz yz")
     lines += ["", "Atoms # atomic", ""]
-    for i, (symbol, (x, y, z)) in enumerate(
-        zip(atoms.get_chemical_symbols(), positions, strict=True), start=1
-    ):
-        lines.append(f"{i} {type_of[symbol]} {x:.17g} {y:.17g} {z:.17g}")
+    for i, (atom_type, (x, y, z)) in enumerate(zip(types, positions, strict=True), start=1):
+        lines.append(f"{i} {atom_type} {x:.17g} {y:.17g} {z:.17g}")
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -345,8 +345,7 @@ def _collect(
         x, f = _read_dump(workdir / f"replica.{k + 1}.dump", n_atoms)
         x = x @ rotation.T
         # LAMMPS wraps atoms into the box: restore continuity with the starting replica
-        frac = np.linalg.solve(cell.T, (x - images[k].positions).T).T
-        positions[k] = x - np.round(frac) @ cell
+        positions[k] = images[k].positions + minimum_image(x - images[k].positions, cell)
         forces[k] = f @ rotation.T
     return NEBRun(
         energies=energies,

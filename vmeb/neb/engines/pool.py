@@ -29,7 +29,8 @@ from ase.data import atomic_masses
 
 from vmeb.errors import VmebError
 from vmeb.lammps.potentials import Potential
-from vmeb.neb.site import NEBConfig, NEBRun, minimum_image
+from vmeb.neb.site import NEBConfig, NEBRun
+from vmeb.structure.lattice import minimum_image
 
 logger = logging.getLogger(__name__)
 

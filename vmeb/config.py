@@ -1,0 +1,113 @@
+"""Config files: one YAML/JSON reader and one mapping-to-frozen-dataclass builder.
+
+`read_config` reads a settings file (YAML; JSON is valid YAML) into a dict, with a one-line
+error for a missing file, bad YAML or a file that is not a mapping. `config_from_mapping` builds
+a (frozen) dataclass from a mapping, rejecting unknown keys by name (and naming the file the
+mapping came from). Training, NEB and pipeline settings all go through these two functions.
+
+This module imports no other vmeb module except `vmeb.errors` (bottom of the layer order).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from vmeb.errors import VmebError, file_error
+
+T = TypeVar("T")
+
+
+def read_config(path: str | os.PathLike, what: str = "config") -> dict[str, Any]:
+    """The settings of a YAML/JSON config file as a dict.
+
+    Keys are turned into strings with ``-`` replaced by ``_`` (so ``val-per-group`` and
+    ``val_per_group`` both name the field ``val_per_group``); an empty file gives ``{}``.
+
+    Args:
+        path: The file.
+        what: What the file holds, for messages (``"training config"`` ...).
+
+    Raises:
+        VmebError: one line naming the file: missing, unreadable, not valid YAML (first line of
+            the parser's message), or not a mapping.
+    """
+    import yaml  # noqa: PLC0415 - yaml is only needed when a file is read
+
+    path = Path(path)
+    if not path.is_file():
+        raise file_error(path, f"no such {what} file")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise file_error(path, f"cannot read {what} ({exc.strerror or exc})") from exc
+    except UnicodeDecodeError as exc:
+        raise file_error(path, f"cannot read {what} (not text: {exc.reason})") from exc
+    except yaml.YAMLError as exc:
+        first = " ".join(str(exc).split("\n")[0].split())
+        raise file_error(path, f"not valid YAML ({first})") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise file_error(path, f"{what} must be a mapping of settings, not {type(data).__name__}")
+    return {str(k).replace("-", "_"): v for k, v in data.items()}
+
+
+def field_names(cls: type) -> set[str]:
+    """The field names of dataclass ``cls``."""
+    return {f.name for f in dataclasses.fields(cls)}
+
+
+def check_keys(
+    data: Mapping[str, Any],
+    known: set[str] | frozenset[str],
+    source: str | os.PathLike | None = None,
+    what: str = "config",
+) -> None:
+    """Raise if ``data`` has keys outside ``known``.
+
+    Raises:
+        VmebError: ``"<source>: unknown <what> keys [...]; known: [...]"``.
+    """
+    unknown = sorted(str(k) for k in set(data) - set(known))
+    if unknown:
+        message = f"unknown {what} keys {unknown}; known: {sorted(known)}"
+        raise (file_error(source, message) if source is not None else VmebError(message))
+
+
+def config_from_mapping(
+    cls: type[T],
+    data: Mapping[str, Any],
+    source: str | os.PathLike | None = None,
+    *,
+    base: T | None = None,
+    what: str = "config",
+) -> T:
+    """A dataclass instance from a mapping of its fields.
+
+    Args:
+        cls: The (frozen) dataclass.
+        data: Field values; unknown keys are an error.
+        source: The file (or other origin) the values came from, named in errors.
+        base: Values of fields not in ``data`` (default: the dataclass defaults).
+        what: What the settings are, for messages.
+
+    Raises:
+        VmebError: naming ``source`` and the unknown keys, or the constructor's complaint (a
+            missing required field, a bad value).
+    """
+    check_keys(data, field_names(cls), source, what)
+    try:
+        if base is not None:
+            return dataclasses.replace(base, **dict(data))
+        return cls(**dict(data))
+    except (TypeError, ValueError) as exc:
+        message = f"bad {what} ({exc})"
+        raise (file_error(source, message) if source is not None else VmebError(message)) from exc
+    except VmebError as exc:
+        if source is None:
+            raise
+        raise file_error(source, str(exc)) from exc

@@ -1,0 +1,205 @@
+"""Species tables: one ordered list of elements for LAMMPS types, SDM channels and one-hot columns.
+
+A `SpeciesTable` is a frozen, ordered tuple of distinct element symbols (like MACE's
+``AtomicNumberTable``). Position ``k`` in the table is LAMMPS type ``k + 1``, SDM channel ``k``,
+one-hot column ``k`` and row/column ``k`` of order-parameter tables. Datasets store the table in
+``header.json`` and checkpoints in their record, both as a plain JSON list of symbols
+(`SpeciesTable.to_json` / `SpeciesTable.from_json`), so files written before this module load
+unchanged.
+
+The default order, used wherever no order is given, is decided in ONE place, `default_order`:
+
+1. an order given by the user (``--species``, a dataset header, a checkpoint) is kept as given;
+2. otherwise, when a reference order is known (the potential's element list), the elements
+   present follow the reference order;
+3. otherwise, the elements present are sorted by atomic number (Nb, Mo, Ta, W).
+
+Membership is checked in ONE place too, `SpeciesTable.indices` (and `SpeciesTable.require`), whose
+error names the unknown elements and the table.
+
+This module imports no other vmeb module except `vmeb.errors` (bottom of the layer order).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from ase.data import atomic_numbers
+
+from vmeb.errors import VmebError
+
+
+def _check_symbols(symbols: Sequence[str], what: str) -> None:
+    bad = [s for s in symbols if not isinstance(s, str) or s not in atomic_numbers or s == "X"]
+    if bad:
+        raise VmebError(f"{what}: {bad} are not element symbols")
+
+
+def default_order(
+    symbols: Iterable[str], reference: Sequence[str] | None = None
+) -> tuple[str, ...]:
+    """THE default species order of vmeb: the distinct elements of ``symbols``, ordered.
+
+    Args:
+        symbols: Element symbols (e.g. ``atoms.get_chemical_symbols()``; repeats allowed).
+        reference: A known element order (e.g. ``potential.elements``). If given, the elements
+            follow it; otherwise they are sorted by atomic number.
+
+    Returns:
+        The distinct elements in default order.
+
+    Raises:
+        VmebError: if a symbol is not an element, or not in ``reference`` (naming both).
+    """
+    present = set(symbols)
+    _check_symbols(sorted(present), "species")
+    if reference is None:
+        return tuple(sorted(present, key=lambda s: atomic_numbers[s]))
+    missing = sorted(present - set(reference), key=lambda s: atomic_numbers[s])
+    if missing:
+        raise VmebError(f"element(s) {missing} not in the species {list(reference)}")
+    return tuple(s for s in dict.fromkeys(reference) if s in present)
+
+
+@dataclass(frozen=True)
+class SpeciesTable:
+    """An ordered set of element symbols: index ``k`` is channel ``k`` / LAMMPS type ``k + 1``.
+
+    Attributes:
+        symbols: Distinct element symbols in table order.
+    """
+
+    symbols: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        symbols = tuple(self.symbols)
+        object.__setattr__(self, "symbols", symbols)
+        if not symbols:
+            raise VmebError("a species table needs at least one element")
+        _check_symbols(symbols, f"species {list(symbols)}")
+        if len(set(symbols)) != len(symbols):
+            raise VmebError(f"species must be distinct elements, got {list(symbols)}")
+
+    # ------------------------------------------------------------------ construction
+
+    @classmethod
+    def of(cls, species: SpeciesTable | Iterable[str]) -> SpeciesTable:
+        """``species`` as a table (a table is returned as is)."""
+        return species if isinstance(species, SpeciesTable) else cls(tuple(species))
+
+    @classmethod
+    def for_symbols(
+        cls,
+        symbols: Iterable[str],
+        given: SpeciesTable | Iterable[str] | None = None,
+        reference: Sequence[str] | None = None,
+    ) -> SpeciesTable:
+        """The table for a structure: ``given`` (checked to cover ``symbols``) or `default_order`.
+
+        Args:
+            symbols: Element of each atom (or any iterable of the elements present).
+            given: An order chosen by the user, a dataset or a checkpoint.
+            reference: Reference order for the default (the potential's elements).
+        """
+        symbols = list(symbols)
+        if given is None:
+            return cls(default_order(symbols, reference))
+        table = cls.of(given)
+        table.require(symbols)
+        return table
+
+    @classmethod
+    def union(cls, tables: Iterable[SpeciesTable | Iterable[str]]) -> SpeciesTable:
+        """The first table's order, then elements of later tables not yet in it, in their order."""
+        order: dict[str, None] = {}
+        for table in tables:
+            order.update(dict.fromkeys(cls.of(table).symbols))
+        return cls(tuple(order))
+
+    @classmethod
+    def from_json(cls, value: Any, source: str = "species") -> SpeciesTable:
+        """A table from its JSON form, a list of symbols (as in dataset headers and checkpoints).
+
+        Raises:
+            VmebError: naming ``source`` if ``value`` is not a non-empty list of element symbols.
+        """
+        if (
+            not isinstance(value, list | tuple)
+            or not value
+            or not all(isinstance(s, str) for s in value)
+        ):
+            raise VmebError(f"{source}: 'species' must be a non-empty list of element symbols")
+        try:
+            return cls(tuple(value))
+        except VmebError as exc:
+            raise VmebError(f"{source}: {exc}") from exc
+
+    def to_json(self) -> list[str]:
+        """The JSON form: the list of symbols in table order."""
+        return list(self.symbols)
+
+    # ------------------------------------------------------------------ lookups
+
+    def __len__(self) -> int:
+        return len(self.symbols)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.symbols)
+
+    def __getitem__(self, index: int) -> str:
+        return self.symbols[index]
+
+    def __contains__(self, symbol: object) -> bool:
+        return symbol in self.symbols
+
+    def __str__(self) -> str:
+        return str(list(self.symbols))
+
+    def unknown(self, symbols: Iterable[str]) -> list[str]:
+        """The distinct elements of ``symbols`` not in the table (by atomic number, then name)."""
+        missing = set(symbols) - set(self.symbols)
+        return sorted(missing, key=lambda s: (atomic_numbers.get(s, 10**6), str(s)))
+
+    def require(self, symbols: Iterable[str], what: str = "structure") -> None:
+        """Raise if ``symbols`` holds an element outside the table.
+
+        Raises:
+            VmebError: ``"<what> holds element(s) [...] not in the species [...]"``.
+        """
+        missing = self.unknown(symbols)
+        if missing:
+            raise VmebError(f"{what} holds element(s) {missing} not in the species {self}")
+
+    def index_of(self, symbol: str) -> int:
+        """The 0-based index (channel) of ``symbol``; raises VmebError if it is not in the table."""
+        try:
+            return self.symbols.index(symbol)
+        except ValueError:
+            raise VmebError(f"element {symbol!r} not in the species {self}") from None
+
+    def indices(self, symbols: Iterable[str], what: str = "structure") -> np.ndarray:
+        """[N] int64 0-based index (channel) of each symbol.
+
+        Raises:
+            VmebError: naming the unknown elements (and an atom holding one) and the table.
+        """
+        symbols = list(symbols)
+        lookup = {s: k for k, s in enumerate(self.symbols)}
+        out = np.fromiter((lookup.get(s, -1) for s in symbols), dtype=np.int64, count=len(symbols))
+        bad = np.nonzero(out < 0)[0]
+        if bad.size:
+            raise VmebError(
+                f"{what} holds element(s) {self.unknown(symbols)} (e.g. atom {int(bad[0])}) "
+                f"not in the species {self}"
+            )
+        return out
+
+    def present(self, symbols: Iterable[str]) -> SpeciesTable:
+        """The sub-table of the elements in ``symbols``, in this table's order."""
+        symbols = list(symbols)
+        self.require(symbols)
+        found = set(symbols)
+        return SpeciesTable(tuple(s for s in self.symbols if s in found))
