@@ -105,3 +105,35 @@ def test_numeric_options_are_validated(leaves, words):
     """No option takes a bare int or float: every number goes through a checked type."""
     for action in leaves[words]._actions:
         assert action.type not in (int, float), f"vmeb {' '.join(words)} {action.dest}"
+
+
+def _cli_imports(source: str) -> set[str]:
+    """The vmeb.cli modules a source text imports."""
+    import ast
+
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("vmeb.cli"):
+            if node.module == "vmeb.cli":
+                found |= {f"vmeb.cli.{a.name}" for a in node.names}
+            else:
+                found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("vmeb.cli")}
+    return found
+
+
+def test_cli_modules_import_only_common_and_main():
+    """CLI modules parse, call the library and print: none imports another CLI module."""
+    from pathlib import Path
+
+    import vmeb.cli
+
+    assert _cli_imports("from vmeb.cli import train\nimport vmeb.cli.predict") == {
+        "vmeb.cli.train",
+        "vmeb.cli.predict",
+    }
+    allowed = {"vmeb.cli.common", "vmeb.cli.main"}
+    for path in sorted(Path(vmeb.cli.__file__).parent.glob("*.py")):
+        if path.stem not in ("common", "main", "__init__"):
+            assert _cli_imports(path.read_text()) <= allowed, path.name
