@@ -147,19 +147,43 @@ def test_read_only_directory_is_one_line(cli_files, capsys):
         locked.chmod(0o700)
 
 
-@pytest.mark.parametrize("words", sorted(MINIMAL_ARGS), ids=" ".join)
+def _output_kinds() -> dict[tuple[str, ...], object]:
+    kinds = {}
+    for words, sub in common.leaf_parsers(build_parser()).items():
+        if words in MINIMAL_ARGS:
+            shown = [a for a in sub._actions if a.dest == "output" and a.help != common.SUPPRESS]
+            kinds[words] = shown[0].type
+    return kinds
+
+
+NEW_OUTPUT = sorted(w for w, kind in _output_kinds().items() if kind is common.new_output_path)
+#: Commands that resume into (neb, train, ensemble train, run) or overwrite an existing output.
+REUSED_OUTPUT = [("neb",), ("train",), ("ensemble", "train"), ("run",), ("build",), ("sdm",),
+                 ("properties",)]  # fmt: skip
+
+
+def test_output_conventions_cover_every_command():
+    assert set(NEW_OUTPUT) | set(REUSED_OUTPUT) == set(MINIMAL_ARGS)
+    assert not set(NEW_OUTPUT) & set(REUSED_OUTPUT)
+
+
+@pytest.mark.parametrize("words", NEW_OUTPUT, ids=" ".join)
 def test_existing_output_is_one_line(cli_files, capsys, words):
-    """Commands that create a new output refuse an existing one; the others resume or
-    overwrite (neb, train, ensemble train, run, build, sdm, properties)."""
     existing = cli_files / "existing"
     existing.mkdir()
-    sub = common.leaf_parsers(build_parser())[words]
-    output = next(a for a in sub._actions if a.dest == "output" and a.help != common.SUPPRESS)
-    if output.type is not common.new_output_path:
-        pytest.skip(f"vmeb {' '.join(words)} resumes or overwrites its output")
+    (existing / "keep.txt").write_text("mine")
     assert main(argv_for(words, existing)) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "existing: already exists" in err[0], err
+    assert [p.name for p in existing.iterdir()] == ["keep.txt"]
+
+
+@pytest.mark.parametrize("words", REUSED_OUTPUT, ids=" ".join)
+def test_resumable_output_may_exist(cli_files, words):
+    existing = cli_files / "existing"
+    existing.mkdir()
+    args = build_parser().parse_args(argv_for(words, existing))
+    assert args.output == existing
 
 
 needs_no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
