@@ -85,7 +85,7 @@ def main() -> None:
     samples = {path.name.split(".")[0]: read_structure(path) for path in args.samples}
     cluster = make_cluster(args.cluster, args.jobs, args.walltime)
     try:
-        # The same as: vmeb neb SAMPLES -o OUT --scheduler <cluster.scheduler_address>
+        # The same as: vmeb neb SAMPLES -o OUT [--random-sites N] --scheduler <address> --retries 1
         report = run_neb_campaign(
             samples,
             args.out,

@@ -7,7 +7,7 @@ before it runs, so the same commands scale up on a cluster (docs/csro.md):
 1. ``vmeb build``    a random equiatomic TaNbMo sample (lattice constant relaxed with the potential)
 2. ``vmeb order``    hybrid MC/MD; snapshots at the chosen MD steps (groups ``TaNbMo_md<step>``)
 3. ``vmeb analyse``  delta, Warren-Cowley alpha and g(r) of the snapshots
-4. ``vmeb neb``      NEB barriers of ``--sites`` random vacancy sites of every snapshot -> a
+4. ``vmeb neb``      NEB barriers of ``--random-sites N`` vacancy sites of every snapshot -> a
                      test dataset whose groups are the CSRO states
 5. a model: ``--model`` given, or trained here with ``vmeb build`` + ``vmeb neb`` + ``vmeb train``
    on random solid solutions only (as in the paper: trained on random, tested on CSRO)
@@ -92,7 +92,7 @@ def train_model(args: argparse.Namespace, timings: dict[str, float]) -> Path:
     dataset = args.out / "train_dataset"
     if not (dataset / ".complete").exists():
         step(
-            ["neb", *samples, "-o", str(dataset), "--sites", str(args.train_sites),
+            ["neb", *samples, "-o", str(dataset), "--random-sites", str(args.train_sites),
              "--seed", str(args.seed), "--potential", args.potential, "--no-progress"],
             dataset / ".complete", timings, "neb train",
         )  # fmt: skip
@@ -169,7 +169,7 @@ def run(args: argparse.Namespace) -> dict:
     dataset = args.out / "csro_dataset"
     if not (dataset / ".complete").exists():
         step(
-            ["neb", *snapshots, "-o", str(dataset), "--sites", str(args.sites), "--seed",
+            ["neb", *snapshots, "-o", str(dataset), "--random-sites", str(args.sites), "--seed",
              str(args.seed), "--potential", args.potential, "--no-progress"],
             dataset / ".complete", timings, "neb csro",
         )  # fmt: skip
@@ -177,7 +177,7 @@ def run(args: argparse.Namespace) -> dict:
     model = args.model or train_model(args, timings)
     step(["evaluate", str(model), str(dataset), "-o", str(args.out / "evaluation"),
           "--no-progress"], args.out / "evaluation", timings, "evaluate")  # fmt: skip
-    step(["analyse", *snapshots, "--model", str(model), "--sites", str(args.spectra_sites),
+    step(["analyse", *snapshots, "--model", str(model), "--random-sites", str(args.spectra_sites),
           "--seed", str(args.seed), "-o", str(args.out / "spectra")],
          args.out / "spectra", timings, "spectra")  # fmt: skip
     summary = summarise(args, model, timings)

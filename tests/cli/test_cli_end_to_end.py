@@ -36,7 +36,7 @@ def test_import_train_evaluate_predict(fpnnk_dir, tmp_path, capsys):
     assert main(["import", "fpnnk", str(fpnnk_dir / TEST_FOLDER), "-o", str(test_data)]) == 0
 
     model_dir = tmp_path / "model"
-    train_args = ["train", str(train_data), "--out", str(model_dir), "--kind", "cnn"]
+    train_args = ["train", str(train_data), "-o", str(model_dir), "--kind", "cnn"]
     train_args += ["--depth", "1", "--filters", "8", "--r-c", "5.0", "--l-c", "6.0"]
     train_args += ["--delta", "1.5", "--augment", "lattice", "--mirror", "false", "--epochs", "3"]
     train_args += ["--batch-size", "64", "--val-per-group", "64", "--seed", "0"]

@@ -316,7 +316,16 @@ def test_analyse_cli_with_model_spectra(tmp_path):
         paths.append(tmp_path / f"TaNbMo_md{step}.extxyz")
         atoms.write(paths[-1])
     out = tmp_path / "spectra"
-    argv = ["analyse", *map(str, paths), "--model", str(model), "--sites", "5", "-o", str(out)]
+    argv = [
+        "analyse",
+        *map(str, paths),
+        "--model",
+        str(model),
+        "--random-sites",
+        "5",
+        "-o",
+        str(out),
+    ]
     assert main([*argv, "--random-samples", "10", "--seed", "3"]) == 0
     barriers = pd.read_csv(out / "barriers.csv")
     trained = load_checkpoint(model)

@@ -280,7 +280,7 @@ def test_cli_ensemble_train_predict_calibrate(tiny_ensemble, tmp_path, capsys):
             "--members",
             "2",
             "--bootstrap",
-            "--out",
+            "-o",
             str(out),
             "--no-progress",
             *flags,

@@ -269,7 +269,7 @@ def test_sdm_command_matches_independent_pipeline(tmp_path, capsys):
 
     out = tmp_path / "hop.npy"
     argv = ["sdm", str(tmp_path / "s.extxyz"), "--vacancy", str(vacancy), "--moving", str(moving)]
-    argv += ["--species", "Ta", "Mo", "Nb", "--angle", str(angle), "--r-c", "5.6", "--l-c", "6"]
+    argv += ["--species", "Ta,Mo,Nb", "--angle", str(angle), "--r-c", "5.6", "--l-c", "6"]
     assert main(argv + ["-o", str(out), "--png", str(tmp_path / "hop.png")]) == 0
     got = np.load(out)
     assert got.dtype == np.float32 and got.shape == (3, 24, 24, 24)

@@ -248,7 +248,7 @@ def test_cli_config_file_and_flags(tiny_dataset, tmp_path, capsys):
         [
             "train",
             str(tiny_dataset.root),
-            "--out",
+            "-o",
             str(out),
             "--config",
             str(cfg),
@@ -264,11 +264,11 @@ def test_cli_config_file_and_flags(tiny_dataset, tmp_path, capsys):
     assert "test_mae" in lines[-1]
     assert load_checkpoint(out / MODEL_FILE).config["train"]["filters"] == 4
     # a second run into the same directory without --resume is refused; bad keys are one line
-    assert vmeb_main(["train", str(tiny_dataset.root), "--out", str(out)]) == 2
+    assert vmeb_main(["train", str(tiny_dataset.root), "-o", str(out)]) == 2
     cfg.write_text("kind: cnn\nfliters: 3\n")
     assert (
         vmeb_main(
-            ["train", str(tiny_dataset.root), "--out", str(tmp_path / "x"), "--config", str(cfg)]
+            ["train", str(tiny_dataset.root), "-o", str(tmp_path / "x"), "--config", str(cfg)]
         )
         == 2
     )

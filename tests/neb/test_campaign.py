@@ -225,11 +225,11 @@ def test_sigkill_mid_campaign_then_resume_gives_the_uninterrupted_hops(reference
         *files,
         "-o",
         str(out),
-        "--sites",
+        "--random-sites",
         str(SITES),
         "--seed",
         str(SEED),
-        "--neb-config",
+        "--config",
         str(settings),
         "--workers",
         "1",
@@ -291,8 +291,8 @@ def test_repeated_kills_at_random_moments_lose_nothing(reference, tmp_path):
     settings = tmp_path / "neb.yaml"
     settings.write_text(yaml.safe_dump(FAST_NEB.to_json()))
     out = tmp_path / "ds"
-    args = ["neb", *files, "-o", str(out), "--sites", str(SITES), "--seed", str(SEED)]
-    args += ["--neb-config", str(settings), "--workers", "1", "--no-progress"]
+    args = ["neb", *files, "-o", str(out), "--random-sites", str(SITES), "--seed", str(SEED)]
+    args += ["--config", str(settings), "--workers", "1", "--no-progress"]
     rng = np.random.default_rng(11)
     kills = 0
     for _ in range(6):

@@ -350,7 +350,7 @@ def test_cli_map_grid_and_line_with_trained_model(tiny_model, tmp_path, capsys):
                 "--pure-lattice",
                 "Ta:3.30,Nb:3.31,Mo:3.15",
                 "--write-hops",
-                "--max-sites",
+                "--random-sites",
                 "24",
                 "-o",
                 str(line),

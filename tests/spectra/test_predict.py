@@ -151,14 +151,12 @@ def test_cli_predict_outputs_and_formats(tiny_setup, tmp_path, capsys):
                 str(model_path),
                 str(data),
                 "--species",
-                *SPECIES,
+                ",".join(SPECIES),
                 "-o",
                 str(out2),
                 "--no-progress",
                 "--sites",
-                "0",
-                "7",
-                "20",
+                "0,7,20",
             ]
         )
         == 0
@@ -223,7 +221,7 @@ def test_cli_predict_bad_input(bad_inputs, tmp_path, capsys, case, pattern):
         structure = bad_inputs[case]
         extra = ["--sites", "0"] if case == "fcc" else []
     elif case == "range":
-        extra = ["--sites", "1", "999"]
+        extra = ["--sites", "1,999"]
     else:
         model = bad_inputs[case]
     out = tmp_path / "out"

@@ -14,6 +14,8 @@ from __future__ import annotations
 import argparse
 import logging
 
+from vmeb.cli import common
+
 logger = logging.getLogger(__name__)
 
 
@@ -25,27 +27,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     what.add_argument("--grid", metavar="ELEMENTS", help="simplex grid over elements: 'Ta,Nb,Mo'")
     parser.add_argument(
-        "--divisions", type=int, default=9, help="grid steps per unit fraction (default 9)"
-    )
+        "--divisions", type=common.positive_int, default=9,
+        help="grid steps per unit fraction (default 9)",
+    )  # fmt: skip
     parser.add_argument(
-        "--n-test", type=int, default=0, help="mark this many grid compositions as test (index)"
-    )
+        "--n-test", type=common.nonnegative_int, default=0,
+        help="mark this many grid compositions as test (index)",
+    )  # fmt: skip
     parser.add_argument(
-        "--cells", type=int, required=True, help="conventional BCC cells per edge (2*n^3 atoms)"
-    )
+        "--cells", type=common.positive_int, required=True,
+        help="conventional BCC cells per edge (2*n^3 atoms)",
+    )  # fmt: skip
     lattice = parser.add_mutually_exclusive_group()
-    lattice.add_argument("--a", type=float, help="lattice constant in Å (skips the relaxation)")
+    lattice.add_argument(
+        "--a", type=common.positive_float, help="lattice constant in Å (skips the relaxation)"
+    )
     lattice.add_argument(
         "--potential", default="default", help="potential spec for the lattice constant"
     )
-    parser.add_argument("--seed", type=int, default=0, help="random placement seed (default 0)")
     parser.add_argument(
-        "-o", "--output", required=True, help="extxyz file (one sample) or folder (grid)"
+        "--seed", type=common.nonnegative_int, default=0, help="random placement seed (default 0)"
     )
+    common.add_output(parser, new=False)
     parser.add_argument(
         "--lammps-data",
+        type=common.output_path,
         help="also write a LAMMPS data file (one sample; types in composition order)",
     )
+    common.add_no_progress(parser)
 
 
 def _write_csv_atomic(path, frame) -> None:
@@ -112,7 +121,8 @@ def _build_grid(args: argparse.Namespace) -> int:
     folder = Path(args.output)
     folder.mkdir(parents=True, exist_ok=True)
     rows = []
-    for i, fractions in enumerate(tqdm(grid, desc="samples", unit="sample")):
+    bar = tqdm(grid, desc="samples", unit="sample", disable=args.no_progress)
+    for i, fractions in enumerate(bar):
         label = composition_label(fractions)
         atoms = random_alloy_for_potential(
             fractions, args.cells, a=args.a, potential=args.potential, seed=args.seed + i

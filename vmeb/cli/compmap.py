@@ -20,6 +20,8 @@ import logging
 import sys
 from pathlib import Path
 
+from vmeb.cli import common
+
 logger = logging.getLogger(__name__)
 
 
@@ -28,113 +30,74 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", type=Path, help="model checkpoint or ensemble directory")
     parser.add_argument("--elements", required=True, help="elements, e.g. Ta,Nb,Mo")
     grid = parser.add_mutually_exclusive_group(required=True)
-    grid.add_argument("--divisions", type=int, help="simplex grid steps per unit (10: 10 at.%%)")
+    grid.add_argument(
+        "--divisions", type=common.positive_int, help="simplex grid steps per unit (10: 10 at.%%)"
+    )
     grid.add_argument(
         "--line", help="line scan ELEMENT:START..STOP[:STEP] in at.%%, e.g. Mo:34..99"
     )
     parser.add_argument(
         "--balance", default=None, help="ratio of the other elements on a line, e.g. Ta:1,Nb:1"
     )
-    parser.add_argument("--cells", type=int, default=10, help="smallest sample edge (cells)")
     parser.add_argument(
-        "--min-per-species", type=int, default=0, help="atoms of every element present (5000)"
+        "--cells", type=common.positive_int, default=10, help="smallest sample edge (cells)"
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of placements and sites")
-    parser.add_argument("-o", "--output", type=Path, required=True, help="output directory")
+    parser.add_argument(
+        "--min-per-species", type=common.nonnegative_int, default=0,
+        help="atoms of every element present (5000)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--seed", type=common.nonnegative_int, default=0, help="seed of placements and sites"
+    )
+    common.add_output(parser)
     parser.add_argument(
         "--lattice",
         choices=("vegard", "relax"),
         default="vegard",
         help="Vegard's law from relaxed pure elements, or a relaxation per composition",
     )
-    parser.add_argument("--lattice-constant", type=float, default=None, help="fixed a (Å)")
+    parser.add_argument(
+        "--lattice-constant", type=common.positive_float, default=None, help="fixed a (Å)"
+    )
     parser.add_argument(
         "--pure-lattice", default=None, help="pure-element a for Vegard, e.g. Ta:3.303,Nb:3.307"
     )
     parser.add_argument(
         "--potential", default=None, help="potential spec for relaxations (built-in EAM)"
     )
-    parser.add_argument("--max-sites", type=int, default=None, help="random sites per sample")
+    parser.add_argument(
+        "--random-sites", type=common.positive_int, default=None,
+        metavar=common.METAVARS["random_sites"], help=common.HELP["random_sites"],
+    )  # fmt: skip
+    parser.add_argument(
+        "--max-sites", dest="random_sites", type=common.positive_int,
+        action=common.DeprecatedAlias, new="--random-sites", help=common.SUPPRESS,
+    )  # fmt: skip
     parser.add_argument("--write-hops", action="store_true", help="keep hop tables in hops/")
-    parser.add_argument("--chunk-sites", type=int, default=2048, help="sites per chunk")
-    parser.add_argument("--batch-size", type=int, default=256, help="hops per model batch")
-    parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda ...)")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-
-
-def parse_pure_lattice(text: str) -> tuple[tuple[str, float], ...]:
-    """``"Ta:3.303,Nb:3.307"`` -> ((element, a), ...); raises `VmebError` on bad input."""
-    from vmeb.errors import VmebError
-
-    pairs = []
-    for part in text.replace(" ", "").split(","):
-        symbol, _, value = part.partition(":")
-        try:
-            pairs.append((symbol, float(value)))
-        except ValueError:
-            raise VmebError(f"--pure-lattice {text!r}: use 'Ta:3.303,Nb:3.307' (Å)") from None
-    return tuple(pairs)
-
-
-def work_dir(output: Path) -> Path:
-    """The resume directory of a map written to ``output`` (hidden, beside it)."""
-    return output.parent / f".{output.name}.work"
-
-
-def model_identity(path: Path) -> dict:
-    """What identifies the model of a map job for resuming: path, size and modification time."""
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    return {
-        "path": str(path.resolve()),
-        "files": [[str(p.relative_to(path)) if path.is_dir() else p.name, p.stat().st_size,
-                   p.stat().st_mtime_ns] for p in files],
-    }  # fmt: skip
-
-
-def load_predictor(path: Path, device: str):
-    """A checkpoint file, or an ensemble directory (holding ensemble.json)."""
-    from vmeb.errors import file_error
-
-    if path.is_dir():
-        from vmeb.learn.ensembles import load_ensemble
-
-        return load_ensemble(path, device=device)
-    if not path.exists():
-        raise file_error(path, "no such checkpoint file or ensemble directory")
-    from vmeb.cli.predict import load_model
-
-    return load_model(path, device)
+    parser.add_argument(
+        "--chunk-sites", type=common.positive_int, default=2048, help="sites per chunk"
+    )
+    common.add_model_work(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``vmeb map``."""
-    import shutil
-
     from vmeb.errors import file_error
+    from vmeb.learn.predictors import load_predictor
     from vmeb.spectra.maps import (
         MapConfig,
-        composition_map,
-        line_compositions,
-        parse_line,
-        write_map,
+        map_compositions,
+        parse_pure_lattice,
+        run_map_job,
     )
-    from vmeb.structure.build import parse_elements, simplex_grid
+    from vmeb.structure.build import parse_elements
 
     if args.output.exists():
         raise file_error(args.output, "already exists (choose another output or remove it)")
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
     elements = parse_elements(args.elements)
-    line_element = None
-    if args.line is not None:
-        element, start, stop, step = parse_line(args.line)
-        compositions = line_compositions(elements, element, start, stop, step, args.balance)
-        line_element = element
-    else:
-        compositions = simplex_grid(elements, args.divisions)
+    compositions, line_element = map_compositions(
+        elements, divisions=args.divisions, line=args.line, balance=args.balance
+    )
     config = MapConfig(
         cells=args.cells,
         min_per_species=args.min_per_species,
@@ -143,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         lattice_constant=args.lattice_constant,
         pure_lattice=parse_pure_lattice(args.pure_lattice) if args.pure_lattice else (),
         potential=args.potential,
-        max_sites=args.max_sites,
+        max_sites=args.random_sites,
         chunk_sites=args.chunk_sites,
         batch_size=args.batch_size,
         device=args.device,
@@ -154,32 +117,17 @@ def run(args: argparse.Namespace) -> int:
         raise file_error(
             args.model, f"does not know element(s) {unknown} (it knows {list(predictor.species)})"
         )
-    work = work_dir(args.output)
-    hops_dir = work / "hops" if args.write_hops else None
-
-    def keep(index: int, label: str, table) -> None:
-        hops_dir.mkdir(parents=True, exist_ok=True)
-        table.to_csv(hops_dir / f"{index:04d}_{label}.csv.gz", index=False)
-
-    try:
-        result = composition_map(
-            predictor,
-            compositions,
-            config,
-            line_element=line_element,
-            on_hops=keep if hops_dir else None,
-            progress=not args.no_progress,
-            work_dir=work,
-            job_info={"model": model_identity(args.model), "write_hops": args.write_hops},
-        )
-    except BaseException:
-        if (work / "parts").is_dir() and any((work / "parts").iterdir()):
-            logger.warning("map interrupted: finished compositions are kept in %s; run the "
-                           "same command again to resume", work)  # fmt: skip
-        raise
-    result.meta.update(model=str(args.model), elements=elements, line=args.line)
-    write_map(result, args.output, hops_dir)
-    shutil.rmtree(work, ignore_errors=True)
+    result = run_map_job(
+        predictor,
+        compositions,
+        config,
+        args.output,
+        model_path=args.model,
+        line_element=line_element,
+        write_hops=args.write_hops,
+        progress=not args.no_progress,
+        meta={"model": str(args.model), "elements": elements, "line": args.line},
+    )
     sys.stdout.write(
         f"{len(result.compositions)} compositions, {int(result.compositions['n_hops'].sum())} "
         f"barriers -> {args.output}\n"

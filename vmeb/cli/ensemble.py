@@ -1,7 +1,7 @@
 """Deep ensembles: train K independently seeded models, predict with uncertainty, calibrate.
 
-  vmeb ensemble train DATASET... --members K --out DIR [training flags of vmeb train]
-  vmeb ensemble predict DIR STRUCTURE -o OUTPUT [--sites ...]
+  vmeb ensemble train DATASET... --members K -o DIR [training flags of vmeb train]
+  vmeb ensemble predict DIR STRUCTURE -o OUTPUT [--sites I,J,... | --sites-file FILE]
   vmeb ensemble calibrate DIR DATASET -o OUTPUT
 
 train: member k is ``vmeb train`` with seed + k (optionally on a bootstrap resample of its
@@ -18,31 +18,32 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
+
+from vmeb.cli import common
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Subcommands ``train``, ``predict`` and ``calibrate`` of ``vmeb ensemble``."""
-    from vmeb.cli import train as train_cli
-
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     train = sub.add_parser("train", help="train K independently seeded members")
-    train_cli.add_arguments(train)
-    train.add_argument("--members", type=int, default=5, help="ensemble size K (>= 2)")
+    common.add_training_arguments(train)
+    train.add_argument(
+        "--members", type=common.int_at_least(2), default=5, help="ensemble size K (>= 2)"
+    )
     train.add_argument(
         "--bootstrap", action="store_true", help="resample each member's training hops"
     )
     predict = sub.add_parser("predict", help="barriers with uncertainty of a structure")
-    predict.add_argument("ensemble", type=Path, help="ensemble directory")
-    predict.add_argument("structure", type=Path, help="perfect BCC structure file")
-    predict.add_argument("-o", "--output", type=Path, required=True, help="output directory")
-    predict.add_argument("--sites", type=int, nargs="+", metavar="INDEX", help="vacancy sites")
+    predict.add_argument("ensemble", type=common.existing_dir, help="ensemble directory")
+    predict.add_argument("structure", type=common.existing_file, help="perfect BCC structure")
+    common.add_output(predict)
+    common.add_sites(predict, legacy_spaces=True)
     predict.add_argument("--format", default=None, help="structure file format")
-    predict.add_argument("--species", nargs="+", default=None, help="LAMMPS type elements")
+    common.add_species(predict, legacy_spaces=True)
     calibrate = sub.add_parser("calibrate", help="calibration report on a dataset")
-    calibrate.add_argument("ensemble", type=Path, help="ensemble directory")
-    calibrate.add_argument("dataset", type=Path, help="dataset with true barriers")
-    calibrate.add_argument("-o", "--output", type=Path, required=True, help="output directory")
+    calibrate.add_argument("ensemble", type=common.existing_dir, help="ensemble directory")
+    calibrate.add_argument("dataset", type=common.existing_dir, help="dataset with true barriers")
+    common.add_output(calibrate)
     calibrate.add_argument(
         "--sigma",
         choices=("total", "epistemic"),
@@ -50,33 +51,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="sigma to calibrate: ensemble and angle spread together, or the ensemble alone",
     )
     for action in (predict, calibrate):
-        action.add_argument("--batch-size", type=int, default=256, help="hops per model batch")
-        action.add_argument("--device", default="cpu", help="torch device")
-        action.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-        action.add_argument("--no-progress", action="store_true", help="hide progress bars")
+        common.add_model_work(action)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``vmeb ensemble ACTION``."""
-    if getattr(args, "threads", None):
-        import torch
-
-        torch.set_num_threads(args.threads)
     return {"train": _train, "predict": _predict, "calibrate": _calibrate}[args.action](args)
 
 
 def _train(args: argparse.Namespace) -> int:
     import yaml
 
-    from vmeb.cli.train import resolve_config
     from vmeb.data.dataset import open_dataset
     from vmeb.errors import file_error
     from vmeb.learn.ensembles import ENSEMBLE_FILE, train_ensemble
+    from vmeb.learn.settings import resolve_train_config
 
-    config = resolve_config(args)
-    out = Path(args.out)
+    config = resolve_train_config(vars(args), args.config)
+    out = args.output
     if not args.resume and out.exists() and any(out.iterdir()):
-        raise file_error(out, "is not empty (use --resume or another --out)")
+        raise file_error(out, "is not empty (use --resume or another --output)")
     if args.resume and (out / ENSEMBLE_FILE).is_file():
         raise file_error(out / ENSEMBLE_FILE, "the ensemble is already complete")
     datasets = [open_dataset(path) for path in args.datasets]
@@ -106,7 +100,7 @@ def _train(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     from vmeb.errors import VmebError, file_error
     from vmeb.files import save_figure, staged_output, write_json
-    from vmeb.learn.ensembles import load_ensemble
+    from vmeb.learn.predictors import load_predictor
     from vmeb.plots.figures import spectrum_plot
     from vmeb.spectra.predict import (
         barriers_by_species,
@@ -117,13 +111,14 @@ def _predict(args: argparse.Namespace) -> int:
 
     if args.output.exists():
         raise file_error(args.output, "already exists (choose another output or remove it)")
-    ensemble = load_ensemble(args.ensemble, device=args.device)
+    ensemble = load_predictor(args.ensemble, device=args.device)
     atoms = read_structure(args.structure, args.format, args.species)
+    sites = common.sites_argument(args)
     try:
         table = predict_barriers_with_uncertainty(
             ensemble,
             atoms,
-            args.sites,
+            sites,
             batch_size=args.batch_size,
             device=args.device,
             progress=not args.no_progress,
@@ -170,14 +165,14 @@ def _calibrate(args: argparse.Namespace) -> int:
     from vmeb.learn.ensembles import (
         calibration_figure,
         calibration_report,
-        load_ensemble,
         predict_dataset,
     )
+    from vmeb.learn.predictors import load_predictor
     from vmeb.species import SpeciesTable
 
     if args.output.exists():
         raise file_error(args.output, "already exists (choose another output or remove it)")
-    ensemble = load_ensemble(args.ensemble, device=args.device)
+    ensemble = load_predictor(args.ensemble, device=args.device)
     dataset = open_dataset(args.dataset)
     unknown = SpeciesTable.of(ensemble.species).unknown(dataset.species)
     if unknown:

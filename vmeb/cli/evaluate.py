@@ -1,8 +1,9 @@
 """Evaluate a trained model on a barrier dataset.
 
-Writes into OUTPUT (created; it must not exist): report.json (MAE, RMSE, R^2 overall, per group
-and per moving species), metrics_per_group.csv, metrics_per_species.csv, predictions.csv,
-parity.png and distributions.png (true vs predicted distributions per group, paper Fig. 3).
+Writes into OUTPUT (-o; default evaluation-<dataset name>; created, it must not exist):
+report.json (MAE, RMSE, R^2 overall, per group and per moving species), metrics_per_group.csv,
+metrics_per_species.csv, predictions.csv, parity.png and distributions.png (true vs predicted
+distributions per group, paper Fig. 3).
 The directory appears complete or not at all.
 """
 
@@ -12,30 +13,24 @@ import argparse
 import sys
 from pathlib import Path
 
+from vmeb.cli import common
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``vmeb evaluate``."""
     parser.add_argument("model", type=Path, help="trained model checkpoint (vmeb train)")
-    parser.add_argument("dataset", type=Path, help="vmeb barrier dataset directory")
-    parser.add_argument(
-        "-o",
-        "--output",
-        type=Path,
-        default=None,
-        help="output directory (default: evaluation-<dataset name>)",
-    )
-    parser.add_argument("--batch-size", type=int, default=256, help="hops per model batch")
-    parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1 ...)")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument("dataset", type=common.existing_dir, help="vmeb barrier dataset dir")
+    common.add_output(parser, required=False)
+    common.add_model_work(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``vmeb evaluate``."""
-    from vmeb.cli.predict import load_model
     from vmeb.data.dataset import open_dataset
     from vmeb.errors import file_error
     from vmeb.files import staged_output
     from vmeb.learn.evaluate import evaluate_model, write_report
+    from vmeb.learn.predictors import load_model
 
     output = args.output or Path(f"evaluation-{args.dataset.resolve().name}")
     if output.exists():

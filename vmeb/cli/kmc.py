@@ -14,6 +14,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from vmeb.cli import common
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``vmeb kmc``."""
@@ -21,29 +23,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from vmeb.structure.io import FORMATS
 
     parser.add_argument("model", type=Path, help="trained model checkpoint (vmeb train)")
-    parser.add_argument("structure", type=Path, help="perfect BCC structure file")
-    parser.add_argument("-o", "--output", type=Path, required=True, help="output directory")
-    parser.add_argument("--temperature", type=float, required=True, help="temperature (K)")
-    parser.add_argument("--steps", type=int, required=True, help="number of vacancy jumps")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (vacancy and jumps)")
+    parser.add_argument("structure", type=common.existing_file, help="perfect BCC structure file")
+    common.add_output(parser)
+    parser.add_argument(
+        "--temperature", type=common.positive_float, required=True, help="temperature (K)"
+    )
+    parser.add_argument(
+        "--steps", type=common.positive_int, required=True, help="number of vacancy jumps"
+    )
+    parser.add_argument(
+        "--seed", type=common.nonnegative_int, default=0, help="random seed (vacancy and jumps)"
+    )
     parser.add_argument(
         "--vacancy",
-        type=int,
+        type=common.nonnegative_int,
         default=None,
         help="atom removed to make the vacancy (default: random)",
     )
     parser.add_argument(
         "--attempt-frequency",
-        type=float,
+        type=common.positive_float,
         default=DEFAULT_ATTEMPT_FREQUENCY,
         help="attempt frequency nu (1/s)",
     )
     parser.add_argument("--format", choices=FORMATS, default=None, help="structure file format")
-    parser.add_argument(
-        "--species", nargs="+", default=None, help="element of each LAMMPS atom type, type 1 first"
-    )
-    parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1 ...)")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    common.add_species(parser, legacy_spaces=True)
+    common.add_model_work(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,9 +57,9 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     import pandas as pd
 
-    from vmeb.cli.predict import load_model
     from vmeb.errors import VmebError, file_error
     from vmeb.files import save_figure, staged_output, write_json
+    from vmeb.learn.predictors import load_model
     from vmeb.plots.figures import kmc_plot
     from vmeb.spectra.kmc import KMCConfig, ModelBarrierProvider, run_kmc
     from vmeb.structure.io import read_structure
@@ -69,7 +74,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         if not 0 <= vacancy < len(atoms):
             raise VmebError(f"vacancy index {vacancy} out of range 0..{len(atoms) - 1}")
-        provider = ModelBarrierProvider(trained, atoms, device=args.device)
+        provider = ModelBarrierProvider(
+            trained, atoms, batch_size=args.batch_size, device=args.device
+        )
         result = run_kmc(atoms, vacancy, provider, config, rng, progress=not args.no_progress)
     except VmebError as exc:
         raise file_error(args.structure, str(exc)) from None

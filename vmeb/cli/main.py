@@ -2,7 +2,9 @@
 
 Each subcommand is a module ``vmeb.cli.<module>`` with ``add_arguments(parser)`` and
 ``run(args) -> int | None``; heavy imports live inside ``run`` so ``vmeb --help`` starts fast.
-A `VmebError` becomes one line ``vmeb: error: ...`` on stderr and exit status 2.
+Shared flags and validated argument types come from `vmeb.cli.common`. A bad argument is
+argparse's one-line usage error and a `VmebError` one line ``vmeb: error: ...``, both on stderr
+with exit status 2; deprecated flag spellings still work and log a warning.
 """
 
 from __future__ import annotations
@@ -13,7 +15,10 @@ import logging
 import sys
 
 from vmeb import __version__
+from vmeb.cli import common
 from vmeb.errors import VmebError
+
+logger = logging.getLogger(__name__)
 
 #: (subcommand, module under vmeb.cli, one-line help)
 COMMANDS: list[tuple[str, str, str]] = [
@@ -45,25 +50,32 @@ def _available_commands() -> list[tuple[str, str, str]]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser with all subcommands."""
-    parser = argparse.ArgumentParser(
+    parser = common.ArgumentParser(
         prog="vmeb",
         description="Vacancy migration energy barrier spectra in multi-principal element alloys.",
+        formatter_class=common.HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"vmeb {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module, help_text in _available_commands():
         mod = importlib.import_module(f"vmeb.cli.{module}")
-        sub_parser = sub.add_parser(name, help=help_text, description=mod.__doc__)
+        sub_parser = sub.add_parser(
+            name, help=help_text, description=mod.__doc__, formatter_class=common.HelpFormatter
+        )
         mod.add_arguments(sub_parser)
         sub_parser.set_defaults(_module=mod)
+    common.set_formatter(parser)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the ``vmeb`` command; returns the exit status."""
+    """Run the ``vmeb`` command; returns the exit status (2 for bad arguments)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version (0) or a usage error (2, one line printed)
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     if args.command is None:
         parser.print_help()
         return 1
@@ -71,7 +83,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=min(level, logging.INFO), format="%(levelname)s %(name)s: %(message)s"
     )
+    for note in getattr(args, "_deprecations", None) or ():
+        logger.warning("%s (the old form goes away in the next release)", note)
     try:
+        if getattr(args, "threads", None):
+            import torch  # noqa: PLC0415
+
+            torch.set_num_threads(args.threads)
         status = args._module.run(args)
     except VmebError as exc:
         print(f"vmeb: error: {exc}", file=sys.stderr)

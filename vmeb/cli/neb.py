@@ -6,8 +6,13 @@ climbing-image NEB; each task's rows are appended as soon as it finishes. Run th
 again on the same dataset to resume a stopped campaign: finished sites are skipped.
 
 Examples:
-    vmeb neb samples/*.extxyz -o data/eam --sites 20 --seed 1
+    vmeb neb samples/*.extxyz -o data/eam --random-sites 20 --seed 1
+    vmeb neb sample.extxyz -o data/chosen --sites 0,17,250       (the same sites in every sample)
+    vmeb neb sample.extxyz -o data/chosen --sites-file sites.txt
     vmeb neb big.extxyz -o data/big --scheduler tcp://10.0.0.5:8786
+
+--config FILE: YAML/JSON mapping of vmeb.neb.site.NEBConfig fields; --replicas and --engine
+override it.
 """
 
 from __future__ import annotations
@@ -15,21 +20,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from vmeb.cli import common
 from vmeb.errors import VmebError
-
-
-def _sites(text: str) -> int | None:
-    if text == "all":
-        return None
-    try:
-        value = int(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(
-            f"--sites: 'all' or a positive integer, not {text!r}"
-        ) from exc
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"--sites: must be positive, got {value}")
-    return value
 
 
 def _config_file(path: Path | None, allowed: set[str]) -> dict:
@@ -45,44 +37,44 @@ def _config_file(path: Path | None, allowed: set[str]) -> dict:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the ``vmeb neb`` arguments."""
-    parser.add_argument("samples", nargs="+", type=Path, help="perfect sample structure files")
-    parser.add_argument("-o", "--out", required=True, type=Path, help="output (or resumed) dataset")
+    parser.add_argument(
+        "samples", nargs="+", type=common.existing_file, help="perfect sample structure files"
+    )
+    common.add_output(parser, new=False)
     parser.add_argument(
         "--potential", default="default", help="'default', 'eam/alloy:FILE' or 'snap:COEFF,PARAM'"
     )
+    common.add_sites(parser, random=True, legacy_count=True)
     parser.add_argument(
-        "--sites", type=_sites, default=None, help="'all' (default) or N random sites per sample"
+        "--seed", type=common.nonnegative_int, default=0, help="seed of the random site draw"
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random site draw")
-    parser.add_argument("--replicas", type=int, default=None, help="NEB replicas (default 7)")
+    parser.add_argument(
+        "--replicas", type=common.positive_int, default=None, help="NEB replicas (default 7)"
+    )
     parser.add_argument(
         "--engine",
         choices=("lammps", "pool", "ase"),
         default=None,
         help="NEB engine (default lammps; pool: faster for SNAP and large cells on few cores)",
     )
+    common.add_config(parser, legacy=("--neb-config",))
     parser.add_argument(
-        "--neb-config",
-        type=Path,
-        default=None,
-        help="YAML/JSON file of NEB settings (keys: vmeb.neb.site.NEBConfig fields)",
-    )
-    parser.add_argument(
-        "--workers", type=int, default=None, help="local worker processes (default: cores / ranks)"
-    )
+        "--workers", type=common.positive_int, default=None,
+        help="local worker processes (default: cores / ranks)",
+    )  # fmt: skip
     parser.add_argument(
         "--scheduler", default=None, help="Dask scheduler address, e.g. tcp://host:8786"
     )
     parser.add_argument(
-        "--retries", type=int, default=0, help="extra attempts for a task that raises"
-    )
+        "--retries", type=common.nonnegative_int, default=0,
+        help="extra attempts for a task that raises",
+    )  # fmt: skip
+    common.add_species(parser)
     parser.add_argument(
-        "--species", default=None, help="element of each LAMMPS atom type, comma separated"
-    )
-    parser.add_argument(
-        "--max-sites", type=int, default=None, help="stop after N sites (resume later)"
-    )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+        "--max-sites", type=common.positive_int, default=None,
+        help="stop after N sites (resume later)",
+    )  # fmt: skip
+    common.add_no_progress(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -94,9 +86,7 @@ def run(args: argparse.Namespace) -> int:
     from vmeb.neb.site import NEBConfig  # noqa: PLC0415
     from vmeb.structure.io import read_structure  # noqa: PLC0415
 
-    if args.workers is not None and args.workers < 1:
-        raise VmebError(f"--workers must be at least 1, got {args.workers}")
-    species = args.species.split(",") if args.species else None
+    species = list(args.species) if args.species else None
     samples = {}
     for path in args.samples:
         sample_id = path.name.split(".")[0]
@@ -104,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
             raise VmebError(f"{path}: sample id {sample_id!r} used by two files; rename one")
         samples[sample_id] = read_structure(path, species=species)
     potential = load_potential(args.potential)
-    options = _config_file(args.neb_config, set(NEBConfig.__dataclass_fields__))
+    options = _config_file(args.config, set(NEBConfig.__dataclass_fields__))
     if args.replicas is not None:
         options["n_replicas"] = args.replicas
     if args.engine is not None:
@@ -114,13 +104,13 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = NEBConfig(**options)
     except (TypeError, ValueError) as exc:
-        raise VmebError(f"{args.neb_config or 'command line'}: bad NEB settings ({exc})") from exc
+        raise VmebError(f"{args.config or 'command line'}: bad NEB settings ({exc})") from exc
     report = run_neb_campaign(
         samples,
-        args.out,
+        args.output,
         potential,
         config,
-        sites=args.sites,
+        sites=common.sites_argument(args),
         seed=args.seed,
         workers=args.workers,
         scheduler=args.scheduler,

@@ -17,8 +17,8 @@ Examples:
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
+from vmeb.cli import common
 from vmeb.errors import VmebError
 
 
@@ -36,8 +36,10 @@ def _steps_list(text: str) -> tuple[int, ...]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the ``vmeb order`` arguments."""
-    parser.add_argument("sample", type=Path, help="starting sample (extxyz, LAMMPS data, POSCAR)")
-    parser.add_argument("-o", "--out", required=True, type=Path, help="output directory (new)")
+    parser.add_argument(
+        "sample", type=common.existing_file, help="starting sample (extxyz, LAMMPS data, POSCAR)"
+    )
+    common.add_output(parser)
     parser.add_argument(
         "--potential", default="default", help="'default', 'eam/alloy:FILE' or 'snap:COEFF,PARAM'"
     )
@@ -46,23 +48,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="hybrid MC/MD (paper, default) or rigid-lattice swap MC",
     )  # fmt: skip
     parser.add_argument(
-        "--steps", type=int, default=10000, help="MD steps (hybrid) or MC sweeps (lattice)"
-    )
+        "--steps", type=common.nonnegative_int, default=10000,
+        help="MD steps (hybrid) or MC sweeps (lattice)",
+    )  # fmt: skip
     parser.add_argument(
         "--snapshots", type=_steps_list, default=(), help="steps kept as samples, e.g. 0,5000"
     )
-    parser.add_argument("--temperature", type=float, default=300.0, help="temperature (K)")
-    parser.add_argument("--timestep", type=float, default=0.002, help="MD timestep (ps)")
     parser.add_argument(
-        "--record-every", type=int, default=None,
+        "--temperature", type=common.positive_float, default=300.0, help="temperature (K)"
+    )
+    parser.add_argument(
+        "--timestep", type=common.positive_float, default=0.002, help="MD timestep (ps)"
+    )
+    parser.add_argument(
+        "--record-every", type=common.positive_int, default=None,
         help="steps between trajectory records (default 500 MD steps / 10 sweeps)",
     )  # fmt: skip
-    parser.add_argument("--shells", type=int, default=2, help="shells of the order parameters")
-    parser.add_argument("--seed", type=int, default=0, help="seed of velocities and swap trials")
-    parser.add_argument("--label", default=None, help="snapshot label prefix (default: species)")
     parser.add_argument(
-        "--species", default=None, help="element of each LAMMPS atom type (LAMMPS input files)"
+        "--shells", type=common.positive_int, default=2, help="shells of the order parameters"
     )
+    parser.add_argument(
+        "--seed", type=common.nonnegative_int, default=0,
+        help="seed of velocities and swap trials",
+    )  # fmt: skip
+    parser.add_argument("--label", default=None, help="snapshot label prefix (default: species)")
+    common.add_species(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -77,14 +87,12 @@ def run(args: argparse.Namespace) -> int:
     from vmeb.lammps.potentials import load_potential  # noqa: PLC0415
     from vmeb.structure.io import read_structure  # noqa: PLC0415
 
-    if args.out.exists():
-        raise VmebError(f"{args.out}: already exists (choose another output or remove it)")
-    if args.steps < 0:
-        raise VmebError(f"--steps must be >= 0, got {args.steps}")
+    if args.output.exists():
+        raise VmebError(f"{args.output}: already exists (choose another output or remove it)")
     late = [s for s in args.snapshots if s > args.steps]
     if late:
         raise VmebError(f"--snapshots {list(late)} lie beyond --steps {args.steps}")
-    species = args.species.split(",") if args.species else None
+    species = list(args.species) if args.species else None
     atoms = read_structure(args.sample, species=species)
     potential = load_potential(args.potential)
     if args.method == "hybrid":
@@ -108,10 +116,10 @@ def run(args: argparse.Namespace) -> int:
             label=args.label,
         )
         result = lattice_swap_mc(atoms, potential, seed=args.seed, config=config)
-    write_order_result(result, args.out, figures=True)
+    write_order_result(result, args.output, figures=True)
     last = result.trajectory.iloc[-1]
     print(
-        f"{args.out}: {len(result.snapshots)} snapshots, inherent energy "
+        f"{args.output}: {len(result.snapshots)} snapshots, inherent energy "
         f"{result.trajectory['inherent_energy_per_atom'].iloc[0]:.5f} -> "
         f"{last['inherent_energy_per_atom']:.5f} eV/atom, swaps accepted "
         + ", ".join(

@@ -15,69 +15,27 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from vmeb.cli import common
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``vmeb predict``."""
     from vmeb.structure.io import FORMATS
 
     parser.add_argument("model", type=Path, help="trained model checkpoint (vmeb train)")
-    parser.add_argument("structure", type=Path, help="perfect BCC structure file")
-    parser.add_argument("-o", "--output", type=Path, required=True, help="output directory")
-    sites = parser.add_mutually_exclusive_group()
-    sites.add_argument(
-        "--sites", type=int, nargs="+", metavar="INDEX", help="vacancy sites (0-based atom indices)"
-    )
-    sites.add_argument(
-        "--sites-file", type=Path, help="text file of vacancy sites (0-based, '#' comments)"
-    )
+    parser.add_argument("structure", type=common.existing_file, help="perfect BCC structure file")
+    common.add_output(parser)
+    common.add_sites(parser, legacy_spaces=True)
     parser.add_argument("--format", choices=FORMATS, default=None, help="structure file format")
+    common.add_species(parser, legacy_spaces=True)
     parser.add_argument(
-        "--species", nargs="+", default=None, help="element of each LAMMPS atom type, type 1 first"
-    )
+        "--reference", type=common.existing_dir, default=None,
+        help="dataset whose true barriers to overlay",
+    )  # fmt: skip
     parser.add_argument(
-        "--reference", type=Path, default=None, help="dataset whose true barriers to overlay"
+        "--chunk-sites", type=common.positive_int, default=2048, help="sites per chunk"
     )
-    parser.add_argument("--chunk-sites", type=int, default=2048, help="sites per chunk")
-    parser.add_argument("--batch-size", type=int, default=256, help="hops per model batch")
-    parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1 ...)")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-
-
-def load_model(path: Path, device: str = "cpu") -> Any:
-    """Load a checkpoint, turning any failure into one `VmebError` line naming the file."""
-    from vmeb.errors import VmebError, file_error
-    from vmeb.learn.training import load_checkpoint
-
-    if not path.is_file():
-        raise file_error(path, "no such checkpoint file")
-    try:
-        return load_checkpoint(path, device=device)
-    except VmebError as exc:
-        message = str(exc)
-        raise (exc if str(path) in message else file_error(path, message)) from None
-    except Exception as exc:  # noqa: BLE001 - torch raises many kinds on a bad file
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise file_error(
-            path, f"corrupted or incompatible checkpoint ({type(exc).__name__}: {detail})"
-        ) from exc
-
-
-def read_sites_file(path: Path) -> list[int]:
-    """Integers of a sites file: whitespace or comma separated, ``#`` starts a comment."""
-    from vmeb.errors import file_error
-
-    if not path.is_file():
-        raise file_error(path, "no such sites file")
-    sites = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        for token in line.split("#", 1)[0].replace(",", " ").split():
-            try:
-                sites.append(int(token))
-            except ValueError:
-                raise file_error(path, f"line {number}: {token!r} is not an integer") from None
-    if not sites:
-        raise file_error(path, "no site indices")
-    return sites
+    common.add_model_work(parser)
 
 
 def _reference_barriers(path: Path) -> dict[str, Any]:
@@ -93,21 +51,17 @@ def run(args: argparse.Namespace) -> int:
 
     from vmeb.errors import VmebError, file_error
     from vmeb.files import save_figure, staged_output, write_json
+    from vmeb.learn.predictors import load_model
     from vmeb.plots.figures import spectrum_plot
     from vmeb.spectra.predict import barriers_by_species, predict_barriers, spectrum_statistics
     from vmeb.structure.io import read_structure
 
     if args.output.exists():
         raise file_error(args.output, "already exists (choose another output or remove it)")
-    if args.chunk_sites < 1 or args.batch_size < 1:
-        raise VmebError("--chunk-sites and --batch-size must be positive")
     trained = load_model(args.model, args.device)
     atoms = read_structure(args.structure, args.format, args.species)
-    sites = args.sites
-    sites_source = args.structure
-    if args.sites_file is not None:
-        sites = read_sites_file(args.sites_file)
-        sites_source = args.sites_file
+    sites = common.sites_argument(args)
+    sites_source = args.sites_file or args.structure
     reference = _reference_barriers(args.reference) if args.reference else None
     try:
         table = predict_barriers(

@@ -3,12 +3,16 @@ and migration barrier (7-replica CI-NEB), beside reference values.
 
     vmeb properties --potential SPEC --elements Ta,Nb,Mo --cells 7 -o table.csv
 
+With -o the table is also written as CSV (replacing an existing file).
+
 SPEC: ``default`` (built-in Ta-Nb-Mo EAM), ``eam/alloy:FILE`` or ``snap:COEFF,PARAM``.
 """
 
 from __future__ import annotations
 
 import argparse
+
+from vmeb.cli import common
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,13 +22,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--elements", default="Ta,Nb,Mo", help="comma-separated elements (default Ta,Nb,Mo)"
     )
     parser.add_argument(
-        "--cells", type=int, default=7, help="conventional cells per edge (default 7: 686 atoms)"
-    )
+        "--cells", type=common.int_at_least(3), default=7,
+        help="conventional cells per edge, >= 3 (default 7: 686 atoms)",
+    )  # fmt: skip
     parser.add_argument(
         "--engine", choices=("lammps", "ase"), default="lammps", help="NEB engine (default lammps)"
     )
-    parser.add_argument("--replicas", type=int, default=7, help="NEB replicas (default 7)")
-    parser.add_argument("-o", "--output", help="write the table as CSV here")
+    parser.add_argument(
+        "--replicas", type=common.positive_int, default=7, help="NEB replicas (default 7)"
+    )
+    common.add_output(parser, required=False, new=False)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,8 +47,6 @@ def run(args: argparse.Namespace) -> int:
     elements = [e.strip() for e in args.elements.split(",") if e.strip()]
     if not elements:
         raise VmebError("--elements: give at least one element, e.g. Ta,Nb,Mo")
-    if args.cells < 3:
-        raise VmebError(f"--cells must be >= 3, got {args.cells}")
     output = Path(args.output) if args.output else None
     if output is not None and not output.parent.is_dir():
         raise VmebError(f"{output.parent}: output directory does not exist")

@@ -1,0 +1,87 @@
+"""Load what predicts barriers: one trained checkpoint or a deep ensemble, on a usable device.
+
+`load_predictor` is what the command line uses for a MODEL argument: a checkpoint file (or a
+name `vmeb.learn.training.load_checkpoint` resolves) or an ensemble directory (with
+``ensemble.json``). Every failure is one `VmebError` line naming the file; an unavailable device
+is reported as such, never as a corrupted checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from vmeb.errors import VmebError, file_error
+
+
+def check_device(name: str) -> str:
+    """Return ``name`` if it is a torch device usable on this machine.
+
+    Args:
+        name: ``cpu``, ``cuda``, ``cuda:1``, ``mps`` ...
+
+    Raises:
+        VmebError: naming the device, if torch does not know it or this machine lacks it.
+    """
+    if name == "cpu":
+        return name
+    import torch  # noqa: PLC0415
+
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError, TypeError):
+        raise VmebError(f"device {name!r}: not a torch device (cpu, cuda, cuda:1 ...)") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise VmebError(f"device {name!r} is not available: this machine has no usable CUDA")
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            raise VmebError(
+                f"device {name!r} is not available: this machine has {count} CUDA device(s)"
+            )
+    elif device.type == "mps":
+        if not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+            raise VmebError(f"device {name!r} is not available on this machine")
+    elif device.type != "cpu":
+        raise VmebError(f"device {name!r}: unsupported device type (cpu, cuda or mps)")
+    return name
+
+
+def load_model(path: str | os.PathLike, device: str = "cpu") -> Any:
+    """A trained checkpoint (`vmeb.learn.training.TrainedModel`) on ``device``.
+
+    Args:
+        path: Checkpoint file of ``vmeb train`` (or a model name ``load_checkpoint`` resolves).
+        device: Torch device; checked first so a missing GPU is not reported as a bad file.
+
+    Raises:
+        VmebError: one line naming the file (or the device) and the problem.
+    """
+    from vmeb.learn.training import load_checkpoint  # noqa: PLC0415
+
+    check_device(device)
+    try:
+        return load_checkpoint(path, device=device)
+    except VmebError as exc:
+        message = str(exc)
+        raise (exc if str(path) in message else file_error(path, message)) from None
+    except Exception as exc:  # noqa: BLE001 - torch raises many kinds on a bad file
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise file_error(
+            path, f"corrupted or incompatible checkpoint ({type(exc).__name__}: {detail})"
+        ) from exc
+
+
+def load_predictor(path: str | os.PathLike, device: str = "cpu") -> Any:
+    """A checkpoint (see `load_model`) or, for a directory, a deep ensemble.
+
+    Returns:
+        A `vmeb.learn.training.TrainedModel` or a `vmeb.learn.ensembles.DeepEnsemble`.
+    """
+    from vmeb.learn.ensembles import load_ensemble  # noqa: PLC0415
+
+    if Path(path).is_dir():
+        check_device(device)
+        return load_ensemble(path, device=device)
+    return load_model(path, device)

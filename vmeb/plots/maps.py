@@ -1,0 +1,238 @@
+"""Figures of barrier-spectrum maps over composition space (`vmeb.spectra.maps`).
+
+`ternary_figure` (paper Fig. 5: mean and standard deviation per moving species on the composition
+triangle, linearly interpolated between the grid points), `line_scan_figure` (Supp. Fig. 8: mean
+and standard deviation against the scanned concentration) and `distributions_figure` (Supp.
+Fig. 9: ridge plots of the distributions against the concentration). Each takes a
+`vmeb.spectra.maps.CompositionMap` and returns a matplotlib `Figure`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from vmeb.errors import VmebError
+
+if TYPE_CHECKING:
+    from vmeb.spectra.maps import CompositionMap
+
+
+_SQRT3_2 = np.sqrt(3.0) / 2.0
+#: Rows of the paper's Fig. 5: (stats column, colour-bar label).
+FIG5_ROWS = (("mean", "mean barrier (eV)"), ("std", "std of barriers (eV)"))
+_CMAPS = {"mean": "viridis", "std": "magma"}
+
+
+def ternary_xy(fractions: np.ndarray) -> np.ndarray:
+    """Project ternary fractions [N, 3] onto the plane: corners (0, 0), (1, 0), (1/2, √3/2).
+
+    Element 0 is the bottom-left corner, element 1 bottom-right, element 2 the top.
+
+    Returns:
+        [N, 2] Cartesian points; the equiatomic centroid maps to (1/2, √3/6).
+    """
+    fractions = np.asarray(fractions, dtype=float)
+    fractions = fractions / fractions.sum(axis=1, keepdims=True)
+    x = fractions[:, 1] + 0.5 * fractions[:, 2]
+    y = _SQRT3_2 * fractions[:, 2]
+    return np.stack([x, y], axis=1)
+
+
+def _draw_triangle(ax, elements: Sequence[str], ticks: int = 5) -> None:
+    """Triangle frame, grid lines every 1/``ticks``, tick labels (at.%) and corner labels."""
+    corners = ternary_xy(np.eye(3))
+    ax.plot(*np.vstack([corners, corners[:1]]).T, color="k", lw=1.0, zorder=3)
+    for k in range(1, ticks):
+        t = k / ticks
+        for axis in range(3):
+            a, b = np.zeros(3), np.zeros(3)
+            a[axis] = b[axis] = t
+            a[(axis + 1) % 3], b[(axis + 2) % 3] = 1 - t, 1 - t
+            line = ternary_xy(np.stack([a, b]))
+            ax.plot(*line.T, color="w", lw=0.4, alpha=0.6, zorder=2)
+        # tick labels of element 2 on the left edge, element 0 on the bottom, 1 on the right
+        left = ternary_xy(np.array([[1 - t, 0, t]]))[0]
+        ax.text(left[0] - 0.03, left[1], f"{100 * t:.0f}", ha="right", va="center", fontsize=6)
+        bottom = ternary_xy(np.array([[t, 1 - t, 0]]))[0]
+        ax.text(bottom[0], -0.035, f"{100 * t:.0f}", ha="center", va="top", fontsize=6)
+        right = ternary_xy(np.array([[0, t, 1 - t]]))[0]
+        ax.text(right[0] + 0.03, right[1], f"{100 * t:.0f}", ha="left", va="center", fontsize=6)
+    offsets = ((-0.05, -0.06, "right"), (0.05, -0.06, "left"), (0.0, 0.04, "center"))
+    for (x, y), (dx, dy, ha), element in zip(corners, offsets, elements, strict=True):
+        ax.text(x + dx, y + dy, element, ha=ha, va="center", fontsize=10, fontweight="bold")
+    edge_labels = (
+        (0.5, -0.11, 0, f"{elements[0]} (at.%)"),
+        (0.075, 0.535, 60, f"{elements[2]} (at.%)"),
+        (0.925, 0.535, -60, f"{elements[1]} (at.%)"),
+    )
+    for x, y, angle, text in edge_labels:
+        ax.text(x, y, text, rotation=angle, ha="center", va="center", fontsize=7, color="0.3")
+    ax.set_xlim(-0.12, 1.12)
+    ax.set_ylim(-0.15, _SQRT3_2 + 0.1)
+    ax.set_aspect("equal")
+    ax.axis("off")
+
+
+def _ternary_panel(ax, fig, xy: np.ndarray, values: np.ndarray, cmap: str, label: str) -> None:
+    """Linearly interpolated field over the Delaunay triangles of the grid points."""
+    import matplotlib.tri as mtri  # noqa: PLC0415
+
+    finite = np.isfinite(values)
+    if finite.sum() < 3:
+        ax.text(0.5, 0.35, "no data", ha="center", transform=ax.transData)
+        return
+    triangulation = mtri.Triangulation(xy[:, 0], xy[:, 1])
+    triangulation.set_mask(~finite[triangulation.triangles].all(axis=1))
+    filled = np.where(finite, values, np.nanmean(values))  # only under masked triangles
+    lo, hi = float(np.nanmin(values)), float(np.nanmax(values))
+    if hi - lo < 1e-9:
+        lo, hi = lo - 1e-3, hi + 1e-3
+    levels = np.linspace(lo, hi, 21)
+    contour = ax.tricontourf(triangulation, filled, levels=levels, cmap=cmap, zorder=1)
+    ax.scatter(xy[finite, 0], xy[finite, 1], s=3, c="k", alpha=0.4, linewidths=0, zorder=4)
+    bar = fig.colorbar(contour, ax=ax, shrink=0.7, pad=0.02, format="%.3f")
+    bar.set_label(label, fontsize=8)
+    bar.ax.tick_params(labelsize=7)
+
+
+def ternary_figure(result: CompositionMap, rows: Sequence[tuple[str, str]] = FIG5_ROWS) -> Figure:
+    """Paper Fig. 5: ternary maps, one row per statistic, one column per moving species.
+
+    Args:
+        result: A map over exactly three elements.
+        rows: (stats column, colour-bar label) per row; default mean and standard deviation.
+
+    Returns:
+        The figure; panels lettered a, b, c, ... row by row.
+    """
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    if len(result.elements) != 3:
+        raise VmebError(f"ternary maps need 3 elements, got {list(result.elements)}")
+    xy = ternary_xy(result.fractions())
+    n_cols = len(result.elements)
+    fig, axes = plt.subplots(
+        len(rows), n_cols, figsize=(4.2 * n_cols, 3.7 * len(rows)), squeeze=False
+    )
+    for r, (column, label) in enumerate(rows):
+        for c, species in enumerate(result.elements):
+            ax = axes[r, c]
+            _draw_triangle(ax, result.elements)
+            values = result.values(species, column)
+            _ternary_panel(ax, fig, xy, values, _CMAPS.get(column, "cividis"), label)
+            ax.set_title(f"moving {species}", fontsize=10)
+            letter = chr(ord("a") + r * n_cols + c)
+            ax.text(-0.1, _SQRT3_2 + 0.05, letter, fontweight="bold", fontsize=12)
+    fig.tight_layout()
+    return fig
+
+
+def _scan_x(result: CompositionMap) -> tuple[np.ndarray, str]:
+    element = result.line_element or result.elements[-1]
+    return 100 * result.compositions[f"x_{element}"].to_numpy(float), f"{element} (at.%)"
+
+
+def line_scan_figure(result: CompositionMap) -> Figure:
+    """Supp. Fig. 8: (a) mean and (b) standard deviation per moving species against the
+    scanned concentration (an ensemble's mean σ is drawn as a band on the means)."""
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    from vmeb.plots.figures import SPECIES_COLOURS  # noqa: PLC0415
+
+    x, xlabel = _scan_x(result)
+    fig, (ax_a, ax_b) = plt.subplots(1, 2, figsize=(10, 4))
+    for k, species in enumerate([*result.elements, "all"]):
+        colour = "k" if species == "all" else SPECIES_COLOURS[k % len(SPECIES_COLOURS)]
+        style = dict(
+            color=colour,
+            ls="--" if species == "all" else "-",
+            marker="o",
+            ms=2.5,
+            lw=1.2,
+            label=species,
+        )
+        mean = result.values(species, "mean")
+        ax_a.plot(x, mean, **style)
+        if "barrier_std_mean" in result.stats:
+            band = result.values(species, "barrier_std_mean")
+            ax_a.fill_between(x, mean - band, mean + band, color=colour, alpha=0.2, lw=0)
+        ax_b.plot(x, result.values(species, "std"), **style)
+    ax_a.set_ylabel("mean barrier (eV)")
+    ax_b.set_ylabel("standard deviation of barriers (eV)")
+    for ax, letter in ((ax_a, "a"), (ax_b, "b")):
+        ax.set_xlabel(xlabel)
+        ax.legend(title="moving", frameon=False, fontsize=8)
+        ax.text(-0.12, 1.02, letter, transform=ax.transAxes, fontweight="bold", fontsize=12)
+    fig.tight_layout()
+    return fig
+
+
+def distributions_figure(result: CompositionMap, max_curves: int = 24) -> Figure:
+    """Supp. Fig. 9: ridge plots of each moving species' barrier distribution against the
+    scanned concentration (normalised densities, offset by concentration, coloured by it).
+
+    Args:
+        result: A map (line scan).
+        max_curves: Most compositions drawn per panel (evenly spaced, both ends kept).
+
+    Returns:
+        One panel per moving species.
+    """
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+    from matplotlib import cm, colors  # noqa: PLC0415
+
+    x, xlabel = _scan_x(result)
+    n_comp = len(x)
+    chosen = np.unique(np.round(np.linspace(0, n_comp - 1, min(max_curves, n_comp))).astype(int))
+    counts = result.histograms
+    used = np.nonzero(counts.sum(axis=(0, 1)))[0]
+    edges_all = np.asarray(result.hist_edges)
+    lo, hi = (used.min(), used.max() + 1) if len(used) else (0, len(edges_all) - 1)
+    factor = max(1, int(np.ceil((hi - lo) / 60)))  # about 60 bins across the data
+    width = float(edges_all[1] - edges_all[0]) * factor
+    norm = colors.Normalize(vmin=float(x.min()), vmax=float(x.max()) + 1e-9)
+    cmap = plt.get_cmap("viridis")
+    n_species = len(result.elements)
+    fig, axes = plt.subplots(
+        1, n_species, figsize=(3.6 * n_species + 1.0, 5.5), squeeze=False, layout="constrained"
+    )
+    for s, species in enumerate(result.elements):
+        ax = axes[0, s]
+        peak = 0.0
+        curves = []
+        for k in chosen:
+            row = counts[k, s, lo:hi]
+            pad = (-len(row)) % factor
+            row = np.concatenate([row, np.zeros(pad, row.dtype)]).reshape(-1, factor).sum(1)
+            edges = edges_all[lo] + np.arange(len(row) + 1) * width
+            total = row.sum()
+            density = row / (total * np.diff(edges)) if total else np.zeros(len(row))
+            curves.append((k, 0.5 * (edges[:-1] + edges[1:]), density))
+            peak = max(peak, float(density.max()))
+        spacing = 1.0 / max(len(chosen) - 1, 1)
+        for rank, (k, centres, density) in enumerate(curves):
+            base = rank * spacing
+            scaled = base + 2.5 * spacing * density / (peak or 1.0)
+            colour = cmap(norm(x[k]))
+            ax.fill_between(
+                centres, base, scaled, color=colour, alpha=0.75, lw=0, zorder=len(curves) - rank
+            )
+            ax.plot(centres, scaled, color="k", lw=0.4, zorder=len(curves) - rank)
+        ax.set_yticks([rank * spacing for rank in range(len(chosen))][:: max(1, len(chosen) // 8)])
+        ax.set_yticklabels([f"{x[k]:.3g}" for k in chosen][:: max(1, len(chosen) // 8)])
+        ax.set_ylim(-0.3 * spacing, (len(curves) - 1) * spacing + 2.7 * spacing)
+        if s == 0:
+            ax.set_ylabel(xlabel)
+        ax.set_xlabel("barrier (eV)")
+        ax.set_title(f"moving {species}", fontsize=10)
+        ax.text(
+            -0.16, 1.01, chr(ord("a") + s), transform=ax.transAxes, fontweight="bold", fontsize=12
+        )
+    fig.colorbar(
+        cm.ScalarMappable(norm=norm, cmap=cmap), ax=axes.ravel().tolist(), label=xlabel, shrink=0.8
+    )
+    return fig
