@@ -56,6 +56,7 @@ from vmeb.errors import VmebError, file_error
 from vmeb.learn.batches import ModelInputs, batch, operations, prepare_inputs
 from vmeb.learn.descriptors import SiteTemplate, lattice_roll, site_template, symmetry_images
 from vmeb.learn.environment import LocalEnvironments, concatenate_environments, hop_environments
+from vmeb.learn.inference import training_lattice_range
 from vmeb.learn.models import ModelConfig, build_model, fit_linear
 from vmeb.learn.sdm import SDMConfig
 from vmeb.structure.neighbours import ghosted_cell
@@ -349,7 +350,9 @@ def _model_record(
 ) -> dict[str, Any]:
     """The checkpoint fields that define a trained model."""
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    lattice_range = getattr(model, "lattice_range", None)  # set by train_model (Å)
     return {
+        **({"lattice_range": list(lattice_range)} if lattice_range else {}),
         "format": CHECKPOINT_FORMAT,
         "version": CHECKPOINT_VERSION,
         "kind": config.kind,
@@ -412,12 +415,15 @@ class TrainedModel:
         kind: ``"cnn"``, ``"nn"`` or ``"lr"``.
         species: Channel order; environments must use it.
         config: The saved configs: ``{"model", "sdm", "train", "template"}`` plain dicts.
+        lattice_range: ``(a_min, a_max)`` (Å) of the training samples, None in older checkpoints
+            (`vmeb.learn.inference.check_lattice`).
     """
 
     model: torch.nn.Module
     kind: str
     species: tuple[str, ...]
     config: dict
+    lattice_range: tuple[float, float] | None = None
 
     @property
     def train_config(self) -> TrainConfig:
@@ -483,7 +489,14 @@ def model_from_record(record: Mapping[str, Any], path: str | os.PathLike = "<che
         problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise file_error(path, f"checkpoint does not match its model config ({problem})") from exc
     model.eval()
-    return TrainedModel(model=model, kind=config.kind, species=species, config=record["config"])
+    span = record.get("lattice_range")
+    return TrainedModel(
+        model=model,
+        kind=config.kind,
+        species=species,
+        config=record["config"],
+        lattice_range=(float(span[0]), float(span[1])) if span else None,
+    )
 
 
 def load_checkpoint(path: str | os.PathLike, device: str = "cpu") -> TrainedModel:
@@ -586,6 +599,7 @@ def train_model(
     with torch.random.fork_rng(devices=[]):  # seeded initialisation, global RNG untouched
         torch.manual_seed(config.seed)
         model = build_model(config.model_config(), n_species, input_size)
+    model.lattice_range = training_lattice_range(datasets, config.test_groups)  # for checkpoints
     train_y = data.barriers[split["train"]]
     model.set_target_normalisation(float(train_y.mean()), float(train_y.std()))
     model.to(device)
