@@ -128,3 +128,31 @@ def test_empty_file_is_named(tmp_path):
         path = tmp_path / name
         path.write_text(text)
         assert _error(path).endswith("empty file (no structure in it)")
+
+
+@pytest.mark.parametrize(
+    ("case", "found"),
+    [
+        ("fcc", "not a BCC lattice: 12 first neighbours per atom (FCC/HCP-like)"),
+        ("glass", "not a BCC lattice: amorphous or strongly disordered"),
+        ("vacancy", "127 atoms, but a 4x4x4 BCC cell with a = 3.3000 Å has 128 sites"),
+    ],
+)
+def test_analyse_refuses_what_is_not_a_perfect_bcc_sample(tmp_path, alloy, capsys, case, found):
+    """`vmeb analyse` once reported an FCC or amorphous cell as strongly ordered BCC."""
+    from vmeb.cli.main import main
+
+    if case == "fcc":
+        atoms = bulk("Ta", "fcc", a=4.2, cubic=True).repeat(3)
+    elif case == "glass":
+        atoms = alloy.copy()
+        atoms.rattle(0.3, seed=2)
+    else:
+        atoms = alloy.copy()
+        del atoms[0]
+    path = _written(tmp_path, f"{case}.extxyz", atoms)
+    out = tmp_path / "out"
+    assert main(["analyse", str(path), "-o", str(out)]) == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith(f"vmeb: error: {path}: {found}"), lines
+    assert not out.exists() and not list(tmp_path.glob(".out.*"))
