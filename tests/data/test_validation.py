@@ -251,3 +251,19 @@ def test_failed_rows_may_repeat(good_dataset, tmp_path):
 
     root = edited(good_dataset, tmp_path, retried)
     assert len(open_dataset(root).valid_hops()) == 8 * 54
+
+
+def test_write_structure_refuses_what_is_not_a_perfect_sample(good_dataset, sample):
+    from ase.build import bulk
+
+    from vmeb.data.dataset import structure_path, write_structure
+
+    holed = sample.copy()
+    del holed[0]
+    with pytest.raises(VmebError, match=r"^sample holed: 53 atoms, but a 3x3x3 BCC cell"):
+        write_structure(good_dataset, "holed", holed)
+    fcc = bulk("Ta", "fcc", a=4.2, cubic=True).repeat(3)
+    with pytest.raises(VmebError, match=r"^sample fcc: not a BCC lattice: 12 first neighbours"):
+        write_structure(good_dataset, "fcc", fcc)
+    assert not structure_path(good_dataset, "holed").exists()
+    assert not structure_path(good_dataset, "fcc").exists()

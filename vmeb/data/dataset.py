@@ -221,9 +221,14 @@ def write_structure(
 
     Returns:
         Path of the written file.
+
+    Raises:
+        VmebError: for a bad sample id, or a structure that is not a perfect BCC sample
+            (`vmeb.structure.validate.validate_structure`).
     """
     if not sample_id or not all(c.isalnum() or c in "-_." for c in sample_id):
         raise VmebError(f"sample id {sample_id!r}: use letters, digits, '-', '_' and '.' only")
+    validate_structure(atoms, f"sample {sample_id}")  # a perfect BCC sample, before it is stored
     atoms = atoms.copy()
     atoms.calc = None
     atoms.info["sample_id"] = sample_id
