@@ -209,7 +209,7 @@ def bad_inputs(tiny_setup, tmp_path):
     ("case", "pattern"),
     [
         ("unknown", r"unknown\.extxyz: element\(s\) \['W'\] not known to the model"),
-        ("fcc", r"fcc\.extxyz: site 0 has no clean shell of 8 first neighbours"),
+        ("fcc", r"fcc\.extxyz: not a BCC lattice: 12 first neighbours per atom \(FCC/HCP-like\)"),
         ("range", r"good\.extxyz: site index 999 out of range"),
         ("corrupted", r"corrupted\.pt: corrupted or unreadable checkpoint"),
         ("mismatched", r"mismatched\.pt: checkpoint does not match its model config"),

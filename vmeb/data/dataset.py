@@ -41,6 +41,8 @@ from ase import Atoms
 from vmeb.errors import VmebError, file_error
 from vmeb.files import atomic_write_text, write_json
 from vmeb.species import SpeciesTable
+from vmeb.structure.neighbours import first_neighbours
+from vmeb.structure.validate import validate_structure
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +51,8 @@ FORMAT_VERSION = 1
 HEADER_FILE = "header.json"
 HOPS_FILE = "hops.csv"
 STRUCTURES_DIR = "structures"
+#: Largest barrier (eV) accepted as physics; vacancy-migration barriers in metals are 0.1-3 eV.
+MAX_BARRIER = 10.0
 
 #: Required columns of ``hops.csv``, in order. Extra columns (``iterations``, ``n_replicas``,
 #: ``profile``, ``engine`` ...) are allowed after these and kept by the reader.
@@ -199,9 +203,14 @@ def write_structure(
 
     Returns:
         Path of the written file.
+
+    Raises:
+        VmebError: for a bad sample id, or a structure that is not a perfect BCC sample
+            (`vmeb.structure.validate.validate_structure`).
     """
     if not sample_id or not all(c.isalnum() or c in "-_." for c in sample_id):
         raise VmebError(f"sample id {sample_id!r}: use letters, digits, '-', '_' and '.' only")
+    validate_structure(atoms, f"sample {sample_id}")  # a perfect BCC sample, before it is stored
     atoms = atoms.copy()
     atoms.calc = None
     atoms.info["sample_id"] = sample_id
@@ -361,6 +370,7 @@ class BarrierDataset:
                 atoms = ase.io.read(path, format="extxyz")
             except Exception as exc:  # noqa: BLE001 - any parse failure is a bad file
                 raise file_error(path, f"cannot read structure ({exc})") from exc
+            validate_structure(atoms, str(path))
             self._structures[sample_id] = atoms
         return self._structures[sample_id]
 
@@ -420,4 +430,126 @@ def open_dataset(root: str | os.PathLike) -> BarrierDataset:
     unknown = SpeciesTable(header.species).unknown(hops["moving_species"])
     if unknown:
         raise file_error(root / HOPS_FILE, f"moving species {unknown} not in header species")
-    return BarrierDataset(root=root, header=header, hops=hops)
+    check_hop_table(hops, root / HOPS_FILE)
+    dataset = BarrierDataset(root=root, header=header, hops=hops)
+    check_hops_against_structures(dataset)
+    return dataset
+
+
+def _line(row: int) -> int:
+    """Line number in ``hops.csv`` of table row ``row`` (line 1 is the header)."""
+    return int(row) + 2
+
+
+def check_barrier_range(hops: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Raise if an ``ok`` hop has a barrier above `MAX_BARRIER` (eV).
+
+    Barriers <= 0 or not finite on ``ok`` rows are left to `BarrierDataset.valid_hops`, which
+    never trains on them (an NEB whose initial state is its highest image gives 0).
+
+    Raises:
+        VmebError: naming ``path``, the bound, the number of such rows and the first one.
+    """
+    ok = (hops["status"] == "ok").to_numpy()
+    barrier = hops["barrier"].to_numpy(dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        bad = np.nonzero(ok & (barrier > MAX_BARRIER))[0]
+    if bad.size:
+        k = int(bad[0])
+        raise file_error(
+            path,
+            f"{bad.size} ok hop(s) with a barrier above {MAX_BARRIER:g} eV (not a vacancy "
+            f"migration barrier), first on line {_line(k)}: {barrier[k]:g} eV; mark them failed "
+            "or fix the values",
+        )
+
+
+def check_duplicate_hops(hops: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Raise if an ``ok`` hop (sample, vacancy, moving atom) appears more than once.
+
+    Failed rows are history (a hop may fail, then be computed again) and are not compared.
+
+    Raises:
+        VmebError: naming ``path``: the number of conflicting duplicates (different barriers) or
+            of plain duplicates, with the first pair of lines.
+    """
+    ok = hops.loc[hops["status"] == "ok", ["sample_id", "vacancy_index", "moving_index", "barrier"]]
+    keys = ["sample_id", "vacancy_index", "moving_index"]
+    repeated = ok[ok.duplicated(keys, keep=False)]
+    if repeated.empty:
+        return
+    spread = repeated.groupby(keys, sort=False)["barrier"].agg(["min", "max", "size"])
+    conflicting = spread[(spread["max"] - spread["min"]) > 1e-9]
+    first = conflicting if len(conflicting) else spread
+    key = first.index[0]
+    lines = [_line(r) for r in repeated.index[(repeated[keys] == list(key)).all(axis=1)][:2]]
+    where = f"sample {key[0]} vacancy {key[1]} moving {key[2]} on lines {lines[0]} and {lines[1]}"
+    if len(conflicting):
+        raise file_error(
+            path,
+            f"{len(conflicting)} conflicting duplicate hop(s) (same sample, vacancy and moving "
+            f"atom, different barriers), first: {where} ({first['min'].iloc[0]:g} and "
+            f"{first['max'].iloc[0]:g} eV)",
+        )
+    extra = int((spread["size"] - 1).sum())
+    raise file_error(
+        path,
+        f"{extra} duplicate hop row(s) (same sample, vacancy and moving atom), first: {where}",
+    )
+
+
+def check_hop_table(hops: pd.DataFrame, path: str | os.PathLike) -> None:
+    """The row checks that need no structure: barrier range and duplicates (see above)."""
+    check_barrier_range(hops, path)
+    check_duplicate_hops(hops, path)
+
+
+def check_hops_against_structures(dataset: BarrierDataset) -> None:
+    """Raise if a hop row contradicts its structure.
+
+    Every row (failed ones too) must name atoms of its sample, a moving atom that is a first
+    neighbour of the vacancy, and the moving atom's element as ``moving_species``.
+
+    Raises:
+        VmebError: naming ``hops.csv``, the number of such rows of a sample and the first one.
+    """
+    path = dataset.root / HOPS_FILE
+    hops = dataset.hops
+    for sample_id, rows in hops.groupby("sample_id", sort=False):
+        atoms = dataset.structure(str(sample_id))
+        n = len(atoms)
+        vac = rows["vacancy_index"].to_numpy(dtype=np.int64)
+        mov = rows["moving_index"].to_numpy(dtype=np.int64)
+        out = (vac < 0) | (vac >= n) | (mov < 0) | (mov >= n)
+        if out.any():
+            k = int(np.argmax(out))
+            raise file_error(
+                path,
+                f"{int(out.sum())} row(s) of sample {sample_id} with an atom index outside "
+                f"0..{n - 1}, first on line {_line(rows.index[k])}: vacancy {vac[k]}, moving "
+                f"{mov[k]}",
+            )
+        symbols = np.asarray(atoms.get_chemical_symbols())
+        wrong = symbols[mov] != rows["moving_species"].to_numpy(dtype=str)
+        if wrong.any():
+            k = int(np.argmax(wrong))
+            raise file_error(
+                path,
+                f"{int(wrong.sum())} row(s) of sample {sample_id} whose moving_species contradicts "
+                f"the structure, first on line {_line(rows.index[k])}: "
+                f"{rows['moving_species'].iloc[k]} but atom {mov[k]} is {symbols[mov[k]]}",
+            )
+        sites, slot = np.unique(vac, return_inverse=True)
+        try:
+            ids, _ = first_neighbours(atoms, sites, 8)
+        except VmebError as exc:
+            raise file_error(path, f"sample {sample_id}: {exc}") from exc
+        far = ~(ids[slot] == mov[:, None]).any(axis=1)
+        if far.any():
+            k = int(np.argmax(far))
+            raise file_error(
+                path,
+                f"{int(far.sum())} row(s) of sample {sample_id} whose moving atom is not a first "
+                f"neighbour of the vacancy, first on line {_line(rows.index[k])}: vacancy "
+                f"{vac[k]}, moving {mov[k]}",
+            )

@@ -7,8 +7,11 @@ Two sources:
   per sample with ``POSCAR``, ``atomid_for_NN.txt`` and ``barrier_for_NN.txt`` (1-based ids).
 * `import_csv`: one structure file plus a CSV of (vacancy index, moving index, barrier).
 
-Barriers that are not finite or not positive are failed calculations, not physics: they are stored
-as ``failed`` hops with the reason (never as ``ok`` hops, never trained on) and counted per sample.
+Barriers that are not finite, not positive or above `MAX_BARRIER` (10 eV) are failed calculations,
+not physics: they are stored as ``failed`` hops with the reason (never as ``ok`` hops, never
+trained on) and counted per sample. A hop listed twice (same vacancy and moving atom), a moving
+atom that is not a first neighbour of the vacancy and a ``moving_species`` column that contradicts
+the structure are errors: the import is refused with the count and the first offending entry.
 Every import builds the dataset in a staging directory beside the output and renames it at the
 end, so a failed import leaves nothing behind.
 """
@@ -29,6 +32,7 @@ import numpy as np
 from ase import Atoms
 
 from vmeb.data.dataset import (
+    MAX_BARRIER,
     DatasetHeader,
     append_hops,
     create_dataset,
@@ -80,7 +84,8 @@ class SampleCounts:
         group: Composition (or other) label used to group metrics.
         read: Hops read from the source.
         kept: Hops stored as ``ok``.
-        rejected: Hops with a non-physical barrier (<= 0 or not finite), stored as ``failed``.
+        rejected: Hops with a non-physical barrier (<= 0, above `MAX_BARRIER` or not finite),
+            stored as ``failed``.
     """
 
     sample_id: str
@@ -181,8 +186,9 @@ def _hop_rows(
     rows, kept = [], 0
     extra = extra or {}
     for k, (i, j, barrier) in enumerate(zip(vacancies, moving, barriers, strict=True)):
-        ok = bool(math.isfinite(barrier) and barrier > 0)
+        ok = bool(math.isfinite(barrier) and 0 < barrier <= MAX_BARRIER)
         kept += ok
+        bound = f" (> {MAX_BARRIER:g} eV)" if barrier > MAX_BARRIER else ""
         row = {
             "sample_id": sample_id,
             "vacancy_index": int(i),
@@ -193,7 +199,7 @@ def _hop_rows(
             "energy_change": math.nan,
             "converged": ok,
             "status": "ok" if ok else "failed",
-            "reason": "" if ok else f"non-physical barrier {float(barrier):g} eV in source",
+            "reason": "" if ok else f"non-physical barrier {float(barrier):g} eV in source{bound}",
             "source": source,
             "engine": engine,
         }
@@ -230,6 +236,58 @@ def _check_first_neighbours(
             path,
             f"entry {k + 1}: atom {int(moving[k]) + offset} is not a first neighbour of vacancy "
             f"{int(vacancies[k]) + offset}",
+        )
+
+
+def _check_duplicates(
+    vacancies: np.ndarray, moving: np.ndarray, barriers: np.ndarray, path: Path, one_based: bool
+) -> None:
+    """No (vacancy, moving) pair may be listed twice, else an error naming ``path`` with counts."""
+    offset = 1 if one_based else 0
+    pairs = np.stack([vacancies, moving], axis=1)
+    _, first, inverse, counts = np.unique(
+        pairs, axis=0, return_index=True, return_inverse=True, return_counts=True
+    )
+    inverse = inverse.reshape(-1)
+    repeated = np.nonzero(counts[inverse] > 1)[0]
+    if not repeated.size:
+        return
+    values = np.where(np.isfinite(barriers), barriers, np.inf)
+    conflicting = [
+        u
+        for u in np.unique(inverse[repeated])
+        if np.ptp(values[inverse == u]) > 1e-9 or np.isinf(np.ptp(values[inverse == u]))
+    ]
+    u = conflicting[0] if conflicting else inverse[repeated[0]]
+    entries = np.nonzero(inverse == u)[0][:2]
+    k, m = (int(e) for e in entries)
+    where = (
+        f"vacancy {int(vacancies[k]) + offset} moving {int(moving[k]) + offset} in entries "
+        f"{k + 1} and {m + 1}"
+    )
+    if conflicting:
+        raise file_error(
+            path,
+            f"{len(conflicting)} conflicting duplicate hop(s) (same vacancy and moving atom, "
+            f"different barriers), first: {where} ({barriers[k]:g} and {barriers[m]:g} eV)",
+        )
+    extra = int(np.sum(counts[counts > 1] - 1))
+    raise file_error(
+        path,
+        f"{extra} duplicate hop(s) (same vacancy and moving atom listed again), first: {where}",
+    )
+
+
+def _check_species_column(atoms: Atoms, moving: np.ndarray, given: np.ndarray, path: Path) -> None:
+    """A ``moving_species`` column must name the element of each moving atom in the structure."""
+    symbols = np.asarray(atoms.get_chemical_symbols())[moving]
+    wrong = np.nonzero(symbols != given)[0]
+    if wrong.size:
+        k = int(wrong[0])
+        raise file_error(
+            path,
+            f"{wrong.size} hop(s) whose moving_species contradicts the structure, first: entry "
+            f"{k + 1} says {given[k]} but atom {int(moving[k])} is {symbols[k]}",
         )
 
 
@@ -271,6 +329,7 @@ def read_fpnnk_sample(
     vacancies = np.repeat(np.arange(n), 8)
     moving = ids.astype(np.int64).reshape(-1) - 1  # 1-based in the source
     _check_first_neighbours(atoms, vacancies, moving, ids_path, one_based=True)
+    _check_duplicates(vacancies, moving, barriers.reshape(-1), ids_path, one_based=True)
     return atoms, vacancies, moving, barriers.reshape(-1)
 
 
@@ -371,6 +430,7 @@ _CSV_ALIASES = {
     "barrier": ("barrier", "barrier_ev", "forward_barrier", "e_barrier"),
     "reverse_barrier": ("reverse_barrier", "reverse_barrier_ev"),
     "energy_change": ("energy_change", "energy_change_ev", "delta_e"),
+    "moving_species": ("moving_species", "species", "element"),
 }
 
 
@@ -378,11 +438,12 @@ def read_barrier_csv(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """Read a CSV of hops: vacancy index, moving index, barrier (eV), optional extras.
 
     With a header line, columns are found by name (`_CSV_ALIASES`, case-insensitive; also
-    ``reverse_barrier`` and ``energy_change``). Without one, the first three columns are vacancy
-    index, moving index and barrier.
+    ``reverse_barrier``, ``energy_change`` and ``moving_species``, the element of the moving atom,
+    checked against the structure). Without one, the first three columns are vacancy index, moving
+    index and barrier.
 
     Returns:
-        Column name -> [K] array (indices as int64, energies as float64).
+        Column name -> [K] array (indices as int64, energies as float64, species as str).
 
     Raises:
         VmebError: naming the file, if it is missing, empty, or has bad values.
@@ -417,6 +478,12 @@ def read_barrier_csv(path: str | os.PathLike) -> dict[str, np.ndarray]:
         raise file_error(path, "no hop rows")
     out: dict[str, np.ndarray] = {}
     for name, column in columns.items():
+        if name == "moving_species":
+            try:
+                out[name] = np.asarray([row[column].strip() for row in body], dtype=str)
+            except IndexError as exc:
+                raise file_error(path, f"a row lacks the {name} column") from exc
+            continue
         values = []
         for line, row in enumerate(body, start=2 if has_header else 1):
             try:
@@ -473,6 +540,9 @@ def import_csv(
     vacancies = columns["vacancy_index"] - offset
     moving = columns["moving_index"] - offset
     _check_first_neighbours(atoms, vacancies, moving, table, one_based)
+    _check_duplicates(vacancies, moving, columns["barrier"], table, one_based)
+    if "moving_species" in columns:
+        _check_species_column(atoms, moving, columns["moving_species"], table)
     order = _species_order([(structure, atoms)], species)
     sample_id = sample_id or re.sub(r"[^A-Za-z0-9_.-]", "_", structure.name.split(".")[0])
     header = DatasetHeader(

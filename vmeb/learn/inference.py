@@ -2,13 +2,19 @@
 
 `predict_hops` is the one place where hop environments are built for a model and evaluated
 (datasets in `vmeb.learn.evaluate` and `vmeb.learn.ensembles`, whole structures in
-`vmeb.spectra.predict`); `model_cutoff` and `check_species` are its input checks.
+`vmeb.spectra.predict`); `model_cutoff`, `check_species` and `check_lattice` are its input checks.
+
+A checkpoint records the range of BCC lattice constants ``a = (2 V / N)^(1/3)`` of the samples it
+was trained on (``lattice_range``, Å; `training_lattice_range`). A structure whose lattice constant
+lies more than `LATTICE_WARN` (2 %) outside that range gets a warning, more than `LATTICE_REFUSE`
+(10 %) an error: the model has never seen such distances and would still return plausible numbers.
+Checkpoints written before the range was recorded are not checked (a debug log says so).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -19,11 +25,18 @@ from vmeb.errors import VmebError
 from vmeb.learn.environment import hop_environments
 from vmeb.species import SpeciesTable
 from vmeb.structure.neighbours import GhostedCell, ghosted_cell
+from vmeb.structure.validate import bcc_lattice_constant
 
 logger = logging.getLogger(__name__)
 
 #: Hops whose environments `predict_hops` builds at once (2,048 vacancy sites of 8 hops).
 DEFAULT_CHUNK_HOPS = 8 * 2048
+#: Relative distance outside the training lattice range that gets a warning.
+LATTICE_WARN = 0.02
+#: Relative distance outside the training lattice range that is refused.
+LATTICE_REFUSE = 0.10
+
+_warned: set[tuple[float, float, float]] = set()
 
 
 def model_cutoff(trained: Any) -> float:
@@ -49,6 +62,67 @@ def check_species(atoms: Atoms, species: Sequence[str]) -> None:
         raise VmebError(
             f"element(s) {unknown} not known to the model (it was trained on {list(species)})"
         )
+
+
+def training_lattice_range(
+    datasets: Iterable[Any], exclude_groups: Sequence[str] = ()
+) -> tuple[float, float] | None:
+    """Smallest and largest BCC lattice constant ``(2 V / N)^(1/3)`` (Å) of the training samples.
+
+    Args:
+        datasets: Opened `vmeb.data.dataset.BarrierDataset` s.
+        exclude_groups: Groups held out of training (test groups); their samples do not count.
+
+    Returns:
+        ``(a_min, a_max)`` in Å over the samples with valid hops, or None if there are none.
+    """
+    values = []
+    for dataset in datasets:
+        hops = dataset.with_groups()
+        used = hops.loc[~hops["group"].isin(list(exclude_groups)), "sample_id"].unique()
+        values += [bcc_lattice_constant(dataset.structure(str(sid))) for sid in used]
+    if not values:
+        return None
+    return round(min(values), 5), round(max(values), 5)
+
+
+def check_lattice(atoms: Atoms, trained: Any) -> None:
+    """Warn or refuse when ``atoms`` lies outside the model's training lattice range.
+
+    Args:
+        atoms: The perfect BCC structure to predict (lattice constant from its volume per atom).
+        trained: A model with a ``lattice_range`` attribute ``(a_min, a_max)`` in Å; a model
+            without one (an older checkpoint) is not checked.
+
+    Raises:
+        VmebError: if the lattice constant is more than `LATTICE_REFUSE` outside the range,
+            naming both.
+    """
+    span = getattr(trained, "lattice_range", None)
+    if span is None:
+        logger.debug("model records no training lattice range (older checkpoint): not checked")
+        return
+    low, high = (float(v) for v in span)
+    a = bcc_lattice_constant(atoms)
+    if a < low:
+        off, side = (low - a) / low, "below"
+    elif a > high:
+        off, side = (a - high) / high, "above"
+    else:
+        return
+    message = (
+        f"lattice constant a = {a:.4f} Å of the structure is {100 * off:.1f} % {side} the model's "
+        f"training range a = {low:.4f}-{high:.4f} Å"
+    )
+    if off > LATTICE_REFUSE:
+        raise VmebError(
+            f"{message}; refused beyond {100 * LATTICE_REFUSE:g} % (the model never saw such "
+            "distances)"
+        )
+    key = (round(a, 4), low, high)
+    if off > LATTICE_WARN and key not in _warned:
+        _warned.add(key)
+        logger.warning("%s; predictions may be unreliable", message)
 
 
 def predict_hops(
@@ -82,6 +156,7 @@ def predict_hops(
     vacancies = np.asarray(vacancy_indices, dtype=np.int64).reshape(-1)
     moving = np.asarray(moving_indices, dtype=np.int64).reshape(-1)
     check_species(atoms, trained.species)
+    check_lattice(atoms, trained)
     r_c = model_cutoff(trained)
     if ghosts is None or ghosts.cutoff < r_c:
         ghosts = ghosted_cell(atoms, r_c)

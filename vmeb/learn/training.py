@@ -57,6 +57,7 @@ from vmeb.files import atomic_output, atomic_write_text, to_json, write_json
 from vmeb.learn.batches import ModelInputs, batch, operations, prepare_inputs
 from vmeb.learn.descriptors import SiteTemplate, lattice_roll, site_template, symmetry_images
 from vmeb.learn.environment import LocalEnvironments, concatenate_environments, hop_environments
+from vmeb.learn.inference import training_lattice_range
 from vmeb.learn.metrics import training_metrics
 from vmeb.learn.models import ModelConfig, build_model, fit_linear
 from vmeb.learn.sdm import SDMConfig
@@ -334,7 +335,9 @@ def _model_record(
 ) -> dict[str, Any]:
     """The checkpoint fields that define a trained model."""
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    lattice_range = getattr(model, "lattice_range", None)  # set by train_model (Å)
     return {
+        **({"lattice_range": list(lattice_range)} if lattice_range else {}),
         "format": CHECKPOINT_FORMAT,
         "version": CHECKPOINT_VERSION,
         "kind": config.kind,
@@ -397,12 +400,15 @@ class TrainedModel:
         kind: ``"cnn"``, ``"nn"`` or ``"lr"``.
         species: Channel order; environments must use it.
         config: The saved configs: ``{"model", "sdm", "train", "template"}`` plain dicts.
+        lattice_range: ``(a_min, a_max)`` (Å) of the training samples, None in older checkpoints
+            (`vmeb.learn.inference.check_lattice`).
     """
 
     model: torch.nn.Module
     kind: str
     species: tuple[str, ...]
     config: dict
+    lattice_range: tuple[float, float] | None = None
 
     @property
     def train_config(self) -> TrainConfig:
@@ -468,7 +474,14 @@ def model_from_record(record: Mapping[str, Any], path: str | os.PathLike = "<che
         problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise file_error(path, f"checkpoint does not match its model config ({problem})") from exc
     model.eval()
-    return TrainedModel(model=model, kind=config.kind, species=species, config=record["config"])
+    span = record.get("lattice_range")
+    return TrainedModel(
+        model=model,
+        kind=config.kind,
+        species=species,
+        config=record["config"],
+        lattice_range=(float(span[0]), float(span[1])) if span else None,
+    )
 
 
 def load_checkpoint(path: str | os.PathLike, device: str = "cpu") -> TrainedModel:
@@ -548,7 +561,7 @@ def train_model(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     data, split, template, inputs = _prepare_data(datasets, config, data)
-    model = _seeded_model(config, data, split, template)
+    model = _seeded_model(config, datasets, data, split, template)
     if config.kind == "lr":
         return _fit_lr(model, inputs, data, split, config, data.species, template, out, on_epoch)
     run = _setup_run(model, config, data, split, template, inputs, out, resume)
@@ -580,12 +593,15 @@ def _prepare_data(
     return data, split, template, inputs
 
 
-def _seeded_model(config: TrainConfig, data: HopData, split, template) -> torch.nn.Module:
+def _seeded_model(
+    config: TrainConfig, datasets: Sequence[BarrierDataset], data: HopData, split, template
+) -> torch.nn.Module:
     """The model, initialised from ``config.seed``, target-normalised on the training hops."""
     input_size = config.sdm_config().grid_size if config.kind == "cnn" else template.n_sites
     with torch.random.fork_rng(devices=[]):  # seeded initialisation, global RNG untouched
         torch.manual_seed(config.seed)
         model = build_model(config.model_config(), len(data.species), input_size)
+    model.lattice_range = training_lattice_range(datasets, config.test_groups)  # for checkpoints
     train_y = data.barriers[split["train"]]
     model.set_target_normalisation(float(train_y.mean()), float(train_y.std()))
     return model.to(torch.device(config.device))

@@ -40,6 +40,7 @@ import numpy as np
 from ase import Atoms
 from scipy.interpolate import CubicHermiteSpline
 
+from vmeb.data.dataset import MAX_BARRIER
 from vmeb.errors import VmebError
 from vmeb.lammps.potentials import Potential, load_potential
 from vmeb.species import SpeciesTable
@@ -604,6 +605,10 @@ def _hop_result(
         profile = tuple(float(e) for e in energies - energies[0])
         n_replicas, converged = len(energies), bool(run.converged)
     ok = run is not None and not reason
+    height = float(np.max(energies) - energies[0]) if ok else math.nan
+    if height > MAX_BARRIER:  # not a migration barrier: stored failed, as imports do
+        reason = f"non-physical barrier {height:g} eV (> {MAX_BARRIER:g} eV)"
+        ok = False
     if ok:
         top = float(np.max(energies))
         barrier = top - float(energies[0])

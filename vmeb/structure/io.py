@@ -18,6 +18,7 @@ from ase.data import atomic_masses, chemical_symbols
 from vmeb.errors import VmebError, file_error
 from vmeb.files import atomic_output
 from vmeb.species import SpeciesTable
+from vmeb.structure.validate import validate_structure
 
 logger = logging.getLogger(__name__)
 
@@ -85,29 +86,45 @@ def _apply_species(atoms: Atoms, species: list[str] | None, path: Path) -> Atoms
     return atoms
 
 
+def _is_blank(path: Path, probe: int = 1 << 16) -> bool:
+    """True if the file holds nothing but whitespace (reads at most ``probe`` bytes)."""
+    with open(path, "rb") as handle:
+        head = handle.read(probe)
+    return len(head) < probe and not head.strip()
+
+
 def read_structure(
     path: str | os.PathLike,
     fmt: str | None = None,
     species: list[str] | None = None,
     index: int = -1,
+    *,
+    lattice: str | None = "bcc",
+    perfect: bool = True,
 ) -> Atoms:
-    """Read one structure from a file.
+    """Read one structure from a file and check it before any work (`validate_structure`).
 
     Args:
         path: Structure file.
         fmt: One of `FORMATS`; guessed from the file name if None.
         species: For LAMMPS files, the element of each atom type in type order.
         index: Frame to read from a multi-frame file (default: the last).
+        lattice: ``"bcc"`` (default) refuses a structure that is not a BCC lattice (relaxed and
+            thermal displacements allowed); None checks only coordinates and overlaps.
+        perfect: Refuse a BCC sample with an empty site (a vacancy) or an extra atom.
 
     Returns:
         The structure, with ``pbc`` set on all axes (bulk samples).
 
     Raises:
-        VmebError: naming the file, if it is missing or cannot be parsed.
+        VmebError: naming the file, if it is missing, empty or cannot be parsed, or holds
+            non-finite coordinates, overlapping atoms, another lattice or a vacancy.
     """
     path = Path(path)
     if not path.is_file():
         raise file_error(path, "no such file")
+    if _is_blank(path):
+        raise file_error(path, "empty file (no structure in it)")
     fmt = fmt or guess_format(path)
     if fmt not in FORMATS:
         raise file_error(path, f"unknown format {fmt!r}; use one of {list(FORMATS)}")
@@ -116,6 +133,8 @@ def read_structure(
             atoms = ase.io.read(path, format="lammps-data", atom_style="atomic", units="metal")
         else:
             atoms = ase.io.read(path, format=fmt, index=index)
+    except StopIteration as exc:
+        raise file_error(path, f"no structure in the file (read as {fmt})") from exc
     except Exception as exc:  # noqa: BLE001 - any parse failure is a bad file
         raise file_error(path, f"cannot read as {fmt} ({type(exc).__name__}: {exc})") from exc
     if fmt.startswith("lammps"):
@@ -123,6 +142,7 @@ def read_structure(
     if len(atoms) == 0:
         raise file_error(path, "contains no atoms")
     atoms.pbc = True
+    validate_structure(atoms, str(path), lattice=lattice, perfect=perfect)
     return atoms
 
 
