@@ -10,11 +10,11 @@ import re
 
 import pytest
 import torch
-from cli_cases import MINIMAL_ARGS, argv_for
 
 from vmeb.cli import common
 from vmeb.cli.main import build_parser, main
 from vmeb.errors import VmebError
+from vmeb.testing import MINIMAL_ARGS, argv_for
 
 #: (refused values, accepted values) of each checked type, by type name.
 BOUNDARIES = {

@@ -6,10 +6,10 @@ import argparse
 import re
 
 import pytest
-from cli_cases import MINIMAL_ARGS
 
 from vmeb.cli import common
 from vmeb.cli.main import COMMANDS, build_parser
+from vmeb.testing import MINIMAL_ARGS
 
 #: Shared flags by their first option string.
 SHARED = ("-o", "--species", "--sites", "--sites-file", "--random-sites", "--device", "--threads",
