@@ -391,6 +391,19 @@ class DeepEnsemble:
         """[H] ensemble-mean barriers (eV), the `TrainedModel` interface."""
         return self.predict_uncertainty(env, batch_size, device).mean
 
+    def predict_occupancies(
+        self, occupancy, direction, geometry, batch_size: int = 1024, device: str = "cpu"
+    ) -> np.ndarray:
+        """[H] ensemble-mean barriers (eV) of on-lattice hops: the mean of the members'
+        `TrainedModel.predict_occupancies` (same contract)."""
+        return np.mean(
+            [
+                m.predict_occupancies(occupancy, direction, geometry, batch_size, device)
+                for m in self.members
+            ],
+            axis=0,
+        )
+
 
 def load_ensemble(path: str | os.PathLike, device: str = "cpu") -> DeepEnsemble:
     """Load an ensemble directory written by `train_ensemble`.

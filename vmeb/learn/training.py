@@ -56,6 +56,7 @@ from vmeb.errors import VmebError, file_error
 from vmeb.learn.batches import ModelInputs, batch, operations, prepare_inputs
 from vmeb.learn.descriptors import SiteTemplate, lattice_roll, site_template, symmetry_images
 from vmeb.learn.environment import LocalEnvironments, concatenate_environments, hop_environments
+from vmeb.learn.lattice import HopGeometry, lattice_operation_predictions
 from vmeb.learn.models import ModelConfig, build_model, fit_linear
 from vmeb.learn.sdm import SDMConfig
 from vmeb.structure.neighbours import ghosted_cell
@@ -460,6 +461,40 @@ class TrainedModel:
         return _predict(
             self.model, inputs, np.arange(len(env)), len(self.species), config, batch_size, device
         )
+
+    def predict_occupancies(
+        self,
+        occupancy: np.ndarray,
+        direction: np.ndarray,
+        geometry: HopGeometry,
+        batch_size: int = 1024,
+        device: str = "cpu",
+    ) -> np.ndarray:
+        """Barriers of on-lattice hops given by occupancies (`vmeb.learn.lattice`), deterministic.
+
+        The contract every model kind implements for the fast path of
+        `vmeb.spectra.predict.predict_barriers`: hop h removes the atom at the origin of
+        ``geometry`` and moves the atom on first-neighbour offset
+        ``geometry.directions[direction[h]]``; ``occupancy[h, s]`` is the species on lattice
+        offset ``geometry.offsets[s]`` (ideal hop-frame positions of every offset and direction
+        in ``geometry.positions``, Å).
+
+        Args:
+            occupancy: [H, S] integer species index in `species` order on each of the S offsets
+                of ``geometry``, -1 for an empty site.
+            direction: [H] integer index 0..7 into ``geometry.directions``.
+            geometry: A `vmeb.learn.lattice.HopGeometry` with r_c equal to `r_c`.
+            batch_size: Hops per forward pass.
+            device: Torch device.
+
+        Returns:
+            [H] float64 barriers (eV), equal to `predict_environments` of the same hops built
+            from ideal positions within float rounding (1e-4 eV).
+        """
+        per_op = lattice_operation_predictions(
+            self, occupancy, direction, geometry, batch_size, device
+        )
+        return per_op.mean(axis=0)
 
 
 def model_from_record(record: Mapping[str, Any], path: str | os.PathLike = "<checkpoint>"):
