@@ -300,8 +300,7 @@ class MapEncoder:
     which reference site.
 
     Attributes:
-        templates: [R, G^3, S] float32: map of one atom on each reference site (transposed, so
-            that the product with a one-hot occupancy gives channels-last maps).
+        templates: [R, S, G^3] float32: map of one atom on each reference site.
         reference: [8, O] reference set of each direction and operation.
         perm: [8, O, S] offset of direction d on reference site t under operation o.
         grid: G.
@@ -329,23 +328,23 @@ class MapEncoder:
             n_species: C.
 
         Returns:
-            [B, C, G, G, G] float32 maps (logical layout ``[b, c, z, y, x]``, stored channels-last).
+            [B, C, G, G, G] float32 maps, layout ``[b, c, z, y, x]``.
         """
         ref = torch.gather(occupancy, 1, self.perm[direction, op])  # species on reference sites
-        onehot = torch.zeros(len(ref), ref.shape[1], n_species + 1, dtype=self.templates.dtype)
-        onehot.scatter_(2, torch.where(ref < 0, n_species, ref)[:, :, None], 1.0)
-        onehot = onehot[:, :, :n_species]
+        batch, n_sites = ref.shape
+        onehot = torch.zeros(batch, n_species + 1, n_sites, dtype=self.templates.dtype)
+        onehot.scatter_(1, torch.where(ref < 0, n_species, ref)[:, None, :], 1.0)
+        onehot = onehot[:, :n_species]  # [B, C, S]
         group = self.reference[direction, op]
-        first = int(group[0]) if len(group) else 0
-        if bool((group == first).all()):
-            out = torch.matmul(self.templates[first], onehot)  # [B, G^3, C]
+        first = int(group[0]) if batch else 0
+        if bool((group == first).all()):  # one GEMM [B*C, S] x [S, G^3]
+            out = torch.matmul(onehot.reshape(-1, n_sites), self.templates[first])
         else:
-            out = torch.empty(len(ref), self.grid**3, n_species, dtype=self.templates.dtype)
+            out = torch.empty(batch, n_species, self.grid**3, dtype=self.templates.dtype)
             for g in torch.unique(group).tolist():
                 rows = group == g
-                out[rows] = torch.matmul(self.templates[g], onehot[rows])
-        g = self.grid
-        return out.view(len(ref), g, g, g, n_species).permute(0, 4, 1, 2, 3)
+                out[rows] = torch.matmul(onehot[rows], self.templates[g])
+        return out.view(batch, n_species, self.grid, self.grid, self.grid)
 
 
 def frame_positions(
@@ -399,7 +398,7 @@ def map_encoder(
         maps.numel() * 4 / 1e6,
     )
     return MapEncoder(
-        templates=maps.transpose(1, 2).contiguous(),
+        templates=maps.contiguous(),
         reference=torch.as_tensor(group.reshape(n_dir, n_ops)),
         perm=torch.as_tensor(perm.reshape(n_dir, n_ops, n_sites)),
         grid=sdm.grid_size,
