@@ -23,7 +23,7 @@ from vmeb.learn.lattice import (
     site_occupancy,
 )
 from vmeb.learn.training import TrainConfig, load_checkpoint, train_model
-from vmeb.spectra.predict import predict_barriers
+from vmeb.spectra.predict import predict_barriers, predict_barriers_with_uncertainty
 from vmeb.testing import SPECIES, A, random_alloy
 
 
@@ -134,9 +134,16 @@ def test_fast_path_equals_exact_path_cnn(tiny_setup, caplog):
     _, checkpoint, sample = tiny_setup
     trained = load_checkpoint(checkpoint)
     _compare_paths(trained, sample, caplog)
-    ensemble = DeepEnsemble(members=[trained, trained])
-    table = predict_barriers(ensemble, sample, progress=False)
-    assert table.attrs["path"] == "lattice"
+    second = load_checkpoint(checkpoint)
+    with torch.no_grad():
+        second.model.output.bias += 0.5  # a second member shifted by 0.5 target std
+    ensemble = DeepEnsemble(members=[trained, second])
+    fast = predict_barriers_with_uncertainty(ensemble, sample, progress=False)
+    exact = predict_barriers_with_uncertainty(ensemble, sample, progress=False, path="exact")
+    assert (fast.attrs["path"], exact.attrs["path"]) == ("lattice", "exact")
+    for column in ("barrier", "barrier_std", "angle_std", "total_std"):
+        np.testing.assert_allclose(fast[column], exact[column], atol=1e-4)
+    assert fast["barrier_std"].mean() > 1e-3
 
 
 def test_fast_path_in_a_rotated_non_cubic_cell(tiny_setup, caplog):

@@ -296,6 +296,7 @@ def predict_barriers_with_uncertainty(
     batch_size: int = 256,
     device: str = "cpu",
     progress: bool = True,
+    path: str = "auto",
 ) -> pd.DataFrame:
     """`predict_barriers` with a deep ensemble: mean and spreads of every hop.
 
@@ -313,6 +314,7 @@ def predict_barriers_with_uncertainty(
         batch_size=batch_size,
         device=device,
         progress=progress,
+        path=path,
     )
     joined = recorder.joined(len(ensemble.members))
     table["barrier_std"] = joined.epistemic_std
