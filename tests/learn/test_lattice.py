@@ -184,3 +184,10 @@ def test_direction_order_is_the_sign_pattern():
     assert DIRECTIONS.tolist()[0] == [-1, -1, -1] and DIRECTIONS.tolist()[7] == [1, 1, 1]
     k = 4 * (DIRECTIONS[:, 0] > 0) + 2 * (DIRECTIONS[:, 1] > 0) + (DIRECTIONS[:, 2] > 0)
     np.testing.assert_array_equal(k, np.arange(8))
+
+
+def test_sample_without_some_model_species(tiny_setup, caplog):
+    _, checkpoint, sample = tiny_setup
+    atoms = sample.copy()
+    atoms.set_chemical_symbols(np.random.default_rng(5).choice(["Nb", "Mo"], size=len(atoms)))
+    _compare_paths(load_checkpoint(checkpoint), atoms, caplog)

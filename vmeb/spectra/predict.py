@@ -184,8 +184,9 @@ def _lattice_setup(
             raise
         logger.info("exact path: structure not on-lattice within %g Å (%s)", tolerance, exc)
         return None
-    lookup = np.full(int(atoms.numbers.max()) + 1, -1, dtype=np.int8)
-    lookup[[atomic_numbers[s] for s in trained.species]] = np.arange(len(trained.species))
+    numbers = [atomic_numbers[s] for s in trained.species]
+    lookup = np.full(max(int(atoms.numbers.max()), *numbers) + 1, -1, dtype=np.int8)
+    lookup[numbers] = np.arange(len(trained.species))
     channel = lookup[atoms.numbers]
     logger.info(
         "lattice path: every atom within %.2g Å of its BCC site (tolerance %g Å), a = %.4f Å, "
