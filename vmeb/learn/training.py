@@ -463,38 +463,19 @@ class TrainedModel:
         )
 
     def predict_occupancies(
-        self,
-        occupancy: np.ndarray,
-        direction: np.ndarray,
-        geometry: HopGeometry,
-        batch_size: int = 1024,
-        device: str = "cpu",
+        self, occupancy, direction, geometry: HopGeometry, batch_size=1024, device="cpu"
     ) -> np.ndarray:
-        """Barriers of on-lattice hops given by occupancies (`vmeb.learn.lattice`), deterministic.
+        """[H] float64 barriers (eV) of on-lattice hops, equal to `predict_environments` of the
+        same ideal hops within 1e-4 eV: the fast path of `vmeb.spectra.predict`.
 
-        The contract every model kind implements for the fast path of
-        `vmeb.spectra.predict.predict_barriers`: hop h removes the atom at the origin of
-        ``geometry`` and moves the atom on first-neighbour offset
-        ``geometry.directions[direction[h]]``; ``occupancy[h, s]`` is the species on lattice
-        offset ``geometry.offsets[s]`` (ideal hop-frame positions of every offset and direction
-        in ``geometry.positions``, Å).
-
-        Args:
-            occupancy: [H, S] integer species index in `species` order on each of the S offsets
-                of ``geometry``, -1 for an empty site.
-            direction: [H] integer index 0..7 into ``geometry.directions``.
-            geometry: A `vmeb.learn.lattice.HopGeometry` with r_c equal to `r_c`.
-            batch_size: Hops per forward pass.
-            device: Torch device.
-
-        Returns:
-            [H] float64 barriers (eV), equal to `predict_environments` of the same hops built
-            from ideal positions within float rounding (1e-4 eV).
+        Contract (every model kind implements it): ``occupancy`` [H, S] integer species index
+        in `species` order on each lattice offset ``geometry.offsets[s]`` (a
+        `vmeb.learn.lattice.HopGeometry`, vacancy at the origin), -1 for an empty site;
+        ``direction`` [H] index 0..7 of the moving atom's offset in ``geometry.directions``;
+        ``geometry.positions`` [8, S, 3] the ideal hop-frame positions (Å) of the offsets.
         """
-        per_op = lattice_operation_predictions(
-            self, occupancy, direction, geometry, batch_size, device
-        )
-        return per_op.mean(axis=0)
+        args = (occupancy, direction, geometry, batch_size, device)
+        return lattice_operation_predictions(self, *args).mean(axis=0)
 
 
 def model_from_record(record: Mapping[str, Any], path: str | os.PathLike = "<checkpoint>"):
