@@ -38,6 +38,7 @@ from ase import Atoms
 from torch import nn
 
 from vmeb.errors import VmebError
+from vmeb.learn.batches import operations
 from vmeb.learn.descriptors import (
     SiteTemplate,
     align_to_lattice,
@@ -532,8 +533,6 @@ def lattice_operation_predictions(
         [O, H] float64 barriers (eV) for each inference operation; their mean equals
         ``trained.predict_environments`` of the same hops within float rounding.
     """
-    from vmeb.learn.batches import operations
-
     n_species = len(trained.species)
     occupancy, direction = _check_occupancy(occupancy, direction, geometry, n_species)
     config = trained.train_config

@@ -133,7 +133,6 @@ def predict_barriers(
     if path not in PATHS:
         raise VmebError(f"prediction path {path!r}: choose one of {list(PATHS)}")
     setup = None if path == "exact" else _lattice_setup(trained, atoms, lattice_tolerance, path)
-    names, codes = np.unique(atoms.get_chemical_symbols(), return_inverse=True)
     barriers = np.empty(8 * len(sites), dtype=np.float64)
     moving = np.empty(8 * len(sites), dtype=np.int64)
     run = _lattice_chunk if setup is not None else _exact_chunk
@@ -152,6 +151,12 @@ def predict_barriers(
             bar.update(hi - lo)
     chosen = "lattice" if setup is not None else "exact"
     logger.info("predicted %d barriers at %d sites (%s path)", len(barriers), len(sites), chosen)
+    return _hop_table(atoms, sites, moving, barriers, chosen)
+
+
+def _hop_table(atoms, sites, moving, barriers, path: str) -> pd.DataFrame:
+    """The hop table of `predict_barriers`, ``attrs["path"]`` set."""
+    names, codes = np.unique(atoms.get_chemical_symbols(), return_inverse=True)
     table = pd.DataFrame(
         {
             "site": np.repeat(sites, 8),
@@ -163,7 +168,7 @@ def predict_barriers(
             "barrier": barriers,
         }
     )
-    table.attrs["path"] = chosen
+    table.attrs["path"] = path
     return table
 
 
