@@ -2,8 +2,10 @@
 
 The 8 barriers of every vacancy site (or of the sites given) of a BCC structure file (extxyz,
 LAMMPS data or dump, POSCAR). Writes into OUTPUT (created; it must not exist): hops.csv (site,
-moving_index, moving_species, barrier in eV), spectrum.csv and spectrum.json (count, mean, std and
-quantiles per moving species) and spectrum.png (paper Supp. Fig. 3 style; with --reference, the
+moving_index, moving_species, barrier in eV; --hops NAME.parquet for Parquet), spectrum.csv and
+spectrum.json (count, mean, std and quantiles per moving species), histograms.csv (counts per
+moving species on common bins), with --per-site NAME the structure with per-site barriers
+(.extxyz or LAMMPS .dump) and spectrum.png (paper Supp. Fig. 3 style; with --reference, the
 true barriers of a dataset are drawn under the predicted curves). The directory appears complete
 or not at all.
 """
@@ -36,6 +38,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--chunk-sites", type=common.positive_int, default=2048, help="sites per chunk"
     )
     common.add_model_work(parser)
+    parser.add_argument(
+        "--hops",
+        default="hops.csv",
+        metavar="NAME",
+        help="hop table file in OUTPUT: .csv (default hops.csv) or .parquet (large samples)",
+    )
+    parser.add_argument(
+        "--per-site",
+        default=None,
+        metavar="NAME",
+        help="also write the structure with per-site barriers into OUTPUT/NAME "
+        "(.extxyz or .dump, for OVITO)",
+    )
 
 
 def _reference_barriers(path: Path) -> dict[str, Any]:
@@ -53,11 +68,18 @@ def run(args: argparse.Namespace) -> int:
     from vmeb.files import save_figure, staged_output, write_json
     from vmeb.learn.predictors import load_model
     from vmeb.plots.figures import spectrum_plot
+    from vmeb.spectra.output import (
+        check_output_names,
+        spectrum_histograms,
+        write_hop_table,
+        write_per_site,
+    )
     from vmeb.spectra.predict import barriers_by_species, predict_barriers, spectrum_statistics
     from vmeb.structure.io import read_structure
 
     if args.output.exists():
         raise file_error(args.output, "already exists (choose another output or remove it)")
+    check_output_names(args.hops, args.per_site)
     trained = load_model(args.model, args.device)
     atoms = read_structure(args.structure, args.format, args.species)
     sites = common.sites_argument(args)
@@ -79,13 +101,17 @@ def run(args: argparse.Namespace) -> int:
     species = [s for s in trained.species if s in set(table["moving_species"])]
     stats = spectrum_statistics(table, species)
     with staged_output(args.output) as staging:
-        table.to_csv(staging / "hops.csv", index=False)
+        write_hop_table(table, staging / args.hops)
         stats.to_csv(staging / "spectrum.csv", index=False)
+        spectrum_histograms(table, species).to_csv(staging / "histograms.csv", index=False)
+        if args.per_site:
+            write_per_site(atoms, table, staging / args.per_site)
         payload = {
             "model": str(args.model),
             "structure": str(args.structure),
             "n_atoms": len(atoms),
             "n_sites": int(table["site"].nunique()),
+            "path": table.attrs.get("path"),
             "spectra": json.loads(stats.to_json(orient="records")),
         }
         write_json(staging / "spectrum.json", payload)

@@ -52,6 +52,7 @@ from vmeb.learn.batches import batch, operations, prepare_inputs
 from vmeb.learn.descriptors import symmetry_images
 from vmeb.learn.environment import LocalEnvironments
 from vmeb.learn.inference import predict_hops
+from vmeb.learn.lattice import lattice_operation_predictions
 from vmeb.learn.training import (
     MODEL_FILE,
     STATE_FILE,
@@ -390,16 +391,41 @@ class DeepEnsemble:
     ) -> EnsemblePrediction:
         """Mean, epistemic and angle spread of H hop environments (eV)."""
         stacked = [operation_predictions(m, env, batch_size, device) for m in self.members]
-        n_ops = {len(s) for s in stacked}
-        if len(n_ops) > 1:  # members of different kinds: average each member first
-            stacked = [np.repeat(s.mean(0, keepdims=True), max(n_ops), axis=0) for s in stacked]
-        return combine_predictions(np.stack(stacked))
+        return _combine_members(stacked)
+
+    def predict_uncertainty_occupancies(
+        self, occupancy, direction, geometry, batch_size: int = 1024, device: str = "cpu"
+    ) -> EnsemblePrediction:
+        """`predict_uncertainty` of on-lattice hops (arguments of
+        `TrainedModel.predict_occupancies`)."""
+        stacked = [
+            lattice_operation_predictions(m, occupancy, direction, geometry, batch_size, device)
+            for m in self.members
+        ]
+        return _combine_members(stacked)
 
     def predict_environments(
         self, env: LocalEnvironments, batch_size: int = 256, device: str = "cpu"
     ) -> np.ndarray:
         """[H] ensemble-mean barriers (eV), the `TrainedModel` interface."""
         return self.predict_uncertainty(env, batch_size, device).mean
+
+    def predict_occupancies(
+        self, occupancy, direction, geometry, batch_size: int = 1024, device: str = "cpu"
+    ) -> np.ndarray:
+        """[H] ensemble-mean barriers (eV) of on-lattice hops (contract of
+        `TrainedModel.predict_occupancies`)."""
+        return self.predict_uncertainty_occupancies(
+            occupancy, direction, geometry, batch_size, device
+        ).mean
+
+
+def _combine_members(stacked: list[np.ndarray]) -> EnsemblePrediction:
+    """Ensemble statistics of K members' [O_k, H] per-operation predictions."""
+    n_ops = {len(s) for s in stacked}
+    if len(n_ops) > 1:  # members of different kinds: average each member first
+        stacked = [np.repeat(s.mean(0, keepdims=True), max(n_ops), axis=0) for s in stacked]
+    return combine_predictions(np.stack(stacked))
 
 
 def load_ensemble(path: str | os.PathLike, device: str = "cpu") -> DeepEnsemble:
@@ -445,6 +471,15 @@ class EnsembleRecorder:
 
     def predict_environments(self, env, batch_size: int = 256, device: str = "cpu"):
         prediction = self.ensemble.predict_uncertainty(env, batch_size, device)
+        self.parts.append(prediction)
+        return prediction.mean
+
+    def predict_occupancies(
+        self, occupancy, direction, geometry, batch_size: int = 1024, device: str = "cpu"
+    ):
+        prediction = self.ensemble.predict_uncertainty_occupancies(
+            occupancy, direction, geometry, batch_size, device
+        )
         self.parts.append(prediction)
         return prediction.mean
 

@@ -1,11 +1,21 @@
 """Barrier spectra of any BCC structure from a trained model.
 
 `predict_barriers` gives the 8 barriers of every vacancy site (or of given sites) of a structure:
-each site's 8 first neighbours are the moving atoms, their hop environments are built in chunks of
-sites (one ghost-atom cover and KD-tree per structure, shared by all chunks) and passed to the
-model, so a 1,024,000-atom sample runs in memory bounded by the chunk size. `predict_hops` does the
-same for given (vacancy, moving atom) pairs, e.g. the hops of a dataset. `spectrum_statistics`
-summarises a hop table per moving species.
+each site's 8 first neighbours are the moving atoms. Two paths, chosen automatically and logged
+(the returned table's ``attrs["path"]`` says which ran):
+
+* ``"lattice"`` (fast): when every atom sits within a tolerance of the ideal site of a BCC
+  supercell (`vmeb.learn.lattice.fit_bcc_lattice`) and the model has ``predict_occupancies``,
+  the species on the fixed lattice offsets of each site are gathered from an integer index table
+  (one lookup serves the 8 hops of a site) and the model inputs come from precomputed templates.
+* ``"exact"``: otherwise (relaxed or displaced atoms, other cells), hop environments are built
+  from the atom positions in chunks of sites (one ghost-atom cover and KD-tree per structure) and
+  mapped with paper Eq. 1.
+
+Both stream chunks of sites, so a 1,024,000-atom sample runs in memory bounded by the chunk
+size. `vmeb.learn.inference.predict_hops` does the exact path for given (vacancy, moving atom)
+pairs, e.g. the hops of a dataset. `spectrum_statistics` summarises a hop table per moving
+species.
 """
 
 from __future__ import annotations
@@ -17,12 +27,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from ase import Atoms
+from ase.data import atomic_numbers
 from tqdm.auto import tqdm
 
 from vmeb.errors import VmebError
 from vmeb.learn.ensembles import DeepEnsemble, EnsembleRecorder
 from vmeb.learn.environment import hop_environments
 from vmeb.learn.inference import check_lattice, check_species, model_cutoff
+from vmeb.learn.lattice import (
+    DEFAULT_LATTICE_TOLERANCE,
+    HopGeometry,
+    LatticeFit,
+    NotOnLattice,
+    fit_bcc_lattice,
+    hop_geometry,
+    site_occupancy,
+)
 from vmeb.species import default_order
 from vmeb.structure.neighbours import first_neighbours, ghosted_cell
 
@@ -34,6 +54,8 @@ DEFAULT_CHUNK_SITES = 2048
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 #: Columns of the hop table returned by `predict_barriers`.
 HOP_TABLE_COLUMNS = ("site", "moving_index", "moving_species", "barrier")
+#: Values of ``path`` in `predict_barriers`.
+PATHS = ("auto", "lattice", "exact")
 
 
 def check_sites(atoms: Atoms, sites: np.ndarray) -> np.ndarray:
@@ -74,61 +96,141 @@ def predict_barriers(
     batch_size: int = 256,
     device: str = "cpu",
     progress: bool = True,
+    path: str = "auto",
+    lattice_tolerance: float = DEFAULT_LATTICE_TOLERANCE,
 ) -> pd.DataFrame:
     """The 8 barriers of every vacancy site (or of the given sites) of a BCC structure.
 
     Args:
-        trained: A `vmeb.learn.training.TrainedModel`.
+        trained: A `vmeb.learn.training.TrainedModel` (or anything with ``species``, ``r_c`` and
+            ``predict_environments``; ``predict_occupancies`` enables the lattice path).
         atoms: The perfect (vacancy-free) periodic BCC structure.
         sites: [K] atom indices to make vacancies at; None = every atom.
         chunk_sites: Sites processed at once (memory is bounded by about
-            ``8 * chunk_sites * M * 28`` bytes of environments, M ~ 120 atoms per environment).
+            ``8 * chunk_sites * M * 28`` bytes of environments on the exact path, M ~ 120 atoms
+            per environment; ``8 * chunk_sites * S`` bytes of occupancies on the lattice path).
         batch_size: Hops per model batch.
         device: Torch device of the model evaluation.
         progress: Show a tqdm bar over hops.
+        path: ``"auto"`` (lattice path where the structure is on-lattice), ``"lattice"`` (raise
+            if it is not) or ``"exact"``.
+        lattice_tolerance: Largest distance (Å) of an atom from its ideal BCC site for the
+            lattice path.
 
     Returns:
         Hop table with columns `HOP_TABLE_COLUMNS`: ``site`` (vacancy atom index),
         ``moving_index``, ``moving_species``, ``barrier`` (eV); 8 rows per site, sites in the
-        given order, the 8 neighbours of a site in increasing atom index.
+        given order, the 8 neighbours of a site in increasing atom index. ``attrs["path"]`` is
+        ``"lattice"`` or ``"exact"``.
 
     Raises:
-        VmebError: for an element the model does not know, an index out of range, or a site
-            without a clean shell of 8 first neighbours.
+        VmebError: for an element the model does not know, an index out of range, a site
+            without a clean shell of 8 first neighbours, or ``path="lattice"`` off-lattice.
     """
     check_species(atoms, trained.species)
     check_lattice(atoms, trained)
     sites = np.arange(len(atoms), dtype=np.int64) if sites is None else check_sites(atoms, sites)
     if chunk_sites < 1:
         raise VmebError(f"chunk size must be positive, got {chunk_sites}")
-    r_c = model_cutoff(trained)
-    ghosts = ghosted_cell(atoms, r_c)
-    symbols = np.asarray(atoms.get_chemical_symbols())
+    if path not in PATHS:
+        raise VmebError(f"prediction path {path!r}: choose one of {list(PATHS)}")
+    setup = None if path == "exact" else _lattice_setup(trained, atoms, lattice_tolerance, path)
     barriers = np.empty(8 * len(sites), dtype=np.float64)
     moving = np.empty(8 * len(sites), dtype=np.int64)
+    run = _lattice_chunk if setup is not None else _exact_chunk
+    if setup is None:
+        r_c = model_cutoff(trained)
+        context: Any = (ghosted_cell(atoms, r_c), r_c)
+    else:
+        context = setup
     with tqdm(total=8 * len(sites), unit="hop", disable=not progress, desc="barriers") as bar:
         for start in range(0, len(sites), chunk_sites):
             chunk = sites[start : start + chunk_sites]
-            neighbours, _ = first_neighbours(atoms, chunk, 8, ghosts=ghosts)
-            neighbours = np.sort(neighbours, axis=1)  # canonical order, not tie-broken by distance
-            vac = np.repeat(chunk, 8)
-            mov = neighbours.reshape(-1)
-            env = hop_environments(atoms, vac, mov, trained.species, r_c=r_c, ghosts=ghosts)
-            lo, hi = 8 * start, 8 * start + len(vac)
-            barriers[lo:hi] = trained.predict_environments(
-                env, batch_size=batch_size, device=device
+            lo, hi = 8 * start, 8 * (start + len(chunk))
+            moving[lo:hi], barriers[lo:hi] = run(
+                trained, atoms, chunk, context, batch_size=batch_size, device=device
             )
-            moving[lo:hi] = mov
-            bar.update(len(vac))
-    logger.info("predicted %d barriers at %d sites", len(barriers), len(sites))
-    return pd.DataFrame(
+            bar.update(hi - lo)
+    chosen = "lattice" if setup is not None else "exact"
+    logger.info("predicted %d barriers at %d sites (%s path)", len(barriers), len(sites), chosen)
+    return _hop_table(atoms, sites, moving, barriers, chosen)
+
+
+def _hop_table(atoms, sites, moving, barriers, path: str) -> pd.DataFrame:
+    """The hop table of `predict_barriers`, ``attrs["path"]`` set."""
+    names, codes = np.unique(atoms.get_chemical_symbols(), return_inverse=True)
+    table = pd.DataFrame(
         {
             "site": np.repeat(sites, 8),
             "moving_index": moving,
-            "moving_species": symbols[moving] if len(moving) else np.array([], dtype=str),
+            # one shared str object per element: 8 bytes per row on million-atom samples
+            "moving_species": names.astype(object)[codes[moving]]
+            if len(moving)
+            else np.array([], dtype=str),
             "barrier": barriers,
         }
     )
+    table.attrs["path"] = path
+    return table
+
+
+def _lattice_setup(
+    trained: Any, atoms: Atoms, tolerance: float, path: str
+) -> tuple[LatticeFit, HopGeometry, np.ndarray] | None:
+    """(fit, geometry, channel of every atom) for the lattice path, or None for the exact one."""
+    if not hasattr(trained, "predict_occupancies"):
+        if path == "lattice":
+            raise VmebError(f"{type(trained).__name__} has no predict_occupancies (lattice path)")
+        logger.info("exact path: %s has no predict_occupancies", type(trained).__name__)
+        return None
+    try:
+        fit = fit_bcc_lattice(atoms, tolerance)
+        geometry = hop_geometry(fit, atoms.cell.array, model_cutoff(trained), tolerance)
+    except NotOnLattice as exc:
+        if path == "lattice":
+            raise
+        logger.info("exact path: structure not on-lattice within %g Å (%s)", tolerance, exc)
+        return None
+    numbers = [atomic_numbers[s] for s in trained.species]
+    lookup = np.full(max(int(atoms.numbers.max()), *numbers) + 1, -1, dtype=np.int8)
+    lookup[numbers] = np.arange(len(trained.species))
+    channel = lookup[atoms.numbers]
+    logger.info(
+        "lattice path: every atom within %.2g Å of its BCC site (tolerance %g Å), a = %.4f Å, "
+        "%d sites per environment",
+        fit.max_deviation,
+        tolerance,
+        fit.lattice_constant,
+        geometry.n_sites,
+    )
+    return fit, geometry, channel
+
+
+def _exact_chunk(trained, atoms, chunk, context, *, batch_size, device):
+    """(moving [8K], barriers [8K]) of K sites from hop environments (paper Eq. 1 path)."""
+    ghosts, r_c = context
+    neighbours, _ = first_neighbours(atoms, chunk, 8, ghosts=ghosts)
+    neighbours = np.sort(neighbours, axis=1)  # canonical order, not tie-broken by distance
+    vac = np.repeat(chunk, 8)
+    mov = neighbours.reshape(-1)
+    env = hop_environments(atoms, vac, mov, trained.species, r_c=r_c, ghosts=ghosts)
+    return mov, trained.predict_environments(env, batch_size=batch_size, device=device)
+
+
+def _lattice_chunk(trained, atoms, chunk, setup, *, batch_size, device):
+    """(moving [8K], barriers [8K]) of K sites from lattice occupancies."""
+    fit, geometry, channel = setup
+    occupancy, moving = site_occupancy(fit, channel, chunk, geometry)
+    if np.any(moving == chunk[:, None]):
+        raise VmebError("cell too small: a first neighbour is the vacancy's own periodic image")
+    order = np.argsort(moving, axis=1, kind="stable")  # neighbours in increasing atom index
+    mov = np.take_along_axis(moving, order, axis=1).reshape(-1)
+    direction = order.reshape(-1)
+    occ = np.repeat(occupancy, 8, axis=0)
+    barriers = trained.predict_occupancies(
+        occ, direction, geometry, batch_size=batch_size, device=device
+    )
+    return mov, barriers
 
 
 def barriers_by_species(
@@ -203,6 +305,7 @@ def predict_barriers_with_uncertainty(
     batch_size: int = 256,
     device: str = "cpu",
     progress: bool = True,
+    path: str = "auto",
 ) -> pd.DataFrame:
     """`predict_barriers` with a deep ensemble: mean and spreads of every hop.
 
@@ -220,6 +323,7 @@ def predict_barriers_with_uncertainty(
         batch_size=batch_size,
         device=device,
         progress=progress,
+        path=path,
     )
     joined = recorder.joined(len(ensemble.members))
     table["barrier_std"] = joined.epistemic_std
