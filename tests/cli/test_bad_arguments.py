@@ -7,6 +7,7 @@ parser (each numeric option's ``type=``), so a new option is covered without edi
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -145,6 +146,16 @@ def test_read_only_directory_is_one_line(cli_files, capsys):
         assert len(err) == 1 and "not writable" in err[0]
     finally:
         locked.chmod(0o700)
+
+
+@pytest.mark.parametrize("words", [("predict",), ("train",), ("map",)], ids=" ".join)
+def test_output_on_a_file_system_that_refuses_is_one_line(cli_files, capsys, words):
+    """/proc passes the permission bits for root but refuses new files: probed, not assumed."""
+    if not Path("/proc/self").is_dir():
+        pytest.skip("no /proc on this system")
+    assert main(argv_for(words, Path("/proc/vmeb-out"))) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "/proc/vmeb-out: cannot be created" in err[0], err
 
 
 def _output_kinds() -> dict[tuple[str, ...], object]:

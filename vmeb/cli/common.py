@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -198,6 +199,14 @@ def _check_writable(path: Path) -> None:
         raise argparse.ArgumentTypeError(f"{path}: cannot be created ({parent} is not a directory)")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise argparse.ArgumentTypeError(f"{path}: cannot be created ({parent} is not writable)")
+    try:  # root passes os.access everywhere; a real probe also catches /proc, read-only mounts
+        with tempfile.TemporaryFile(dir=parent, prefix=".vmeb-probe."):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise argparse.ArgumentTypeError(
+            f"{path}: cannot be created ({parent}: {reason})"
+        ) from None
 
 
 def output_path(text: str) -> Path:

@@ -94,6 +94,10 @@ def main(argv: list[str] | None = None) -> int:
     except VmebError as exc:
         print(f"vmeb: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a file system refusal during the work: one line, no traceback
+        where = exc.filename if exc.filename is not None else "file system"
+        print(f"vmeb: error: {where}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("vmeb: interrupted", file=sys.stderr)
         return 130
