@@ -148,6 +148,9 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         device=args.device,
     )
+    from vmeb.learn.pretrained import resolve_checkpoint
+
+    args.model = resolve_checkpoint(args.model)  # a shipped model's name -> its checkpoint
     predictor = load_predictor(args.model, args.device)
     unknown = [e for e in elements if e not in predictor.species]
     if unknown:

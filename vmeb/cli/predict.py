@@ -46,8 +46,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def load_model(path: Path, device: str = "cpu") -> Any:
     """Load a checkpoint, turning any failure into one `VmebError` line naming the file."""
     from vmeb.errors import VmebError, file_error
+    from vmeb.learn.pretrained import resolve_checkpoint
     from vmeb.learn.training import load_checkpoint
 
+    path = resolve_checkpoint(path)  # a shipped model's name (vmeb models) -> its checkpoint
     if not path.is_file():
         raise file_error(path, "no such checkpoint file")
     try:

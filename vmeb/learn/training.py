@@ -54,9 +54,17 @@ from tqdm.auto import tqdm
 from vmeb.data.dataset import BarrierDataset, atomic_write_text
 from vmeb.errors import VmebError, file_error
 from vmeb.learn.batches import ModelInputs, batch, operations, prepare_inputs
-from vmeb.learn.descriptors import SiteTemplate, lattice_roll, site_template, symmetry_images
+from vmeb.learn.descriptors import (
+    SiteTemplate,
+    lattice_roll,
+    site_template,
+    symmetry_images,
+    template_symmetries,
+)
 from vmeb.learn.environment import LocalEnvironments, concatenate_environments, hop_environments
-from vmeb.learn.models import ModelConfig, build_model, fit_linear
+from vmeb.learn.lattice_models import predict_occupancy_barriers
+from vmeb.learn.models import PERMUTED_KINDS, ModelConfig, build_model, fit_linear
+from vmeb.learn.pretrained import resolve_checkpoint
 from vmeb.learn.sdm import SDMConfig
 from vmeb.structure.neighbours import ghosted_cell
 
@@ -98,6 +106,9 @@ class TrainConfig:
         val_groups: Groups (compositions) used entirely for validation.
         test_groups: Groups held out entirely and evaluated at the end.
         ridge: L2 penalty of the LR fit.
+        dropout: Dropout after hidden layers (``"mlp"``, ``"latcnn"``).
+        context: Composition of the environment as extra input (``"mlp"``, ``"latcnn"``).
+        weight_decay: L2 weight decay of the optimiser.
         seed: Seed of the split, initialisation, shuffling and augmentation.
         device: Torch device.
     """
@@ -122,6 +133,9 @@ class TrainConfig:
     val_groups: tuple[str, ...] = ()
     test_groups: tuple[str, ...] = ()
     ridge: float = 0.0
+    dropout: float = 0.0
+    context: bool = False
+    weight_decay: float = 0.0
     seed: int = 0
     device: str = "cpu"
 
@@ -143,7 +157,12 @@ class TrainConfig:
     def model_config(self) -> ModelConfig:
         """The architecture part."""
         return ModelConfig(
-            kind=self.kind, depth=self.depth, filters=self.filters, hidden=self.hidden
+            kind=self.kind,
+            depth=self.depth,
+            filters=self.filters,
+            hidden=self.hidden,
+            dropout=self.dropout,
+            context=self.context,
         )
 
     def sdm_config(self) -> SDMConfig:
@@ -311,7 +330,7 @@ def _predict(
     index_t = torch.as_tensor(np.asarray(index), dtype=torch.long)
     for start in range(0, len(index), batch_size):
         chunk = index_t[start : start + batch_size]
-        if inputs.kind == "nn" and config.augment != "none":
+        if inputs.kind in PERMUTED_KINDS and config.augment != "none":
             x = inputs.descriptors[chunk]
             images = symmetry_images(x.numpy(), inputs.perms.numpy(), n_species)
             preds = [model(torch.as_tensor(img).to(device)) for img in images]
@@ -461,6 +480,32 @@ class TrainedModel:
             self.model, inputs, np.arange(len(env)), len(self.species), config, batch_size, device
         )
 
+    def predict_occupancies(
+        self, occ: np.ndarray, batch_size: int = 4096, device: str = "cpu"
+    ) -> np.ndarray:
+        """Barriers (eV) of hops given as site occupancies (site models only).
+
+        Args:
+            occ: [H, S] species index (model order) of every site of `template`, -1 empty.
+            batch_size: Hops per forward pass.
+            device: Torch device.
+
+        Returns:
+            [H] float64 barriers, averaged over the hop's point group like
+            `predict_environments`.
+        """
+        template = self.template()
+        if template is None or np.shape(occ)[-1] != template.n_sites:
+            raise VmebError(
+                f"{self.kind} model takes occupancies of {template.n_sites if template else 0} "
+                f"template sites, got shape {np.shape(occ)}"
+            )
+        perms = None
+        if self.train_config.augment != "none":  # linear LR: the same as its averaged input
+            perms = template_symmetries(template)
+        n = len(self.species)
+        return predict_occupancy_barriers(self.model, occ, n, perms, batch_size, device)
+
 
 def model_from_record(record: Mapping[str, Any], path: str | os.PathLike = "<checkpoint>"):
     """Build the eval-mode `TrainedModel` of a checkpoint dict.
@@ -477,7 +522,7 @@ def model_from_record(record: Mapping[str, Any], path: str | os.PathLike = "<che
         else:
             template = site_template(float(record["config"]["template"]["cutoff"]))
             size = template.n_sites
-        model = build_model(config.model_config(), len(species), size)
+        model = build_model(config.model_config(), len(species), size, template)
         model.load_state_dict(record["state_dict"], strict=True)
     except (VmebError, KeyError, TypeError, ValueError, RuntimeError) as exc:
         problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -490,7 +535,8 @@ def load_checkpoint(path: str | os.PathLike, device: str = "cpu") -> TrainedMode
     """Load a trained model (``OUT/model.pt`` or ``OUT/checkpoint.pt``) for prediction.
 
     Args:
-        path: Checkpoint file.
+        path: Checkpoint file, or the name of a shipped model (`vmeb.learn.pretrained`, e.g.
+            ``"nbmotawv-dft"``; an existing file of that name wins).
         device: Torch device for the model.
 
     Returns:
@@ -499,6 +545,7 @@ def load_checkpoint(path: str | os.PathLike, device: str = "cpu") -> TrainedMode
     Raises:
         VmebError: naming the file if it is corrupted, of another format, or mismatched.
     """
+    path = resolve_checkpoint(path)
     trained = model_from_record(read_checkpoint(path), path)
     trained.model.to(device)
     return trained
@@ -585,7 +632,7 @@ def train_model(
     generator = torch.Generator().manual_seed(config.seed)
     with torch.random.fork_rng(devices=[]):  # seeded initialisation, global RNG untouched
         torch.manual_seed(config.seed)
-        model = build_model(config.model_config(), n_species, input_size)
+        model = build_model(config.model_config(), n_species, input_size, template)
     train_y = data.barriers[split["train"]]
     model.set_target_normalisation(float(train_y.mean()), float(train_y.std()))
     model.to(device)
@@ -593,7 +640,9 @@ def train_model(
     if config.kind == "lr":
         return _fit_lr(model, inputs, data, split, config, species, template, out, on_epoch)
 
-    optimizer = torch.optim.RMSprop(model.parameters(), lr=config.lr)
+    optimizer = torch.optim.RMSprop(
+        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+    )
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer,
         mode="min",
