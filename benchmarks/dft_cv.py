@@ -37,12 +37,64 @@ import yaml
 
 from vmeb.data.dataset import atomic_write_text, open_dataset
 from vmeb.data.importers import import_fpnnk
+from vmeb.learn import training
+from vmeb.learn.batches import prepare_inputs
 from vmeb.learn.crossval import composition_folds, composition_scores, summarise_seeds
+from vmeb.learn.descriptors import assign_sites
 from vmeb.learn.training import HopData, TrainConfig, load_checkpoint, load_hops, train_model
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_FPNNK = ROOT.parent / "shared" / "datasets" / "fpnnk-dft"
 R_C = 7.6
+
+
+class _OnceInputs:
+    """`prepare_inputs` computed once per (input kind, template) for all hops of the study.
+
+    The one-hot site descriptors of every hop depend only on the site template (and the LR's
+    point-group averaging), not on the fold, so `train_model` gets them from this cache; the
+    environments are the same object for every run.
+    """
+
+    def __init__(self) -> None:
+        self.cache: dict = {}
+        self.env = None
+
+    def __call__(self, env, config, n_species, template):
+        if env is not self.env:  # not the study's hops (e.g. predict_environments): no cache
+            return prepare_inputs(env, config, n_species, template)
+        site_kind = "lr" if config.kind == "lr" else "site"
+        key = (
+            "cnn" if config.kind == "cnn" else site_kind,
+            config.augment,
+            None if template is None else template.sites.tobytes(),
+        )
+        if key not in self.cache:
+            self.cache[key] = prepare_inputs(env, config, n_species, template)
+        inputs = self.cache[key]
+        if inputs.kind != config.kind and config.kind != "cnn":
+            inputs = type(inputs)(
+                kind=config.kind, descriptors=inputs.descriptors, perms=inputs.perms
+            )
+        return inputs
+
+
+_ONCE = _OnceInputs()
+training.prepare_inputs = _ONCE
+_OCCUPANCY: dict = {}
+
+
+def _occupancies(data: HopData, template) -> np.ndarray:
+    """[H, S] species of every template site of every hop (-1 empty), once per template."""
+    key = template.sites.tobytes()
+    if key not in _OCCUPANCY:
+        env = data.environments
+        site = assign_sites(env.positions, env.species, template)
+        occ = np.full((len(site), template.n_sites), -1, dtype=np.int64)
+        hop, atom = np.nonzero(site >= 0)
+        occ[hop, site[hop, atom]] = env.species[hop, atom]
+        _OCCUPANCY[key] = occ
+    return _OCCUPANCY[key]
 
 
 def _config(name: str, seed: int, test_groups: tuple[str, ...], epochs: int | None) -> TrainConfig:
@@ -63,7 +115,11 @@ def _run(name, seed, fold, data: HopData, dataset, out: Path, epochs) -> dict:
     result = train_model([dataset], config, run_dir, data=data, progress=False)
     test = np.nonzero(np.isin(data.groups, fold.test_groups))[0]
     trained = load_checkpoint(result.model_path)
-    pred = trained.predict_environments(data.environments.take(test), batch_size=1024)
+    template = trained.template()
+    if template is None:  # SDM CNN: from the environments
+        pred = trained.predict_environments(data.environments.take(test), batch_size=1024)
+    else:  # site models: from the site occupancies (same numbers, no descriptors per run)
+        pred = trained.predict_occupancies(_occupancies(data, template)[test], batch_size=2048)
     np.savez_compressed(run_dir / "pred.npz", index=test, pred=pred)
     seconds = [h["seconds"] for h in result.history if h.get("seconds") is not None]
     record = {
@@ -163,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         print(import_fpnnk([args.fpnnk], dataset_dir).table())
     dataset = open_dataset(dataset_dir)
     data = load_hops([dataset], R_C)
+    _ONCE.env = data.environments
     folds = {s: composition_folds(data.groups, args.folds, s) for s in args.seeds}
     record = {s: [list(f.test_groups) for f in fs] for s, fs in folds.items()}
     if not args.table:
