@@ -1,7 +1,7 @@
 """Train the shipped pretrained model on all shared DFT folders and write its model card.
 
-The recipe is the cross-validation winner of ``benchmarks/dft_cv.py`` (``configs/dft_<model>.yaml``);
-this script trains it once on all 22 folders of the First-principle-NNK DFT data (no composition
+The recipe is the cross-validation winner of ``benchmarks/dft_cv.py``
+(``configs/dft_<model>.yaml``); this script trains it once on all 22 folders of the First-principle-NNK DFT data (no composition
 held out; 50 random hops of every composition as validation for the schedule and early
 stopping) and writes ``vmeb/pretrained/<name>/`` (``model.pt``, ``card.json``, ``card.md``) with
 the cross-validated MAE per composition read from the study's results.
@@ -153,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     target = PRETRAINED_ROOT / args.name
     target.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(result.model_path, target / "model.pt")
-    command = "python benchmarks/dft_ship.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    words = argv if argv is not None else sys.argv[1:]
+    command = "python benchmarks/dft_ship.py " + " ".join(words)
     card = {
         "name": args.name,
         "checkpoint": "model.pt",
