@@ -1,8 +1,8 @@
 """Train the shipped pretrained model on all shared DFT folders and write its model card.
 
 The recipe is the cross-validation winner of ``benchmarks/dft_cv.py``
-(``configs/dft_<model>.yaml``); this script trains it once on all 22 folders of the First-principle-NNK DFT data (no composition
-held out; 50 random hops of every composition as validation for the schedule and early
+(``configs/dft_<model>.yaml``); this script trains it once on all 22 folders of the
+First-principle-NNK DFT data (no composition held out; 50 random hops of every composition as validation for the schedule and early
 stopping) and writes ``vmeb/pretrained/<name>/`` (``model.pt``, ``card.json``, ``card.md``) with
 the cross-validated MAE per composition read from the study's results.
 
