@@ -1,10 +1,11 @@
 """Train the shipped pretrained model on all shared DFT folders and write its model card.
 
 The recipe is the cross-validation winner of ``benchmarks/dft_cv.py``
-(``configs/dft_<model>.yaml``); this script trains it once on all 22 folders of the
-First-principle-NNK DFT data (no composition held out; 50 random hops of every composition as validation for the schedule and early
-stopping) and writes ``vmeb/pretrained/<name>/`` (``model.pt``, ``card.json``, ``card.md``) with
-the cross-validated MAE per composition read from the study's results.
+(``configs/dft_<model>.yaml``). This script trains it once on all 22 folders of the
+First-principle-NNK DFT data (no composition held out; 50 random hops of every composition as
+validation for the schedule and early stopping) and writes ``vmeb/pretrained/<name>/``
+(``model.pt``, ``card.json``, ``card.md``) with the cross-validated MAE per composition read from
+the study's per-fold predictions.
 
 Usage (CPU, one torch thread)::
 
@@ -85,9 +86,7 @@ def _lattice_range(dataset) -> list[float]:
 
 def _card_md(card: dict) -> str:
     cv = card["cv"]
-    rows = "\n".join(
-        f"| {g} | {mae:.4f} |" for g, mae in sorted(cv["per_composition_mae"].items())
-    )
+    rows = "\n".join(f"| {g} | {mae:.4f} |" for g, mae in sorted(cv["per_composition_mae"].items()))
     recipe = card["recipe"]
     return f"""# {card["name"]}: vacancy-migration barriers of BCC Nb-Mo-Ta-W-V alloys (DFT)
 
