@@ -84,6 +84,9 @@ def work_dir(output: Path) -> Path:
 
 def model_identity(path: Path) -> dict:
     """What identifies the model of a map job for resuming: path, size and modification time."""
+    from vmeb.learn.pretrained import resolve_checkpoint
+
+    path = resolve_checkpoint(path)  # a shipped model's name (vmeb models) -> its checkpoint
     files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
     return {
         "path": str(path.resolve()),
@@ -95,6 +98,9 @@ def model_identity(path: Path) -> dict:
 def load_predictor(path: Path, device: str):
     """A checkpoint file, or an ensemble directory (holding ensemble.json)."""
     from vmeb.errors import file_error
+    from vmeb.learn.pretrained import resolve_checkpoint
+
+    path = resolve_checkpoint(path)  # a shipped model's name (vmeb models) -> its checkpoint
 
     if path.is_dir():
         from vmeb.learn.ensembles import load_ensemble
@@ -148,9 +154,6 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         device=args.device,
     )
-    from vmeb.learn.pretrained import resolve_checkpoint
-
-    args.model = resolve_checkpoint(args.model)  # a shipped model's name -> its checkpoint
     predictor = load_predictor(args.model, args.device)
     unknown = [e for e in elements if e not in predictor.species]
     if unknown:
