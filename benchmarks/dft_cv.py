@@ -171,6 +171,26 @@ def _scores(out, names, seeds, data, n_folds):
     return table
 
 
+def _fold_table(out: Path, names: list[str], seed: int, n_folds: int) -> list[str]:
+    """Per-fold composition-mean MAE of every single model on one seed (finished folds only)."""
+    lines = [
+        "",
+        f"Per fold, seed {seed} (mean over the fold's compositions, eV; - = not run):",
+        "",
+        "| model | " + " | ".join(f"fold {k}" for k in range(n_folds)) + " |",
+        "|---" * (n_folds + 1) + "|",
+    ]
+    for name in (n for n in names if "+" not in n):
+        cells = []
+        for k in range(n_folds):
+            path = out / "runs" / name / f"seed{seed}" / f"fold{k}" / "result.json"
+            cells.append(
+                f"{json.loads(path.read_text())['scores']['mean']:.4f}" if path.is_file() else "-"
+            )
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def _table(out: Path, names: list[str], seeds: list[int], data: HopData, n_folds: int) -> str:
     table = _scores(out, names, seeds, data, n_folds)
     if not table:
@@ -195,6 +215,7 @@ def _table(out: Path, names: list[str], seeds: list[int], data: HopData, n_folds
     for g in groups:
         cells = [f"{s['groups'][g]:.4f}" for s in summaries.values()]
         lines.append(f"| {g} | {counts[g]} | " + " | ".join(cells) + " |")
+    lines += _fold_table(out, names, seeds[0], n_folds)
     return "\n".join(lines)
 
 

@@ -19,8 +19,8 @@ import argparse
 import json
 import shutil
 import sys
-import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -73,6 +73,18 @@ def _cv_summary(cv_dir: Path, model: str, seeds: list[int], data) -> dict:
         "worst_composition": summary["worst_group"],
         "per_composition_mae": {g: round(v, 4) for g, v in summary["groups"].items()},
     }
+
+
+def _reused(train_dir: Path) -> SimpleNamespace:
+    """The finished training run of an earlier call (its summary and per-epoch metrics)."""
+    summary = json.loads((train_dir / "summary.json").read_text())
+    history = [json.loads(x) for x in (train_dir / "metrics.jsonl").read_text().splitlines()]
+    return SimpleNamespace(
+        model_path=train_dir / "model.pt",
+        best_epoch=summary["best_epoch"],
+        val_mae=summary["val_mae"],
+        history=history,
+    )
 
 
 def _lattice_range(dataset) -> list[float]:
@@ -134,6 +146,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--description", default="", help="one-line model description")
+    parser.add_argument(
+        "--reuse", action="store_true", help="reuse OUT/train (rewrite the card, e.g. more seeds)"
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     out = Path(args.out)
@@ -147,8 +162,10 @@ def main(argv: list[str] | None = None) -> int:
     config = TrainConfig.from_dict(values)
     data = load_hops([dataset], config.r_c)
     cv = _cv_summary(Path(args.cv), args.model, args.seeds, data)
-    start = time.perf_counter()
-    result = train_model([dataset], config, out / "train", data=data, progress=False)
+    if args.reuse and (out / "train" / "summary.json").is_file():  # card only, same weights
+        result = _reused(out / "train")
+    else:
+        result = train_model([dataset], config, out / "train", data=data, progress=False)
     target = PRETRAINED_ROOT / args.name
     target.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(result.model_path, target / "model.pt")
@@ -182,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
             "epochs": len(result.history),
             "best_epoch": result.best_epoch,
             "val_mae": round(result.val_mae, 4),
-            "wall_s": round(time.perf_counter() - start, 1),
+            "epoch_seconds": round(sum(h.get("seconds") or 0 for h in result.history), 1),
         },
     }
     atomic_write_text(target / "card.json", json.dumps(card, indent=2) + "\n")
