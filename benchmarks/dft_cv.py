@@ -42,9 +42,10 @@ from vmeb.learn.batches import prepare_inputs
 from vmeb.learn.crossval import composition_folds, composition_scores, summarise_seeds
 from vmeb.learn.descriptors import assign_sites
 from vmeb.learn.training import HopData, TrainConfig, load_checkpoint, load_hops, train_model
+from vmeb.testing import FPNNK_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_FPNNK = ROOT.parent / "shared" / "datasets" / "fpnnk-dft"
+DEFAULT_FPNNK = FPNNK_DIR  # $VMEB_SHARED/datasets/fpnnk-dft, default beside the checkout
 R_C = 7.6
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import shutil
 import sys
 from pathlib import Path
@@ -31,9 +32,10 @@ from vmeb.data.importers import import_fpnnk
 from vmeb.learn.crossval import composition_scores, summarise_seeds
 from vmeb.learn.pretrained import PRETRAINED_ROOT
 from vmeb.learn.training import TrainConfig, load_hops, train_model
+from vmeb.testing import FPNNK_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_FPNNK = ROOT.parent / "shared" / "datasets" / "fpnnk-dft"
+DEFAULT_FPNNK = FPNNK_DIR  # $VMEB_SHARED/datasets/fpnnk-dft, default beside the checkout
 CITATION = (
     "J. Xing, T. J. Rupert, X. Pan, P. Cao, Neural network kinetics for exploring diffusion "
     "multiplicity and chemical ordering in compositionally complex materials, Nat. Commun. 15, "
@@ -170,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     target.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(result.model_path, target / "model.pt")
     words = argv if argv is not None else sys.argv[1:]
-    command = "python benchmarks/dft_ship.py " + " ".join(words)
+    command = "python benchmarks/dft_ship.py " + shlex.join(words)
     card = {
         "name": args.name,
         "checkpoint": "model.pt",
@@ -204,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     atomic_write_text(target / "card.json", json.dumps(card, indent=2) + "\n")
     atomic_write_text(target / "card.md", _card_md(card))
+    for path in target.iterdir():
+        path.chmod(0o644)  # package data: readable by everyone
     print(f"{args.name}: {target} (CV mean {cv['mean_mae']:.4f} eV, val {result.val_mae:.4f} eV)")
     return 0
 

@@ -31,10 +31,11 @@ from vmeb.learn.training import load_checkpoint
 
 NAME = "nbmotawv-dft"
 #: Composition whose shared DFT barriers the shipped model is checked on, and its MAE (eV)
-#: measured with the shipped checkpoint (python -m pytest tests/learn/test_pretrained.py); the
-#: bound leaves room for floating-point differences between machines only.
+#: measured with the shipped checkpoint through ``vmeb import fpnnk`` + ``vmeb evaluate
+#: nbmotawv-dft`` (this test, torch 2.13.0 CPU); the slack covers floating-point differences
+#: between machines only. (In-sample: NbMoTaW is among the training folders.)
 COMPOSITION = "NbMoTaW"
-MEASURED_MAE = None
+MEASURED_MAE = 0.0488
 MAE_SLACK = 0.005
 
 
@@ -103,7 +104,6 @@ def test_predicts_shared_dft_barriers(fpnnk_dir, tmp_path):
     assert main(["evaluate", NAME, str(dataset), "-o", str(out), "--no-progress"]) == 0
     report = json.loads((out / "report.json").read_text())
     mae = report["overall"]["mae"]
-    assert MEASURED_MAE is not None, f"record the measured MAE {mae:.4f}"
     assert mae == pytest.approx(MEASURED_MAE, abs=MAE_SLACK)
     assert report["overall"]["count"] == 1024
     assert report["overall"]["r2"] > 0.8  # follows the barriers, not just their mean
