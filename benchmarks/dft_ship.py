@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     target = PRETRAINED_ROOT / args.name
     target.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(result.model_path, target / "model.pt")
-    words = argv if argv is not None else sys.argv[1:]
+    words = [w for w in (argv if argv is not None else sys.argv[1:]) if w != "--reuse"]
     command = "python benchmarks/dft_ship.py " + shlex.join(words)
     card = {
         "name": args.name,
