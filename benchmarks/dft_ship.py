@@ -163,11 +163,11 @@ def main(argv: list[str] | None = None) -> int:
     values.update(seed=args.seed, test_groups=[])
     config = TrainConfig.from_dict(values)
     data = load_hops([dataset], config.r_c)
-    cv = _cv_summary(Path(args.cv), args.model, args.seeds, data)
     if args.reuse and (out / "train" / "summary.json").is_file():  # card only, same weights
         result = _reused(out / "train")
     else:
         result = train_model([dataset], config, out / "train", data=data, progress=False)
+    cv = _cv_summary(Path(args.cv), args.model, args.seeds, data)  # exits if no complete CV
     target = PRETRAINED_ROOT / args.name
     target.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(result.model_path, target / "model.pt")
