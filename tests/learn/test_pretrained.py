@@ -35,7 +35,7 @@ NAME = "nbmotawv-dft"
 #: nbmotawv-dft`` (this test, torch 2.13.0 CPU); the slack covers floating-point differences
 #: between machines only. (In-sample: NbMoTaW is among the training folders.)
 COMPOSITION = "NbMoTaW"
-MEASURED_MAE = 0.0488
+MEASURED_MAE = 0.0519
 MAE_SLACK = 0.005
 
 
