@@ -36,6 +36,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("kmc", "kmc", "kinetic Monte Carlo of vacancy diffusion with predicted barriers"),
     ("map", "compmap", "barrier spectra across composition space (ternary maps, line scans)"),
     ("ensemble", "ensemble", "train a deep ensemble and predict with uncertainty"),
+    ("models", "models", "list the shipped pretrained models and their cards"),
 ]
 
 

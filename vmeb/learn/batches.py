@@ -36,6 +36,7 @@ from vmeb.learn.descriptors import (
     template_symmetries,
 )
 from vmeb.learn.environment import LocalEnvironments
+from vmeb.learn.models import PERMUTED_KINDS
 from vmeb.learn.sdm import INFERENCE_ANGLES, encode_sdm, random_angles
 
 if TYPE_CHECKING:  # vmeb.learn.training imports this module; only the annotation is needed here
@@ -186,7 +187,7 @@ def batch(
             sdm[flip] = torch.flip(sdm[flip], dims=[2])  # layout [b, c, z, y, x]: z -> -z
         return sdm
     x = inputs.descriptors[index]
-    if generator is not None and inputs.kind == "nn" and config.augment != "none":
+    if generator is not None and inputs.kind in PERMUTED_KINDS and config.augment != "none":
         ops = torch.randint(0, len(inputs.perms), (len(index),), generator=generator)
         sites = x.reshape(len(index), -1, n_species)
         out = torch.empty_like(sites)

@@ -53,6 +53,7 @@ from vmeb.learn.descriptors import symmetry_images
 from vmeb.learn.environment import LocalEnvironments
 from vmeb.learn.inference import predict_hops
 from vmeb.learn.lattice import lattice_operation_predictions
+from vmeb.learn.models import PERMUTED_KINDS
 from vmeb.learn.training import (
     MODEL_FILE,
     STATE_FILE,
@@ -295,7 +296,7 @@ def operation_predictions(
     model = trained.model.to(device).eval()
     inputs = prepare_inputs(env, config, n_species, trained.template())
     ops = operations(config, inputs.kind)
-    per_image = inputs.kind == "nn" and config.augment != "none"
+    per_image = inputs.kind in PERMUTED_KINDS and config.augment != "none"
     n_ops = len(inputs.perms) if per_image else len(ops)
     out = np.empty((n_ops, len(env)), dtype=np.float64)
     for start in range(0, len(env), batch_size):

@@ -48,7 +48,7 @@ from vmeb.learn.descriptors import (
     template_symmetries,
 )
 from vmeb.learn.environment import hop_frames
-from vmeb.learn.models import BarrierCNN
+from vmeb.learn.models import PERMUTED_KINDS, BarrierCNN
 from vmeb.learn.sdm import SDMConfig, encode_sdm
 
 logger = logging.getLogger(__name__)
@@ -521,7 +521,7 @@ def lattice_operation_predictions(
     """A `vmeb.learn.training.TrainedModel` on on-lattice hops, per inference operation.
 
     Args:
-        trained: The model (``kind`` ``"cnn"``, ``"nn"`` or ``"lr"``).
+        trained: The model (``kind`` ``"cnn"``, ``"lr"`` or a site kind of `PERMUTED_KINDS`).
         occupancy: [H, S] integer species index (the model's ``species`` order) on each offset
             of ``geometry.offsets``, -1 for empty.
         direction: [H] index into ``geometry.directions`` of the moving atom.
@@ -554,7 +554,7 @@ def lattice_operation_predictions(
             geometry.cache[key] = descriptor_sites(geometry, template)
         sites = geometry.cache[key]
         perms = template_symmetries(template)
-        images = trained.kind == "nn" and config.augment != "none"
+        images = trained.kind in PERMUTED_KINDS and config.augment != "none"
         n_ops = len(perms) if images else 1
     n_out = len(ops) if trained.kind == "cnn" else n_ops
     out = np.empty((n_out, len(direction)), dtype=np.float64)

@@ -7,6 +7,8 @@ state_dict alone reproduces predictions in eV and checkpoints stay uniform acros
 - ``"cnn"`` `BarrierCNN`: input SDMs [B, C, G, G, G] (C species channels, G voxels per edge).
 - ``"nn"`` `SiteMLP`: input one-hot site descriptors [B, S * C] (S template sites).
 - ``"lr"`` `SiteLinear`: same input, one linear layer fitted in closed form (`fit_linear`).
+- ``"mlp"`` and ``"latcnn"``: the on-lattice models of `vmeb.learn.lattice_models` (wide MLP with
+  dropout, type-map 3D CNN) on the same input, wrapped in `LatticeModel`.
 
 Reference: Fig. 1e and Methods of the paper (4n conv layers of 60 3x3x3 filters, batch norm then
 ReLU after each, three 2x2x2 stride-2 max-pools inserted after conv n, 2n and 3n, one linear
@@ -26,9 +28,15 @@ from torch import nn
 
 from vmeb.config import config_from_mapping
 from vmeb.errors import VmebError
+from vmeb.learn.descriptors import SiteTemplate
+from vmeb.learn.lattice_models import SiteNet, TypeMapCNN
 
 #: Model kinds understood by `build_model`.
-MODEL_KINDS = ("cnn", "nn", "lr")
+MODEL_KINDS = ("cnn", "nn", "lr", "mlp", "latcnn")
+#: Kinds whose input is one-hot site descriptors (all but the SDM CNN).
+SITE_KINDS = ("nn", "lr", "mlp", "latcnn")
+#: Site kinds trained with point-group permutations and averaged over the six images.
+PERMUTED_KINDS = ("nn", "mlp", "latcnn")
 
 #: The paper's mini-batch size by number of conv layers (Methods).
 PAPER_BATCH_SIZES = {4: 160, 8: 100, 12: 80, 16: 60}
@@ -39,16 +47,21 @@ class ModelConfig:
     """Architecture of a barrier model.
 
     Attributes:
-        kind: ``"cnn"``, ``"nn"`` or ``"lr"``.
+        kind: One of `MODEL_KINDS`.
         depth: n of the CNN: 4n conv layers (n = 1..4).
-        filters: Filters per conv layer (paper: 60).
-        hidden: Hidden layer widths of the NN (paper: (10, 10)).
+        filters: Filters per conv layer (paper: 60); f of the type-map CNN.
+        hidden: Hidden layer widths of the NN and MLP (paper NN: (10, 10)); the dense head of
+            the type-map CNN.
+        dropout: Dropout probability after hidden layers (MLP, type-map CNN).
+        context: Append the environment's composition to the dense input (MLP, type-map CNN).
     """
 
     kind: str = "cnn"
     depth: int = 3
     filters: int = 60
     hidden: tuple[int, ...] = (10, 10)
+    dropout: float = 0.0
+    context: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in MODEL_KINDS:
@@ -57,6 +70,8 @@ class ModelConfig:
             raise VmebError(f"model depth {self.depth}: n must be 1..4 (4n conv layers)")
         if self.filters < 1 or any(h < 1 for h in self.hidden):
             raise VmebError("model filters and hidden widths must be positive")
+        if not 0.0 <= self.dropout < 1.0:
+            raise VmebError(f"dropout {self.dropout}: must be in [0, 1)")
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
 
     @property
@@ -158,6 +173,18 @@ class SiteMLP(_Normalised):
         return self._to_ev(self.net(x))
 
 
+class LatticeModel(_Normalised):
+    """An on-lattice network (`SiteNet`, `TypeMapCNN`) with target normalisation: [B] eV."""
+
+    def __init__(self, body: nn.Module):
+        super().__init__()
+        self.body = body
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Barriers [B] (eV) of descriptors [B, S * C]."""
+        return self._to_ev(self.body(x))
+
+
 class SiteLinear(_Normalised):
     """Linear regression on one-hot site descriptors: [B, F] -> [B] (eV)."""
 
@@ -170,14 +197,17 @@ class SiteLinear(_Normalised):
         return self._to_ev(self.linear(x))
 
 
-def build_model(config: ModelConfig, n_species: int, input_size: int) -> nn.Module:
+def build_model(
+    config: ModelConfig, n_species: int, input_size: int, template: SiteTemplate | None = None
+) -> nn.Module:
     """Build an untrained model.
 
     Args:
         config: Architecture.
         n_species: Number of species (SDM channels / one-hot width).
-        input_size: SDM grid size G for ``"cnn"``; number of template sites S for the baselines
-            (their input has S * n_species features).
+        input_size: SDM grid size G for ``"cnn"``; number of template sites S for the site
+            kinds (their input has S * n_species features).
+        template: The site template; required for ``"latcnn"`` (its sites fill the grid).
 
     Returns:
         The model (train mode), with identity target normalisation.
@@ -186,6 +216,18 @@ def build_model(config: ModelConfig, n_species: int, input_size: int) -> nn.Modu
         return BarrierCNN(n_species, input_size, depth=config.depth, filters=config.filters)
     if config.kind == "nn":
         return SiteMLP(input_size * n_species, hidden=config.hidden)
+    if config.kind == "mlp":
+        return LatticeModel(
+            SiteNet(input_size, n_species, config.hidden, config.dropout, config.context)
+        )
+    if config.kind == "latcnn":
+        if template is None or template.n_sites != input_size:
+            raise VmebError("a type-map CNN needs the site template of its input")
+        return LatticeModel(
+            TypeMapCNN(
+                template, n_species, config.filters, config.hidden, config.dropout, config.context
+            )
+        )
     return SiteLinear(input_size * n_species)
 
 

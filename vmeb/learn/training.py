@@ -55,12 +55,18 @@ from vmeb.data.dataset import BarrierDataset
 from vmeb.errors import VmebError, file_error
 from vmeb.files import atomic_output, atomic_write_text, to_json, write_json
 from vmeb.learn.batches import ModelInputs, batch, operations, prepare_inputs
-from vmeb.learn.descriptors import SiteTemplate, lattice_roll, site_template, symmetry_images
+from vmeb.learn.descriptors import (
+    SiteTemplate,
+    lattice_roll,
+    site_template,
+    symmetry_images,
+)
 from vmeb.learn.environment import LocalEnvironments, concatenate_environments, hop_environments
 from vmeb.learn.inference import training_lattice_range
 from vmeb.learn.lattice import HopGeometry, lattice_operation_predictions
 from vmeb.learn.metrics import training_metrics
-from vmeb.learn.models import ModelConfig, build_model, fit_linear
+from vmeb.learn.models import PERMUTED_KINDS, ModelConfig, build_model, fit_linear
+from vmeb.learn.pretrained import resolve_checkpoint
 from vmeb.learn.sdm import SDMConfig
 from vmeb.species import SpeciesTable
 from vmeb.structure.neighbours import ghosted_cell
@@ -103,6 +109,9 @@ class TrainConfig:
         val_groups: Groups (compositions) used entirely for validation.
         test_groups: Groups held out entirely and evaluated at the end.
         ridge: L2 penalty of the LR fit.
+        dropout: Dropout after hidden layers (``"mlp"``, ``"latcnn"``).
+        context: Composition of the environment as extra input (``"mlp"``, ``"latcnn"``).
+        weight_decay: L2 weight decay of the optimiser.
         seed: Seed of the split, initialisation, shuffling and augmentation.
         device: Torch device.
     """
@@ -127,6 +136,9 @@ class TrainConfig:
     val_groups: tuple[str, ...] = ()
     test_groups: tuple[str, ...] = ()
     ridge: float = 0.0
+    dropout: float = 0.0
+    context: bool = False
+    weight_decay: float = 0.0
     seed: int = 0
     device: str = "cpu"
 
@@ -148,7 +160,12 @@ class TrainConfig:
     def model_config(self) -> ModelConfig:
         """The architecture part."""
         return ModelConfig(
-            kind=self.kind, depth=self.depth, filters=self.filters, hidden=self.hidden
+            kind=self.kind,
+            depth=self.depth,
+            filters=self.filters,
+            hidden=self.hidden,
+            dropout=self.dropout,
+            context=self.context,
         )
 
     def sdm_config(self) -> SDMConfig:
@@ -307,7 +324,7 @@ def _predict(
     index_t = torch.as_tensor(np.asarray(index), dtype=torch.long)
     for start in range(0, len(index), batch_size):
         chunk = index_t[start : start + batch_size]
-        if inputs.kind == "nn" and config.augment != "none":
+        if inputs.kind in PERMUTED_KINDS and config.augment != "none":
             x = inputs.descriptors[chunk]
             images = symmetry_images(x.numpy(), inputs.perms.numpy(), n_species)
             preds = [model(torch.as_tensor(img).to(device)) for img in images]
@@ -484,7 +501,7 @@ def model_from_record(record: Mapping[str, Any], path: str | os.PathLike = "<che
         else:
             template = site_template(float(record["config"]["template"]["cutoff"]))
             size = template.n_sites
-        model = build_model(config.model_config(), len(species), size)
+        model = build_model(config.model_config(), len(species), size, template)
         model.load_state_dict(record["state_dict"], strict=True)
     except (VmebError, KeyError, TypeError, ValueError, RuntimeError) as exc:
         problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -504,7 +521,8 @@ def load_checkpoint(path: str | os.PathLike, device: str = "cpu") -> TrainedMode
     """Load a trained model (``OUT/model.pt`` or ``OUT/checkpoint.pt``) for prediction.
 
     Args:
-        path: Checkpoint file.
+        path: Checkpoint file, or the name of a shipped model (`vmeb.learn.pretrained`, e.g.
+            ``"nbmotawv-dft"``; an existing file of that name wins).
         device: Torch device for the model.
 
     Returns:
@@ -513,6 +531,7 @@ def load_checkpoint(path: str | os.PathLike, device: str = "cpu") -> TrainedMode
     Raises:
         VmebError: naming the file if it is corrupted, of another format, or mismatched.
     """
+    path = resolve_checkpoint(path)
     trained = model_from_record(read_checkpoint(path), path)
     trained.model.to(device)
     return trained

@@ -1,0 +1,121 @@
+"""On-lattice models (mlp, latcnn): grid geometry, point-group symmetry, training, checkpoints."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from vmeb.data.dataset import open_dataset
+from vmeb.learn.descriptors import (
+    FIRST_SHELL,
+    HOP_FRAME,
+    assign_sites,
+    site_template,
+    symmetry_images,
+    template_symmetries,
+)
+from vmeb.learn.lattice_models import GRID_HALF, TypeMapCNN, grid_index, occupancy_onehot
+from vmeb.learn.models import ModelConfig, build_model
+from vmeb.learn.training import MODEL_FILE, TrainConfig, load_checkpoint, load_hops, train_model
+from vmeb.testing import make_dataset, random_alloy
+
+G = 2 * GRID_HALF + 1
+
+
+def _grid_point(flat: int) -> tuple[int, int, int]:
+    """(x, y, z) doubled lattice coordinates of a flat grid index (layout [z, y, x])."""
+    z, rest = divmod(int(flat), G * G)
+    y, x = divmod(rest, G)
+    return x - GRID_HALF, y - GRID_HALF, z - GRID_HALF
+
+
+def test_grid_index_places_bcc_sites():
+    template = site_template(2.375)
+    index = grid_index(template)
+    assert np.all(index >= 0)  # every site within 2.375 a lies inside |x| <= 2 a
+    assert len(set(index.tolist())) == template.n_sites
+    points = np.array([_grid_point(i) for i in index])
+    parity = points % 2
+    assert np.all(parity == parity[:, :1])  # BCC: doubled coordinates all even or all odd
+    np.testing.assert_allclose(points / 2.0, template.sites @ HOP_FRAME, atol=1e-9)
+    moving = np.nonzero(np.all(np.abs(template.sites - [FIRST_SHELL, 0, 0]) < 1e-9, axis=1))[0]
+    assert _grid_point(index[moving[0]]) == (1, 1, 1)  # the hop a/2 [111]
+
+
+def test_point_group_images_are_axis_permutations_of_the_type_map():
+    """The hop's six operations act on the cubic grid as the six permutations of x, y, z."""
+    template = site_template(2.375)
+    rng = np.random.default_rng(0)
+    occ = rng.integers(0, 3, size=(4, template.n_sites))
+    x = occupancy_onehot(occ, 3)
+    net = TypeMapCNN(template, 3, filters=2)
+    base = net.type_map(torch.as_tensor(x))
+    perms = itertools.permutations(range(3))
+    transposes = {p: base.permute(0, 1, *(2 + np.array(p))) for p in perms}
+    found = set()
+    for image in symmetry_images(x, template_symmetries(template), 3):
+        grid = net.type_map(torch.as_tensor(image))
+        match = [p for p, t in transposes.items() if torch.equal(grid, t)]
+        assert len(match) == 1
+        found.add(match[0])
+    assert len(found) == 6
+
+
+def test_context_and_dropout_models():
+    template = site_template(1.5)
+    occ = np.array([[0] * template.n_sites, [1, 2] + [-1] * (template.n_sites - 2)])
+    x = torch.as_tensor(occupancy_onehot(occ, 3))
+    for kind in ("mlp", "latcnn"):
+        config = ModelConfig(kind=kind, filters=2, hidden=(8,), dropout=0.2, context=True)
+        model = build_model(config, 3, template.n_sites, template).eval()
+        np.testing.assert_allclose(model.body.context(x).numpy(), [[1, 0, 0], [0, 0.5, 0.5]])
+        out = model(x)
+        assert out.shape == (2,) and torch.equal(out, model(x))  # eval: dropout off
+
+
+@pytest.fixture(scope="module")
+def lattice_data(tmp_path_factory):
+    rng = np.random.default_rng(4)
+    samples = {name: random_alloy(3, rng) for name in ("A", "B", "C")}
+    root = make_dataset(tmp_path_factory.mktemp("lattice") / "data", samples)
+    dataset = open_dataset(root)
+    return dataset, load_hops([dataset], 4.0)
+
+
+@pytest.mark.parametrize("kind", ["mlp", "latcnn"])
+def test_trains_round_trips_and_predicts_occupancies(kind, lattice_data, tmp_path):
+    dataset, hops = lattice_data
+    config = TrainConfig(
+        kind=kind,
+        filters=4,
+        hidden=(32,),
+        dropout=0.1,
+        context=True,
+        weight_decay=1e-5,
+        r_c=4.0,
+        augment="lattice",
+        template_cutoff=1.25,
+        epochs=4,
+        batch_size=16,
+        val_per_group=10,
+        test_groups=("C",),
+    )
+    result = train_model([dataset], config, tmp_path, data=hops, progress=False)
+    assert result.history[-1]["train_mae"] < result.history[0]["train_mae"]
+    trained = load_checkpoint(tmp_path / MODEL_FILE)
+    assert trained.kind == kind and trained.train_config.context
+    pred = trained.predict_environments(hops.environments)
+    template = trained.template()
+    env = hops.environments
+    site = assign_sites(env.positions, env.species, template)
+    occ = np.full((len(env), template.n_sites), -1)
+    hop, atom = np.nonzero(site >= 0)
+    occ[hop, site[hop, atom]] = env.species[hop, atom]
+    np.testing.assert_allclose(trained.predict_occupancies(occ), pred, atol=1e-5)
+    test = np.isin(hops.groups, ["C"])
+    assert np.abs(pred[test] - hops.barriers[test]).mean() == pytest.approx(
+        result.test["mae"], abs=1e-5
+    )

@@ -1,0 +1,97 @@
+"""Pretrained models shipped with the package (``vmeb/pretrained/<name>/``).
+
+Each shipped model is a folder holding its checkpoint and a model card: ``card.json``
+(machine-readable: species, lattice range, training data and citation, recipe, cross-validated
+MAE per composition, the command that trained it) and ``card.md`` (the same for people).
+`load_checkpoint` (`vmeb.learn.training`) accepts a shipped model's name wherever it accepts a
+checkpoint path, through `resolve_checkpoint`; a real file or folder of that name wins.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from vmeb.errors import VmebError, file_error
+
+#: Folder of the shipped models inside the installed package.
+PRETRAINED_ROOT = Path(__file__).resolve().parents[1] / "pretrained"
+CARD_JSON = "card.json"
+CARD_MD = "card.md"
+#: Fields every card.json holds.
+CARD_FIELDS = (
+    "name",
+    "checkpoint",
+    "kind",
+    "species",
+    "lattice_constant_range",
+    "training_data",
+    "citation",
+    "recipe",
+    "cv",
+    "command",
+)
+
+
+def list_pretrained(root: Path = PRETRAINED_ROOT) -> list[str]:
+    """Names of the shipped models (folders holding a card.json), sorted."""
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if (p / CARD_JSON).is_file())
+
+
+def pretrained_card(name: str, root: Path = PRETRAINED_ROOT) -> dict[str, Any]:
+    """The machine-readable card of a shipped model.
+
+    Raises:
+        VmebError: if no model of that name is shipped, or its card lacks a field.
+    """
+    names = list_pretrained(root)
+    if name not in names:
+        raise VmebError(f"no shipped model named {name!r} (shipped: {names})")
+    path = root / name / CARD_JSON
+    try:
+        card = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise file_error(path, f"unreadable model card ({exc})") from exc
+    missing = [k for k in CARD_FIELDS if k not in card]
+    if missing:
+        raise file_error(path, f"model card lacks {missing}")
+    return card
+
+
+def pretrained_card_text(name: str, root: Path = PRETRAINED_ROOT) -> str:
+    """The human-readable card (card.md) of a shipped model."""
+    pretrained_card(name, root)
+    path = root / name / CARD_MD
+    if not path.is_file():
+        raise file_error(path, "shipped model has no card.md")
+    return path.read_text()
+
+
+def pretrained_path(name: str, root: Path = PRETRAINED_ROOT) -> Path:
+    """The checkpoint file of a shipped model."""
+    card = pretrained_card(name, root)
+    path = root / name / card["checkpoint"]
+    if not path.is_file():
+        raise file_error(path, f"checkpoint of shipped model {name!r} missing from the package")
+    return path
+
+
+def is_pretrained_name(value: str | os.PathLike) -> bool:
+    """Whether ``value`` names a shipped model and no file or folder of that name exists."""
+    return not Path(value).exists() and str(value) in list_pretrained()
+
+
+def resolve_checkpoint(value: str | os.PathLike) -> Path:
+    """A checkpoint path, or the checkpoint of the shipped model of that name.
+
+    A path that exists is returned as is (a real path wins over a name); a shipped model's
+    name gives its packaged checkpoint; anything else is returned as a path, for the caller's
+    "no such file" error.
+    """
+    if is_pretrained_name(value):
+        return pretrained_path(str(value))
+    return Path(value)
