@@ -635,7 +635,7 @@ def _seeded_model(
     input_size = config.sdm_config().grid_size if config.kind == "cnn" else template.n_sites
     with torch.random.fork_rng(devices=[]):  # seeded initialisation, global RNG untouched
         torch.manual_seed(config.seed)
-        model = build_model(config.model_config(), len(data.species), input_size)
+        model = build_model(config.model_config(), len(data.species), input_size, template)
     model.lattice_range = training_lattice_range(datasets, config.test_groups)  # for checkpoints
     train_y = data.barriers[split["train"]]
     model.set_target_normalisation(float(train_y.mean()), float(train_y.std()))
@@ -663,7 +663,9 @@ class _Run:
 def _setup_run(model, config, data, split, template, inputs, out, resume) -> _Run:
     """Optimiser (RMSprop), plateau scheduler, batch generator, progress state (or resumed)."""
     generator = torch.Generator().manual_seed(config.seed)
-    optimizer = torch.optim.RMSprop(model.parameters(), lr=config.lr)
+    optimizer = torch.optim.RMSprop(
+        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+    )
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer,
         mode="min",
