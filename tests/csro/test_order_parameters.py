@@ -345,3 +345,17 @@ def test_analyse_cli_with_model_spectra(tmp_path):
     assert row["std"].item() == pytest.approx(np.std(ta, ddof=1))
     figures = {p.name for p in (out / "figures").iterdir()}
     assert {"barrier_statistics.png", "barrier_distributions.png"} <= figures
+
+    # structures not written by `vmeb order` (no step in info): the structure is the state
+    plain = tmp_path / "plain.extxyz"
+    equiatomic_alloy(3, A, seed=33).write(plain)
+    out_plain = tmp_path / "spectra_plain"
+    argv = ["analyse", str(plain), "--model", str(model), "--random-sites", "5"]
+    assert main([*argv, "-o", str(out_plain), "--random-samples", "10"]) == 0
+    table = pd.read_csv(out_plain / "barriers.csv")
+    assert len(table) == 40 and set(table["structure"]) == {"plain"}
+    stats = pd.read_csv(out_plain / "barrier_statistics.csv")
+    assert stats["count"].sum() == 40
+    for symbol, rows in table.groupby("moving_species"):
+        mean = stats.loc[stats["moving_species"] == symbol, "mean"].item()
+        assert mean == pytest.approx(rows["barrier"].mean())

@@ -75,13 +75,16 @@ def write_barrier_report(
         hops = predict_barriers(
             trained, atoms, chosen, batch_size=batch_size, device=device, progress=progress
         )
-        hops.insert(0, state, atoms.info.get(state, name))
+        if state != "structure":  # structures not from `vmeb order`: the name is the state
+            hops.insert(0, state, atoms.info.get(state, name))
         hops.insert(0, "structure", name)
         frames.append(hops)
     barriers = pd.concat(frames, ignore_index=True)
     barriers.to_csv(out / "barriers.csv", index=False)
     stats = (
-        barriers.groupby(["structure", state, "moving_species"], sort=False)["barrier"]
+        barriers.groupby(list(dict.fromkeys(["structure", state, "moving_species"])), sort=False)[
+            "barrier"
+        ]
         .agg(["mean", "std", "count"])
         .reset_index()
     )

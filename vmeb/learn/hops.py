@@ -1,0 +1,115 @@
+"""Hops of barrier datasets ready for learning: environments, barriers, groups and splits.
+
+`load_hops` computes every valid hop's environment once per sample (one ghost cover each);
+`split_hops` makes the train / validation / test index sets of a `TrainConfig`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from vmeb.data.dataset import BarrierDataset
+from vmeb.errors import VmebError
+from vmeb.learn.environment import LocalEnvironments, concatenate_environments, hop_environments
+from vmeb.species import SpeciesTable
+from vmeb.structure.neighbours import ghosted_cell
+
+if TYPE_CHECKING:
+    from vmeb.learn.training import TrainConfig
+
+
+@dataclass
+class HopData:
+    """Hops of one or more datasets, ready for training.
+
+    Attributes:
+        environments: H hop environments (species in ``species`` order).
+        barriers: [H] barriers (eV).
+        groups: [H] group label (composition) of each hop.
+        species: Channel order.
+    """
+
+    environments: LocalEnvironments
+    barriers: np.ndarray
+    groups: np.ndarray
+    species: tuple[str, ...]
+
+
+def merged_species(datasets: Sequence[BarrierDataset]) -> tuple[str, ...]:
+    """Species order over several datasets: the first dataset's order, new ones appended
+    (`SpeciesTable.union`)."""
+    return SpeciesTable.union(d.species_table for d in datasets).symbols
+
+
+def load_hops(
+    datasets: Sequence[BarrierDataset], r_c: float, species: Sequence[str] | None = None
+) -> HopData:
+    """Valid hops of datasets with their environments (computed once per sample).
+
+    Args:
+        datasets: Opened datasets.
+        r_c: Environment radius (Å).
+        species: Channel order (default `merged_species`).
+
+    Returns:
+        The hops of all datasets, in dataset then table order.
+    """
+    species = tuple(species or merged_species(datasets))
+    envs, barriers, groups = [], [], []
+    for dataset in datasets:
+        desc = f"environments {dataset.root.name}"
+        for _, atoms, rows in dataset.iter_samples(progress=True, desc=desc):
+            ghosts = ghosted_cell(atoms, r_c)
+            envs.append(
+                hop_environments(
+                    atoms, rows["vacancy_index"], rows["moving_index"], species, r_c, ghosts
+                )
+            )
+            barriers.append(rows["barrier"].to_numpy(dtype=np.float64))
+            groups.append(rows["group"].to_numpy(dtype=str))
+    if not envs:
+        raise VmebError(
+            f"no valid hops in {[str(d.root) for d in datasets]} (status ok, barrier > 0)"
+        )
+    return HopData(
+        environments=concatenate_environments(envs),
+        barriers=np.concatenate(barriers),
+        groups=np.concatenate(groups),
+        species=species,
+    )
+
+
+def split_hops(groups: np.ndarray, config: TrainConfig) -> dict[str, np.ndarray]:
+    """Train / validation / test hop indices.
+
+    Test: hops of ``config.test_groups``. Validation: hops of ``config.val_groups`` if given,
+    else ``min(val_per_group, size // 5)`` random hops of every remaining group.
+
+    Returns:
+        ``{"train": [N1], "val": [N2], "test": [N3]}`` sorted index arrays.
+
+    Raises:
+        VmebError: if a named group does not exist or a split is empty.
+    """
+    present = set(groups.tolist())
+    for name in config.val_groups + config.test_groups:
+        if name not in present:
+            raise VmebError(f"group {name!r} not in the data (groups: {sorted(present)})")
+    rng = np.random.default_rng(config.seed)
+    test = np.isin(groups, config.test_groups)
+    if config.val_groups:
+        val = np.isin(groups, config.val_groups)
+    else:
+        val = np.zeros(len(groups), dtype=bool)
+        for name in sorted(present - set(config.test_groups)):
+            members = np.nonzero(groups == name)[0]
+            count = min(config.val_per_group, len(members) // 5)
+            val[rng.choice(members, size=count, replace=False)] = True
+    train = ~(test | val)
+    if not train.any() or not val.any():
+        raise VmebError("empty training or validation split: check val/test groups and sizes")
+    return {k: np.nonzero(m)[0] for k, m in (("train", train), ("val", val), ("test", test))}
