@@ -103,7 +103,8 @@ def main(argv: list[str] | None = None) -> None:
     stats = spectrum_statistics(table, trained.species).set_index("moving_species")
     ref_stats = spectrum_statistics(reference, trained.species).set_index("moving_species")
     print(f"per-species mean barrier (eV): {len(atoms):,} atoms vs {len(reference_atoms):,}")
-    for species in [*trained.species, "all"]:
+    present = [s for s in trained.species if stats.loc[s, "count"] > 0]  # model may know more
+    for species in [*present, "all"]:
         big, small = stats.loc[species, "mean"], ref_stats.loc[species, "mean"]
         print(f"  {species:>4}: {big:.4f} vs {small:.4f} (difference {big - small:+.4f})")
     print(f"peak RSS {_peak_rss_mb():.0f} MB")
