@@ -41,7 +41,7 @@ from ase import Atoms
 from vmeb.errors import VmebError, file_error
 from vmeb.files import atomic_write_text, write_json
 from vmeb.species import SpeciesTable
-from vmeb.structure.neighbours import first_neighbours
+from vmeb.structure.neighbours import is_first_neighbour_pair
 from vmeb.structure.validate import validate_structure
 
 logger = logging.getLogger(__name__)
@@ -539,12 +539,10 @@ def check_hops_against_structures(dataset: BarrierDataset) -> None:
                 f"the structure, first on line {_line(rows.index[k])}: "
                 f"{rows['moving_species'].iloc[k]} but atom {mov[k]} is {symbols[mov[k]]}",
             )
-        sites, slot = np.unique(vac, return_inverse=True)
         try:
-            ids, _ = first_neighbours(atoms, sites, 8)
+            far = ~is_first_neighbour_pair(atoms, vac, mov)
         except VmebError as exc:
             raise file_error(path, f"sample {sample_id}: {exc}") from exc
-        far = ~(ids[slot] == mov[:, None]).any(axis=1)
         if far.any():
             k = int(np.argmax(far))
             raise file_error(

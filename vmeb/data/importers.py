@@ -43,7 +43,7 @@ from vmeb.files import staged_output
 from vmeb.species import SpeciesTable, default_order
 from vmeb.structure.io import read_structure
 from vmeb.structure.lattice import bcc_lattice_constant_from_volume
-from vmeb.structure.neighbours import first_neighbours
+from vmeb.structure.neighbours import is_first_neighbour_pair
 
 logger = logging.getLogger(__name__)
 
@@ -223,12 +223,10 @@ def _check_first_neighbours(
                 f"row {int(bad[0]) + 1}: {name} id {int(values[bad[0]]) + offset} out of range "
                 f"{offset}..{n - 1 + offset}",
             )
-    sites, slot = np.unique(vacancies, return_inverse=True)
     try:
-        ids, _ = first_neighbours(atoms, sites, 8)
+        is_first = is_first_neighbour_pair(atoms, vacancies, moving)
     except VmebError as exc:
         raise file_error(path, f"structure is not BCC-like ({exc})") from exc
-    is_first = (ids[slot] == moving[:, None]).any(axis=1)
     bad = np.nonzero(~is_first)[0]
     if bad.size:
         k = int(bad[0])

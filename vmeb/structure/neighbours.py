@@ -178,3 +178,19 @@ def first_neighbours(
     idx = idx[:, 1 : count + 1]
     vectors = ghosts.positions[idx] - origin[:, None, :]
     return ghosts.owner[idx], vectors
+
+
+def is_first_neighbour_pair(atoms: Atoms, vacancies: np.ndarray, moving: np.ndarray) -> np.ndarray:
+    """[H] bool: whether ``moving[h]`` is one of the 8 first neighbours of ``vacancies[h]``.
+
+    Args:
+        atoms: The periodic structure.
+        vacancies: [H] atom indices (in range).
+        moving: [H] atom indices (in range).
+
+    Raises:
+        VmebError: if a vacancy site has no clean shell of 8 first neighbours.
+    """
+    sites, slot = np.unique(np.asarray(vacancies, dtype=np.int64), return_inverse=True)
+    ids, _ = first_neighbours(atoms, sites, 8)
+    return (ids[slot] == np.asarray(moving, dtype=np.int64)[:, None]).any(axis=1)
