@@ -22,6 +22,7 @@ LAYERS = (
     ("vmeb.neb",),
     ("vmeb.learn",),
     ("vmeb.spectra",),
+    ("vmeb.study",),
     ("vmeb.pipeline", "vmeb.testing"),
     ("vmeb.cli",),
 )

@@ -16,7 +16,13 @@ from vmeb.learn.descriptors import (
     symmetry_images,
     template_symmetries,
 )
-from vmeb.learn.lattice_models import GRID_HALF, TypeMapCNN, grid_index, occupancy_onehot
+from vmeb.learn.lattice_models import (
+    GRID_HALF,
+    TypeMapCNN,
+    grid_half,
+    grid_index,
+    occupancy_onehot,
+)
 from vmeb.learn.models import ModelConfig, build_model
 from vmeb.learn.training import MODEL_FILE, TrainConfig, load_checkpoint, load_hops, train_model
 from vmeb.spectra.predict import predict_barriers
@@ -74,6 +80,37 @@ def test_context_and_dropout_models():
         np.testing.assert_allclose(model.body.context(x).numpy(), [[1, 0, 0], [0, 0.5, 0.5]])
         out = model(x)
         assert out.shape == (2,) and torch.equal(out, model(x))  # eval: dropout off
+
+
+def test_linear_skip_adds_a_linear_term_of_the_descriptors():
+    template = site_template(1.5)
+    rng = np.random.default_rng(2)
+    occ = rng.integers(-1, 3, size=(5, template.n_sites))
+    x = torch.as_tensor(occupancy_onehot(occ, 3))
+    for kind in ("mlp", "latcnn"):
+        models = []
+        for flag in (False, True):
+            torch.manual_seed(0)
+            config = ModelConfig(kind=kind, filters=2, hidden=(8,), linear=flag)
+            models.append(build_model(config, 3, template.n_sites, template).eval())
+        plain, wide = models
+        assert plain.body.skip is None
+        torch.testing.assert_close(wide(x), plain(x))  # zero-initialised: the network alone
+        weight = torch.as_tensor(rng.normal(size=(1, x.shape[1])), dtype=torch.float32)
+        with torch.no_grad():
+            wide.body.skip.linear.weight.copy_(weight)
+            wide.body.skip.linear.bias.fill_(0.25)
+        torch.testing.assert_close(wide(x) - plain(x), x @ weight[0] + 0.25)
+
+
+def test_grid_widens_for_templates_beyond_two_lattice_constants():
+    assert grid_half(site_template(2.375)) == GRID_HALF  # 112 sites within 7.6 Å at 3.2 Å
+    wide = site_template(2.7)  # includes (5, 1, 1) a / 2 at 2.598 a
+    assert grid_half(wide) == 5
+    index = grid_index(wide, grid_half(wide))
+    assert (index >= 0).all() and len(set(index)) == wide.n_sites
+    net = TypeMapCNN(wide, 3, filters=2)
+    assert net.size == 11 and net(torch.zeros(2, wide.n_sites * 3)).shape == (2, 1)
 
 
 @pytest.fixture(scope="module")

@@ -164,6 +164,18 @@ def test_resume_refuses_other_settings(tmp_path):
         prepare_dataset(root, other, default_potential(), FAST_NEB)
 
 
+def test_resume_takes_samples_with_a_subset_of_the_species(tmp_path):
+    root = tmp_path / "ds"
+    prepare_dataset(root, _samples(), default_potential(), FAST_NEB)
+    binary = {"tamo": build_random_alloy("Ta:1,Mo:1", 3, a=3.22, seed=3)}
+    stored = prepare_dataset(root, binary, default_potential(), FAST_NEB)
+    assert open_dataset(root).species == ("Ta", "Nb", "Mo")  # the ternary order is kept
+    assert stored["tamo"].get_chemical_symbols() == binary["tamo"].get_chemical_symbols()
+    fresh = tmp_path / "binary"  # a new dataset takes the species present
+    prepare_dataset(fresh, binary, default_potential(), FAST_NEB)
+    assert open_dataset(fresh).species == ("Ta", "Mo")
+
+
 def test_task_that_raises_is_stored_as_failed_rows(tmp_path):
     good = default_potential()
     broken = Potential(

@@ -30,8 +30,16 @@ from vmeb.learn.descriptors import HOP_FRAME, SiteTemplate, symmetry_images
 
 #: Kinds defined here.
 LATTICE_KINDS = ("mlp", "latcnn")
-#: Half width of the type-map grid in doubled lattice coordinates: 9^3 points, |x| <= 2 a.
+#: Smallest half width of the type-map grid in doubled lattice coordinates: 9^3 points,
+#: |x| <= 2 a (every site within 7.6 Å); a template reaching further widens the grid.
 GRID_HALF = 4
+
+
+def grid_half(template: SiteTemplate) -> int:
+    """Half width of the type-map grid that holds every template site (at least `GRID_HALF`)."""
+    cubic = template.sites @ HOP_FRAME
+    reach = int(np.ceil(np.abs(2.0 * cubic).max() - 1e-6)) if len(cubic) else 0
+    return max(GRID_HALF, reach)
 
 
 class _Context(nn.Module):
@@ -57,6 +65,28 @@ def _head(width: int, hidden: tuple[int, ...], dropout: float) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+class LinearSkip(nn.Module):
+    """A linear model of the one-hot site descriptors, added to a network's output.
+
+    "Wide and deep": the linear term carries the first-order effect of each site's species (the
+    paper's LR, which alone reaches a few 10 meV on EAM Ta-Nb-Mo), the network learns the
+    non-linear rest. Zero-initialised, so an untrained model starts from the network alone.
+
+    Args:
+        n_features: S * C.
+    """
+
+    def __init__(self, n_features: int):
+        super().__init__()
+        self.linear = nn.Linear(n_features, 1)
+        nn.init.zeros_(self.linear.weight)
+        nn.init.zeros_(self.linear.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """[B, S * C] -> [B, 1]."""
+        return self.linear(x)
+
+
 class SiteNet(nn.Module):
     """MLP on one-hot site descriptors: [B, S * C] -> [B] raw (normalised) barrier.
 
@@ -66,6 +96,7 @@ class SiteNet(nn.Module):
         hidden: Hidden widths (e.g. (256, 128)).
         dropout: Dropout probability after each hidden layer.
         context: Append the environment's composition [B, C] to the input.
+        linear: Add a linear term of the descriptors to the output (`LinearSkip`).
     """
 
     def __init__(
@@ -75,15 +106,17 @@ class SiteNet(nn.Module):
         hidden: tuple[int, ...] = (256, 128),
         dropout: float = 0.0,
         context: bool = False,
+        linear: bool = False,
     ):
         super().__init__()
         self.context = _Context(n_species) if context else None
         self.net = _head(n_sites * n_species + (n_species if context else 0), hidden, dropout)
+        self.skip = LinearSkip(n_sites * n_species) if linear else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.context is not None:
-            x = torch.cat([x, self.context(x)], dim=1)
-        return self.net(x)
+        inputs = torch.cat([x, self.context(x)], dim=1) if self.context is not None else x
+        out = self.net(inputs)
+        return out if self.skip is None else out + self.skip(x)
 
 
 def grid_index(template: SiteTemplate, half: int = GRID_HALF) -> np.ndarray:
@@ -114,7 +147,8 @@ class TypeMapCNN(nn.Module):
     """3D CNN on the species type map of the lattice sites: [B, S * C] -> [B] raw barrier.
 
     Layers: Conv3d(C, f) - Conv3d(f, 2f, stride 2) - Conv3d(2f, 4f) - Conv3d(4f, 4f, stride 2),
-    3x3x3 kernels with padding 1, each followed by BatchNorm3d and ReLU (9^3 -> 5^3 -> 3^3),
+    3x3x3 kernels with padding 1, each followed by BatchNorm3d and ReLU (9^3 -> 5^3 -> 3^3 for
+    templates within 2 a; a wider template gets a wider grid, `grid_half`),
     then flatten (+ composition with ``context``) and the dense head ``hidden`` with dropout.
 
     Args:
@@ -124,6 +158,7 @@ class TypeMapCNN(nn.Module):
         hidden: Dense head widths.
         dropout: Dropout probability in the head.
         context: Append the environment's composition to the flattened features.
+        linear: Add a linear term of the descriptors to the output (`LinearSkip`).
     """
 
     def __init__(
@@ -134,15 +169,17 @@ class TypeMapCNN(nn.Module):
         hidden: tuple[int, ...] = (64,),
         dropout: float = 0.0,
         context: bool = False,
+        linear: bool = False,
     ):
         super().__init__()
-        index = grid_index(template)
+        half = grid_half(template)
+        index = grid_index(template, half)
         self.register_buffer("site_index", torch.as_tensor(index[index >= 0]), persistent=False)
         self.register_buffer(
             "site_keep", torch.as_tensor(np.nonzero(index >= 0)[0]), persistent=False
         )
         self.n_species = n_species
-        self.size = 2 * GRID_HALF + 1
+        self.size = 2 * half + 1
         widths = (filters, 2 * filters, 4 * filters, 4 * filters)
         layers: list[nn.Module] = []
         channels = n_species
@@ -161,6 +198,7 @@ class TypeMapCNN(nn.Module):
         self.context = _Context(n_species) if context else None
         width = channels * out**3 + (n_species if context else 0)
         self.head = _head(width, hidden, dropout)
+        self.skip = LinearSkip(template.n_sites * n_species) if linear else None
 
     def type_map(self, x: torch.Tensor) -> torch.Tensor:
         """Grid [B, C, G, G, G] of descriptors [B, S * C] (layout [b, c, z, y, x])."""
@@ -173,7 +211,8 @@ class TypeMapCNN(nn.Module):
         features = self.features(self.type_map(x)).flatten(1)
         if self.context is not None:
             features = torch.cat([features, self.context(x)], dim=1)
-        return self.head(features)
+        out = self.head(features)
+        return out if self.skip is None else out + self.skip(x)
 
 
 def occupancy_onehot(occ: np.ndarray, n_species: int) -> np.ndarray:

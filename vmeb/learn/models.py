@@ -54,6 +54,7 @@ class ModelConfig:
             the type-map CNN.
         dropout: Dropout probability after hidden layers (MLP, type-map CNN).
         context: Append the environment's composition to the dense input (MLP, type-map CNN).
+        linear: Add a linear term of the site descriptors to the output (MLP, type-map CNN).
     """
 
     kind: str = "cnn"
@@ -62,6 +63,7 @@ class ModelConfig:
     hidden: tuple[int, ...] = (10, 10)
     dropout: float = 0.0
     context: bool = False
+    linear: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in MODEL_KINDS:
@@ -218,14 +220,27 @@ def build_model(
         return SiteMLP(input_size * n_species, hidden=config.hidden)
     if config.kind == "mlp":
         return LatticeModel(
-            SiteNet(input_size, n_species, config.hidden, config.dropout, config.context)
+            SiteNet(
+                input_size,
+                n_species,
+                config.hidden,
+                config.dropout,
+                config.context,
+                config.linear,
+            )
         )
     if config.kind == "latcnn":
         if template is None or template.n_sites != input_size:
             raise VmebError("a type-map CNN needs the site template of its input")
         return LatticeModel(
             TypeMapCNN(
-                template, n_species, config.filters, config.hidden, config.dropout, config.context
+                template,
+                n_species,
+                config.filters,
+                config.hidden,
+                config.dropout,
+                config.context,
+                config.linear,
             )
         )
     return SiteLinear(input_size * n_species)

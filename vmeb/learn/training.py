@@ -111,6 +111,8 @@ class TrainConfig:
         ridge: L2 penalty of the LR fit.
         dropout: Dropout after hidden layers (``"mlp"``, ``"latcnn"``).
         context: Composition of the environment as extra input (``"mlp"``, ``"latcnn"``).
+        linear: A linear term of the site descriptors added to the output (``"mlp"``,
+            ``"latcnn"``).
         weight_decay: L2 weight decay of the optimiser.
         seed: Seed of the split, initialisation, shuffling and augmentation.
         device: Torch device.
@@ -138,6 +140,7 @@ class TrainConfig:
     ridge: float = 0.0
     dropout: float = 0.0
     context: bool = False
+    linear: bool = False
     weight_decay: float = 0.0
     seed: int = 0
     device: str = "cpu"
@@ -166,6 +169,7 @@ class TrainConfig:
             hidden=self.hidden,
             dropout=self.dropout,
             context=self.context,
+            linear=self.linear,
         )
 
     def sdm_config(self) -> SDMConfig:

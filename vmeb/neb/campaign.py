@@ -218,10 +218,16 @@ def campaign_method(potential: Potential, neb_config: Any) -> dict[str, Any]:
     }
 
 
-def _species_order(named: Mapping[str, Atoms], potential: Potential) -> tuple[str, ...]:
-    """Elements present in the samples, in the potential's element order."""
+def _species_order(
+    named: Mapping[str, Atoms], potential: Potential, existing: Sequence[str] | None = None
+) -> tuple[str, ...]:
+    """The dataset's species: an existing dataset's order when it holds every element present
+    (so a resumed campaign may add, e.g., a binary sample to a ternary dataset), else the
+    elements present in the samples, in the potential's element order."""
     present = default_order(s for atoms in named.values() for s in atoms.get_chemical_symbols())
     potential.check_species(present)
+    if existing is not None and set(present) <= set(existing):
+        return tuple(existing)
     return default_order(present, potential.elements)
 
 
@@ -290,14 +296,15 @@ def prepare_dataset(
     """
     root = Path(out_dataset)
     method = campaign_method(potential, neb_config)
-    header = DatasetHeader(
-        species=_species_order(named, potential), lattice={"type": "bcc"}, method=method
-    )
+    existing_species = None
     if root.exists() and any(root.iterdir()):
         if (root / "header.json").exists():
             _check_method(root, method)
+            existing_species = read_header(root).species
         elif not _creation_cut_short(root):
             raise file_error(root, "exists and is not a vmeb dataset; choose another output")
+    species = _species_order(named, potential, existing_species)
+    header = DatasetHeader(species=species, lattice={"type": "bcc"}, method=method)
     create_dataset(root, header, exist_ok=True)
     dataset = open_dataset(root)
     stored: dict[str, Atoms] = {}

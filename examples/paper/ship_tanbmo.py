@@ -1,0 +1,167 @@
+"""Ship the Fig. 3 CNN as the built-in model ``tanbmo-eam`` (vmeb/pretrained/tanbmo-eam/).
+
+Takes one finished run of ``examples/paper/fig3_compositions.py`` (its checkpoint was trained on
+the 46 training compositions only) and that study's errors on the 9 unseen compositions, and
+writes ``model.pt``, ``card.json`` and ``card.md``::
+
+    python examples/paper/ship_tanbmo.py --study paper/fig3 --model cnn --seed 0 \
+        --dataset DATA/tanbmo-eam-250 --index DATA/samples/index.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from vmeb.data.dataset import open_dataset
+from vmeb.files import atomic_write_text
+from vmeb.learn.pretrained import PRETRAINED_ROOT
+from vmeb.learn.training import load_checkpoint
+from vmeb.study.grid import grid_split
+
+ROOT = Path(__file__).resolve().parents[2]
+CITATION = (
+    "Z. Fan, B. Xing, P. Cao, Convolutional neural networks enable high-fidelity prediction of "
+    "path-dependent diffusion barrier spectra in multi-principal element alloys (the paper this "
+    "project implements; its Ta-Nb-Mo composition grid and protocol); barriers: vmeb NEB "
+    "campaign with the Ta-Nb-Mo EAM of X. W. Zhou, R. A. Johnson, H. N. G. Wadley, Phys. Rev. B "
+    "69, 144113 (2004) (Ta, Mo) and Lin et al. (2013) (Nb) parameters"
+)
+
+
+def _lattice_range(dataset, sample_ids) -> list[float]:
+    """Smallest and largest cubic lattice constant (Å) of the training samples."""
+    values = []
+    for sample_id in sample_ids:
+        atoms = dataset.structure(sample_id)
+        values.append(float((atoms.get_volume() / len(atoms) * 2.0) ** (1.0 / 3.0)))
+    return [round(min(values), 4), round(max(values), 4)]
+
+
+def _card_md(card: dict) -> str:
+    cv = card["cv"]
+    rows = "\n".join(
+        f"| {label} | {mae:.4f} |" for label, mae in sorted(cv["per_composition_mae"].items())
+    )
+    low, high = card["lattice_constant_range"]
+    return f"""# {card["name"]}: vacancy-migration barriers of BCC Ta-Nb-Mo (EAM)
+
+Model: `{card["kind"]}` ({card["description"]}), checkpoint `{card["checkpoint"]}`.
+Species (channel order): {", ".join(card["species"])}. Trained on cubic lattice constants
+{low:.3f}-{high:.3f} Å (ideal BCC lattice sites; environments within {card["r_c"]} Å).
+
+Training data: {card["training_data"]["description"]}
+
+Cite: {card["citation"]}
+
+Recipe (`{card["recipe_file"]}`): {json.dumps(card["recipe"])}
+
+Trained by: `{card["command"]}`
+
+## Accuracy on unseen compositions
+
+{cv["protocol"]}; seeds {cv["seeds"]}. Mean over the 9 compositions **{cv["mean_mae"]:.4f} eV**
+(MAE over all {cv["test_hops"]} test hops {cv["all_mae"]:.4f} eV, seed std
+{cv["mean_mae_seed_std"]:.4f} eV),
+worst composition {cv["worst_composition"]} {cv["worst_mae"]:.4f} eV. The shipped checkpoint is
+the seed-{card["seed"]} run, test MAE {cv["shipped_all_mae"]:.4f} eV.
+
+| composition (at.%) | test MAE (eV), mean over seeds |
+|---|---|
+{rows}
+
+Limits: barriers of the built-in Ta-Nb-Mo EAM (not DFT), climbing-image NEB in 250-atom cells on
+ideal lattice sites; species other than Ta, Nb, Mo are refused; relaxed or thermally displaced
+structures take the exact (slower) path and are extrapolation; other potentials are not modelled.
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--study", type=Path, required=True, help="fig3_compositions.py output")
+    parser.add_argument("--model", default="cnn", help="recipe name of the study")
+    parser.add_argument("--seed", type=int, default=0, help="which run to ship")
+    parser.add_argument("--dataset", type=Path, required=True)
+    parser.add_argument("--index", type=Path, required=True)
+    parser.add_argument("--name", default="tanbmo-eam")
+    parser.add_argument("--description", default="")
+    args = parser.parse_args(argv)
+    run = args.study / "runs" / args.model / f"seed{args.seed}"
+    trained = load_checkpoint(run / "model.pt")
+    dataset = open_dataset(args.dataset)
+    split = grid_split(dataset, args.index)
+    hops = dataset.with_groups()
+    train_hops = hops[hops["group"].isin(split.train_groups)]
+    train_ids = sorted(set(train_hops["sample_id"]))
+    errors = pd.read_csv(args.study / "errors.csv")
+    per = errors[errors["group"] != "all"]
+    predictions = pd.read_csv(args.study / "predictions.csv")
+    seeds = sorted(int(c.split("seed")[1]) for c in predictions if c.startswith(f"{args.model}/"))
+    seed_means = [
+        predictions.assign(e=(predictions[f"{args.model}/seed{s}"] - predictions["barrier"]).abs())
+        .groupby("group")["e"].mean().mean()
+        for s in seeds
+    ]  # fmt: skip
+    shipped = (predictions[f"{args.model}/seed{args.seed}"] - predictions["barrier"]).abs().mean()
+    worst = per.loc[per[args.model].idxmax()]
+    config = dict(trained.train_config.to_dict())
+    cv = {
+        "protocol": (
+            f"trained on the {len(set(train_hops['group']))} training compositions of the "
+            "9-division Ta-Nb-Mo grid, tested on the 9 unseen test compositions (paper Supp. "
+            "Fig. 1; examples/paper/fig3_compositions.py)"
+        ),
+        "seeds": seeds,
+        "mean_mae": float(per[args.model].mean()),
+        "mean_mae_seed_std": float(np.std(seed_means)),
+        "all_mae": float(errors.loc[errors["group"] == "all", args.model].iloc[0]),
+        "shipped_all_mae": float(shipped),
+        "test_hops": int(len(predictions)),
+        "worst_composition": str(worst["label"]),
+        "worst_mae": float(worst[args.model]),
+        "per_composition_mae": {str(r["label"]): float(r[args.model]) for _, r in per.iterrows()},
+    }
+    target = PRETRAINED_ROOT / args.name
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(run / "model.pt", target / "model.pt")
+    card = {
+        "name": args.name,
+        "checkpoint": "model.pt",
+        "kind": trained.kind,
+        "description": args.description or trained.kind,
+        "species": list(trained.species),
+        "lattice_constant_range": _lattice_range(dataset, train_ids),
+        "r_c": trained.r_c,
+        "training_data": {
+            "name": "vmeb Ta-Nb-Mo EAM grid",
+            "description": (
+                f"climbing-image NEB barriers (vmeb neb, built-in Ta-Nb-Mo EAM, 7 replicas) of "
+                f"{len(train_hops)} hops in {len(train_ids)} random 250-atom BCC samples, one per "
+                "training composition of the paper's 9-division grid"
+            ),
+            "samples": train_ids,
+            "hops": int(len(train_hops)),
+        },
+        "citation": CITATION,
+        "recipe_file": f"configs/tanbmo_{args.model}.yaml",
+        "recipe": config,
+        "seed": args.seed,
+        "cv": cv,
+        "command": "python examples/paper/ship_tanbmo.py "
+        + shlex.join(argv if argv is not None else sys.argv[1:]),
+    }
+    atomic_write_text(target / "card.json", json.dumps(card, indent=2) + "\n")
+    atomic_write_text(target / "card.md", _card_md(card))
+    print(_card_md(card))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
