@@ -98,6 +98,14 @@ def fpnnk_dir() -> Path:
 
 
 @pytest.fixture
+def tanbmo_dir() -> Path:
+    """The shared Ta-Nb-Mo EAM grid campaign (skips when the shared folder is absent)."""
+    if not (testing.TANBMO_DIR / "tanbmo-eam-250" / "hops.csv").is_file():
+        pytest.skip(f"shared Ta-Nb-Mo EAM dataset not found at {testing.TANBMO_DIR}")
+    return testing.TANBMO_DIR
+
+
+@pytest.fixture
 def shared_eam_file() -> Path:
     """The shared reference EAM file, for the tests that compare the built-in one against it."""
     if not testing.EAM_FILE.is_file():

@@ -24,6 +24,7 @@ from vmeb.structure.build import bcc_supercell, composition_counts
 #: Read-only reference material beside the checkout (paper, potentials, DFT dataset).
 SHARED = Path(os.environ.get("VMEB_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 FPNNK_DIR = SHARED / "datasets" / "fpnnk-dft"
+TANBMO_DIR = SHARED / "datasets" / "tanbmo-eam-250"
 EAM_FILE = SHARED / "potentials" / "TaNbMo_EAM_Zhou04_Lin13" / "TaNbMo_Zhou04_Lin13.eam.alloy"
 SNAP_DIR = SHARED / "potentials" / "NbMoTaW_SNAP_Li2020"
 

@@ -31,8 +31,9 @@ CITATION = (
     "Z. Fan, B. Xing, P. Cao, Convolutional neural networks enable high-fidelity prediction of "
     "path-dependent diffusion barrier spectra in multi-principal element alloys (the paper this "
     "project implements; its Ta-Nb-Mo composition grid and protocol); barriers: vmeb NEB "
-    "campaign with the Ta-Nb-Mo EAM of X. W. Zhou, R. A. Johnson, H. N. G. Wadley, Phys. Rev. B "
-    "69, 144113 (2004) (Ta, Mo) and Lin et al. (2013) (Nb) parameters"
+    "campaign with the built-in Ta-Nb-Mo EAM: X. W. Zhou, R. A. Johnson, H. N. G. Wadley, Phys. "
+    "Rev. B 69, 144113 (2004) (Ta, Mo); D.-Y. Lin, S. S. Wang, D. L. Peng, M. Li, X. D. Hui, J. "
+    "Phys.: Condens. Matter 25, 105404 (2013) (Nb)"
 )
 
 
@@ -67,11 +68,13 @@ Trained by: `{card["command"]}`
 
 ## Accuracy on unseen compositions
 
-{cv["protocol"]}; seeds {cv["seeds"]}. Mean over the 9 compositions **{cv["mean_mae"]:.4f} eV**
-(MAE over all {cv["test_hops"]} test hops {cv["all_mae"]:.4f} eV, seed std
-{cv["mean_mae_seed_std"]:.4f} eV),
-worst composition {cv["worst_composition"]} {cv["worst_mae"]:.4f} eV. The shipped checkpoint is
-the seed-{card["seed"]} run, test MAE {cv["shipped_all_mae"]:.4f} eV.
+{cv["protocol"]}; seeds {cv["seeds"]}.
+
+- mean over the 9 compositions: **{cv["mean_mae"]:.4f} eV**
+  (seed std {cv["mean_mae_seed_std"]:.4f} eV);
+- over all {cv["test_hops"]} test hops: {cv["all_mae"]:.4f} eV;
+- worst composition: {cv["worst_composition"]}, {cv["worst_mae"]:.4f} eV;
+- the shipped checkpoint (seed {card["seed"]}): {cv["shipped_all_mae"]:.4f} eV over all test hops.
 
 | composition (at.%) | test MAE (eV), mean over seeds |
 |---|---|
