@@ -93,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="which run to ship")
     parser.add_argument("--dataset", type=Path, required=True)
     parser.add_argument("--index", type=Path, required=True)
+    parser.add_argument("--extra-train", type=Path, nargs="*", default=[],
+                        help="the study's --extra-train datasets (named in the card)")  # fmt: skip
     parser.add_argument("--name", default="tanbmo-eam")
     parser.add_argument("--description", default="")
     args = parser.parse_args(argv)
@@ -103,6 +105,14 @@ def main(argv: list[str] | None = None) -> int:
     hops = dataset.with_groups()
     train_hops = hops[hops["group"].isin(split.train_groups)]
     train_ids = sorted(set(train_hops["sample_id"]))
+    extra = [open_dataset(p).with_groups() for p in args.extra_train]
+    extra_hops = sum(len(h) for h in extra)
+    extra_text = (
+        f"; plus {extra_hops} hops of hybrid MC/MD (CSRO) snapshots of training compositions "
+        f"({', '.join(sorted({g for h in extra for g in h['group']}))})"
+        if extra
+        else ""
+    )
     errors = pd.read_csv(args.study / "errors.csv")
     per = errors[errors["group"] != "all"]
     predictions = pd.read_csv(args.study / "predictions.csv")
@@ -147,10 +157,10 @@ def main(argv: list[str] | None = None) -> int:
             "description": (
                 f"climbing-image NEB barriers (vmeb neb, built-in Ta-Nb-Mo EAM, 7 replicas) of "
                 f"{len(train_hops)} hops in {len(train_ids)} random 250-atom BCC samples, one per "
-                "training composition of the paper's 9-division grid"
+                f"training composition of the paper's 9-division grid{extra_text}"
             ),
             "samples": train_ids,
-            "hops": int(len(train_hops)),
+            "hops": int(len(train_hops) + extra_hops),
         },
         "citation": CITATION,
         "recipe_file": f"configs/tanbmo_{args.model}.yaml",

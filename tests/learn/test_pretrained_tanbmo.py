@@ -63,10 +63,10 @@ def test_vmeb_predict_by_name(tmp_path):
     atoms = bulk("Ta", "bcc", a=3.243, cubic=True).repeat(4)
     atoms.set_chemical_symbols(rng.choice(["Ta", "Nb", "Mo"], size=len(atoms)))
     write(tmp_path / "sample.extxyz", atoms)
-    out = tmp_path / "pred.csv"
+    out = tmp_path / "pred"
     argv = ["predict", NAME, str(tmp_path / "sample.extxyz"), "-o", str(out), "--no-progress"]
     assert main(argv) == 0
-    table = pd.read_csv(out)
+    table = pd.read_csv(out / "hops.csv")
     assert len(table) == 8 * len(atoms)
     direct = predict_barriers(load_checkpoint(NAME), atoms, progress=False)
     np.testing.assert_allclose(table["barrier"], direct["barrier"], atol=1e-5)
