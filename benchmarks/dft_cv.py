@@ -122,7 +122,6 @@ def _run(name, seed, fold, data: HopData, dataset, out: Path, epochs) -> dict:
     else:  # site models: from the site occupancies (same numbers, no descriptors per run)
         pred = trained.predict_occupancies(_occupancies(data, template)[test], batch_size=2048)
     np.savez_compressed(run_dir / "pred.npz", index=test, pred=pred)
-    seconds = [h["seconds"] for h in result.history if h.get("seconds") is not None]
     record = {
         "model": name,
         "seed": seed,
@@ -132,7 +131,7 @@ def _run(name, seed, fold, data: HopData, dataset, out: Path, epochs) -> dict:
         "val_mae": result.val_mae,
         "best_epoch": result.best_epoch,
         "epochs": len(result.history),
-        "seconds_per_epoch": float(np.mean(seconds)) if seconds else None,
+        "seconds_per_epoch": result.seconds_per_epoch,
         "wall_s": round(time.perf_counter() - start, 1),
     }
     atomic_write_text(result_path, json.dumps(record, indent=2) + "\n")

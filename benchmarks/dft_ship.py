@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
-import shutil
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -27,10 +26,10 @@ import numpy as np
 import torch
 import yaml
 
-from vmeb.data.dataset import atomic_write_text, open_dataset
+from vmeb.data.dataset import open_dataset
 from vmeb.data.importers import import_fpnnk
 from vmeb.learn.crossval import composition_scores, summarise_seeds
-from vmeb.learn.pretrained import PRETRAINED_ROOT
+from vmeb.learn.pretrained import write_pretrained
 from vmeb.learn.training import TrainConfig, load_hops, train_model
 from vmeb.testing import FPNNK_DIR
 
@@ -168,9 +167,6 @@ def main(argv: list[str] | None = None) -> int:
     else:
         result = train_model([dataset], config, out / "train", data=data, progress=False)
     cv = _cv_summary(Path(args.cv), args.model, args.seeds, data)  # exits if no complete CV
-    target = PRETRAINED_ROOT / args.name
-    target.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(result.model_path, target / "model.pt")
     words = [w for w in (argv if argv is not None else sys.argv[1:]) if w != "--reuse"]
     command = "python benchmarks/dft_ship.py " + shlex.join(words)
     card = {
@@ -204,10 +200,7 @@ def main(argv: list[str] | None = None) -> int:
             "epoch_seconds": round(sum(h.get("seconds") or 0 for h in result.history), 1),
         },
     }
-    atomic_write_text(target / "card.json", json.dumps(card, indent=2) + "\n")
-    atomic_write_text(target / "card.md", _card_md(card))
-    for path in target.iterdir():
-        path.chmod(0o644)  # package data: readable by everyone
+    target = write_pretrained(args.name, result.model_path, card, _card_md(card))
     print(f"{args.name}: {target} (CV mean {cv['mean_mae']:.4f} eV, val {result.val_mae:.4f} eV)")
     return 0
 

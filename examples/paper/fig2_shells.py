@@ -24,6 +24,7 @@ import torch
 from vmeb.data.dataset import open_dataset
 from vmeb.files import save_figure
 from vmeb.structure.io import read_structure
+from vmeb.structure.lattice import bcc_lattice_constant_from_volume
 from vmeb.study.grid import load_recipes, markdown_table
 from vmeb.study.shells import radial_figure, shells_figure, shells_study
 
@@ -46,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     datasets = [open_dataset(p) for p in args.dataset]
     sample = datasets[0].structure(datasets[0].sample_ids()[0])
-    a = float((sample.get_volume() / len(sample) * 2.0) ** (1.0 / 3.0))
+    a = bcc_lattice_constant_from_volume(sample.get_volume(), len(sample))
     recipes = load_recipes({m: ROOT / "configs" / f"tanbmo_{m}.yaml" for m in args.models})
     table = shells_study(datasets, recipes, a, args.shells, args.seeds, args.output / "runs")
     args.output.mkdir(parents=True, exist_ok=True)

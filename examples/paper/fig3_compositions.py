@@ -57,8 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     split = grid_split(dataset, args.index)
     extra = [open_dataset(p) for p in args.extra_train]
     extra_groups = {g for d in extra for g in d.with_groups()["group"]}
-    if extra_groups & set(split.test_groups):
-        parser.error(f"--extra-train holds test compositions {sorted(extra_groups)}")
+    overlap = extra_groups & set(split.test_groups)
+    if overlap:
+        parser.error(f"--extra-train holds test compositions {sorted(overlap)}")
     split = GridSplit(split.train_groups + tuple(sorted(extra_groups)), split.test_groups)
     recipes = load_recipes({m: ROOT / "configs" / f"tanbmo_{m}.yaml" for m in args.models})
     r_c = {config.r_c for config in recipes.values()}

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
-import shutil
 import sys
 from pathlib import Path
 
@@ -21,9 +20,9 @@ import numpy as np
 import pandas as pd
 
 from vmeb.data.dataset import open_dataset
-from vmeb.files import atomic_write_text
-from vmeb.learn.pretrained import PRETRAINED_ROOT
+from vmeb.learn.pretrained import write_pretrained
 from vmeb.learn.training import load_checkpoint
+from vmeb.structure.lattice import bcc_lattice_constant_from_volume
 from vmeb.study.grid import grid_split
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,7 +41,7 @@ def _lattice_range(dataset, sample_ids) -> list[float]:
     values = []
     for sample_id in sample_ids:
         atoms = dataset.structure(sample_id)
-        values.append(float((atoms.get_volume() / len(atoms) * 2.0) ** (1.0 / 3.0)))
+        values.append(bcc_lattice_constant_from_volume(atoms.get_volume(), len(atoms)))
     return [round(min(values), 4), round(max(values), 4)]
 
 
@@ -141,9 +140,6 @@ def main(argv: list[str] | None = None) -> int:
         "worst_mae": float(worst[args.model]),
         "per_composition_mae": {str(r["label"]): float(r[args.model]) for _, r in per.iterrows()},
     }
-    target = PRETRAINED_ROOT / args.name
-    target.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(run / "model.pt", target / "model.pt")
     card = {
         "name": args.name,
         "checkpoint": "model.pt",
@@ -170,8 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": "python examples/paper/ship_tanbmo.py "
         + shlex.join(argv if argv is not None else sys.argv[1:]),
     }
-    atomic_write_text(target / "card.json", json.dumps(card, indent=2) + "\n")
-    atomic_write_text(target / "card.md", _card_md(card))
+    write_pretrained(args.name, run / "model.pt", card, _card_md(card))
     print(_card_md(card))
     return 0
 

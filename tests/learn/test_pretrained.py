@@ -26,6 +26,7 @@ from vmeb.learn.pretrained import (
     pretrained_card_text,
     pretrained_path,
     resolve_checkpoint,
+    write_pretrained,
 )
 from vmeb.learn.training import load_checkpoint
 
@@ -107,3 +108,15 @@ def test_predicts_shared_dft_barriers(fpnnk_dir, tmp_path):
     assert mae == pytest.approx(MEASURED_MAE, abs=MAE_SLACK)
     assert report["overall"]["count"] == 1024
     assert report["overall"]["r2"] > 0.8  # follows the barriers, not just their mean
+
+
+def test_write_pretrained_round_trip(tmp_path):
+    card = dict(pretrained_card(NAME), name="copy")
+    target = write_pretrained("copy", pretrained_path(NAME), card, "# copy\n", root=tmp_path)
+    assert list_pretrained(tmp_path) == ["copy"]
+    assert pretrained_card("copy", tmp_path) == card
+    assert (target / "model.pt").read_bytes() == pretrained_path(NAME).read_bytes()
+    assert all(p.stat().st_mode & 0o444 == 0o444 for p in target.iterdir())
+    with pytest.raises(VmebError, match=r"lacks fields \['cv'\]"):
+        write_pretrained("bad", pretrained_path(NAME), {k: v for k, v in card.items() if k != "cv"},
+                         "", root=tmp_path)  # fmt: skip

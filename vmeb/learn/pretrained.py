@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from vmeb.errors import VmebError, file_error
+from vmeb.files import atomic_write_text
 
 #: Folder of the shipped models inside the installed package.
 PRETRAINED_ROOT = Path(__file__).resolve().parents[1] / "pretrained"
@@ -33,6 +36,38 @@ CARD_FIELDS = (
     "cv",
     "command",
 )
+
+
+def write_pretrained(
+    name: str,
+    checkpoint: str | os.PathLike,
+    card: Mapping[str, Any],
+    card_md: str,
+    root: Path = PRETRAINED_ROOT,
+) -> Path:
+    """Ship a model: copy its checkpoint and write its cards into ``root/name``.
+
+    Args:
+        name: The shipped model's name (its folder).
+        checkpoint: The trained checkpoint (copied to the card's ``checkpoint`` file name).
+        card: The machine-readable card; must hold every `CARD_FIELDS` key.
+        card_md: The card for people.
+        root: Folder of the shipped models.
+
+    Returns:
+        The model's folder; its files are readable by everyone (package data).
+    """
+    missing = [key for key in CARD_FIELDS if key not in card]
+    if missing:
+        raise VmebError(f"model card of {name!r} lacks fields {missing}")
+    target = root / name
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(checkpoint, target / str(card["checkpoint"]))
+    atomic_write_text(target / CARD_JSON, json.dumps(dict(card), indent=2) + "\n")
+    atomic_write_text(target / CARD_MD, card_md)
+    for path in target.iterdir():
+        path.chmod(0o644)
+    return target
 
 
 def list_pretrained(root: Path = PRETRAINED_ROOT) -> list[str]:

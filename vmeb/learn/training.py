@@ -212,6 +212,12 @@ class TrainResult:
     test: dict[str, Any] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)
 
+    @property
+    def seconds_per_epoch(self) -> float | None:
+        """Mean wall seconds of the recorded epochs, or None when none were timed."""
+        seconds = [h["seconds"] for h in self.history if h.get("seconds") is not None]
+        return float(np.mean(seconds)) if seconds else None
+
 
 # ----------------------------------------------------------------------------- prediction
 

@@ -28,6 +28,7 @@ import numpy as np
 from ase import Atoms
 
 from vmeb.errors import VmebError
+from vmeb.structure.lattice import bcc_lattice_constant_from_volume
 from vmeb.structure.neighbours import ghosted_cell
 
 logger = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ class ShellSummary:
 
 def bcc_lattice_constant(atoms: Atoms) -> float:
     """Lattice constant of a BCC sample from its volume per atom, a = (2 V / N)^(1/3) (Å)."""
-    return float((2.0 * atoms.get_volume() / len(atoms)) ** (1.0 / 3.0))
+    return bcc_lattice_constant_from_volume(atoms.get_volume(), len(atoms))
 
 
 def check_finite(atoms: Atoms, name: str) -> None:

@@ -82,7 +82,7 @@ def state_errors_figure(
         1, 1 + len(states), figsize=(3.4 * (1 + len(states)), 3.2), squeeze=False
     )
     ax = axes[0, 0]
-    reference = float(table.loc[table["ratio"].sub(1.0).abs().idxmin(), "mae"])
+    reference = float((table["mae"] / table["ratio"]).iloc[0])
     x = np.arange(len(states))
     ax.bar(x, table["mae"], color="C0")
     ax.axhspan(reference * (1 - tolerance), reference * (1 + tolerance), color="0.85", zorder=0)

@@ -150,13 +150,12 @@ def run_recipe(
     trained = load_checkpoint(result.model_path)
     pred = trained.predict_environments(data.environments.take(test), batch_size=512)
     np.savez_compressed(out / "pred.npz", index=test, pred=pred)
-    seconds = [h["seconds"] for h in result.history if h.get("seconds") is not None]
     record = {
         "model_path": str(result.model_path),
         "val_mae": result.val_mae,
         "best_epoch": result.best_epoch,
         "epochs": len(result.history),
-        "seconds_per_epoch": float(np.mean(seconds)) if seconds else None,
+        "seconds_per_epoch": result.seconds_per_epoch,
         "wall_s": round(time.perf_counter() - start, 1),
     }
     atomic_write_text(done, json.dumps(record, indent=2) + "\n")

@@ -30,6 +30,7 @@ from vmeb.errors import VmebError  # noqa: E402
 from vmeb.learn.hops import load_hops  # noqa: E402
 from vmeb.learn.training import TrainConfig, train_model  # noqa: E402
 from vmeb.plots.csro import plot_radial_distribution  # noqa: E402
+from vmeb.structure.lattice import bcc_lattice_constant_from_volume  # noqa: E402
 
 #: Geometric BCC shells closer than this (units of a) form one g(r) peak.
 MERGE = 0.1
@@ -156,7 +157,7 @@ def shells_figure(table: pd.DataFrame, paper_cnn: float | None = None) -> Figure
 
 def radial_figure(atoms: Atoms, n_peaks: int = 8, title: str | None = None) -> Figure:
     """g(r) of a sample with its first ``n_peaks`` peaks filled (paper Fig. 2b)."""
-    a = (atoms.get_volume() / len(atoms) * 2.0) ** (1.0 / 3.0)  # BCC: 2 atoms per cube
+    a = bcc_lattice_constant_from_volume(atoms.get_volume(), len(atoms))
     peaks = peak_shells(a, n_peaks)
     r, g = radial_distribution(atoms, r_max=float(peaks.edges[-1]) + 0.6, bin_width=0.03)
     return plot_radial_distribution(r, g, peaks, title=title)
