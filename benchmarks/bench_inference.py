@@ -77,7 +77,7 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def _rate(fn, count: int, device: str, repeats: int) -> float:
+def rate(fn, count: int, device: str, repeats: int) -> float:
     fn()  # warm-up
     _sync(device)
     best = float("inf")
@@ -97,14 +97,14 @@ def bench_model(name: str, config: TrainConfig, device: str, batch: int, repeats
     positions = torch.as_tensor(env.positions, device=device)
     species = torch.as_tensor(env.species, device=device)
     maps = encode_sdm(positions, species, len(SPECIES), sdm_config)
-    forward = _rate(lambda: trained.model(maps), batch, device, repeats)
-    both = _rate(
+    forward = rate(lambda: trained.model(maps), batch, device, repeats)
+    both = rate(
         lambda: trained.model(encode_sdm(positions, species, len(SPECIES), sdm_config)),
         batch,
         device,
         repeats,
     )
-    per_barrier = _rate(
+    per_barrier = rate(
         lambda: trained.predict_environments(env, batch_size=batch, device=device),
         batch,
         device,

@@ -275,6 +275,7 @@ MINIMAL_ARGS: dict[tuple[str, ...], list[str]] = {
     ("ensemble", "train"): ["dataset", "-o", "OUTPUT"],
     ("ensemble", "predict"): ["ensemble", "sample.extxyz", "-o", "OUTPUT"],
     ("ensemble", "calibrate"): ["ensemble", "dataset", "-o", "OUTPUT"],
+    ("ensemble", "assemble"): ["model.pt", "-o", "OUTPUT"],
 }  # fmt: skip
 
 

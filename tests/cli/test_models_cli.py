@@ -24,7 +24,7 @@ def test_models_card(capsys):
     assert main(["models", "nbmotawv-dft"]) == 0
     out = capsys.readouterr().out
     assert "Nat. Commun. 15, 3879 (2024)" in out
-    assert "nbmotawv-dft/model.pt" in out
+    assert f"nbmotawv-dft/{pretrained_card('nbmotawv-dft')['checkpoint']}" in out
     assert main(["models", "nbmotawv-dft", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["name"] == "nbmotawv-dft"
 

@@ -36,6 +36,7 @@ REQUIRED = {
     ("ensemble", "train"): ("-o", "--config", *MODEL_WORK),
     ("ensemble", "predict"): ("-o", "--sites", "--sites-file", "--species", *MODEL_WORK),
     ("ensemble", "calibrate"): ("-o", *MODEL_WORK),
+    ("ensemble", "assemble"): ("-o",),
 }  # fmt: skip
 
 
@@ -137,3 +138,22 @@ def test_cli_modules_import_only_common_and_main():
     for path in sorted(Path(vmeb.cli.__file__).parent.glob("*.py")):
         if path.stem not in ("common", "main", "__init__"):
             assert _cli_imports(path.read_text()) <= allowed, path.name
+
+
+def test_train_has_a_flag_for_every_training_setting():
+    import dataclasses
+
+    from vmeb.learn.models import MODEL_KINDS
+    from vmeb.learn.training import TrainConfig
+
+    parser = argparse.ArgumentParser()
+    common.add_training_arguments(parser)
+    dests = {action.dest for action in parser._actions}  # noqa: SLF001
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    assert fields - dests == set()
+    assert common.TRAIN_KINDS == MODEL_KINDS
+    args = parser.parse_args(["d", "-o", "x", "--kind", "latcnn", "--linear", "true",
+                              "--precision", "fp32", "--weight-decay", "1e-5"])  # fmt: skip
+    assert (args.kind, args.linear, args.precision, args.weight_decay) == (
+        "latcnn", True, "fp32", 1e-5,
+    )  # fmt: skip

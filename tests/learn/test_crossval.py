@@ -74,7 +74,15 @@ def test_composition_scores_by_hand():
     true = np.array([1.0, 2.0, 1.0, 1.0, 1.0, 0.5])
     pred = np.array([1.1, 1.8, 1.0, 1.3, 0.7, 0.5])
     s = composition_scores(pred, true, groups)
-    assert s["groups"]["A"] == pytest.approx({"mae": 0.15, "n": 2})
+    # A: errors +0.1, -0.2 -> bias -0.05, centred |+0.15|, |-0.15|
+    assert s["groups"]["A"] == pytest.approx({"mae": 0.15, "bias": -0.05, "centred_mae": 0.15,
+                                              "n": 2})  # fmt: skip
+    # B: errors 0, +0.3, -0.3 -> bias 0; C: exact
+    assert s["mean_abs_bias"] == pytest.approx(0.05 / 3)
+    assert s["mean_centred"] == pytest.approx((0.15 + 0.2 + 0.0) / 3)
+    shifted = composition_scores(true + 0.25, true, groups)  # a pure shift: all bias
+    assert shifted["mean_abs_bias"] == pytest.approx(0.25)
+    assert shifted["mean_centred"] == pytest.approx(0.0, abs=1e-12)
     assert s["groups"]["B"]["mae"] == pytest.approx(0.2)
     assert s["mean"] == pytest.approx((0.15 + 0.2 + 0.0) / 3)
     assert s["worst"] == pytest.approx(0.2) and s["worst_group"] == "B"
@@ -91,3 +99,5 @@ def test_summarise_seeds_by_hand():
     assert s["worst_group"] == "B" and s["worst"] == pytest.approx(0.15)
     assert s["mean"] == pytest.approx((0.05 + 0.15) / 2)
     assert s["mean_std"] == pytest.approx(0.05)
+    assert s["mean_abs_bias"] == pytest.approx(((0.1 + 0) / 2 + (0 + 0.3) / 2) / 2)
+    assert s["mean_centred"] == pytest.approx(0.0, abs=1e-12)  # one hop per composition

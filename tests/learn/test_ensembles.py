@@ -346,3 +346,64 @@ def test_cli_ensemble_train_predict_calibrate(tiny_ensemble, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "not an ensemble directory" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "q").exists()
+
+
+def test_mixed_ensemble_assembles_ships_and_evaluates(tiny_ensemble, tmp_path):
+    """A CNN member and an NN member trained apart: one ensemble whose barrier is their mean,
+    loadable by `load_model` from its folder and, once shipped, by name."""
+    from vmeb.data.dataset import open_dataset
+    from vmeb.learn import pretrained
+    from vmeb.learn.ensembles import assemble_ensemble
+    from vmeb.learn.evaluate import evaluate_model
+    from vmeb.learn.predictors import load_model
+    from vmeb.learn.training import TrainConfig, load_checkpoint, train_model
+
+    dataset_path, root, _ = tiny_ensemble
+    dataset = open_dataset(dataset_path)
+    nn_config = TrainConfig(kind="nn", r_c=4.5, augment="lattice", epochs=2, batch_size=32,
+                            val_per_group=40, seed=1)  # fmt: skip
+    nn_path = train_model([dataset], nn_config, tmp_path / "nn", progress=False).model_path
+    cnn_path = member_dir(root, 0) / "model.pt"
+    mixed = assemble_ensemble(tmp_path / "mixed", [cnn_path, nn_path])
+    with pytest.raises(VmebError, match="already exists"):
+        assemble_ensemble(mixed, [cnn_path])
+    header = json.loads((mixed / ENSEMBLE_FILE).read_text())
+    assert [m["kind"] for m in header["members"]] == ["cnn", "nn"]
+    bogus = tmp_path / "bogus.pt"
+    bogus.write_bytes(b"not a checkpoint")
+    assert main(["ensemble", "assemble", str(nn_path), str(bogus), "-o", str(tmp_path / "b")]) == 2
+    assert not (tmp_path / "b").exists()  # nothing half-written
+    cli = tmp_path / "cli"
+    assert main(["ensemble", "assemble", str(cnn_path), str(nn_path), "-o", str(cli)]) == 0
+    assert json.loads((cli / ENSEMBLE_FILE).read_text())["members"] == header["members"]
+
+    ensemble = load_model(mixed)
+    singles = [load_checkpoint(p) for p in (cnn_path, nn_path)]
+    assert ensemble.lattice_range == singles[0].lattice_range  # same training samples
+    report = evaluate_model(ensemble, dataset, progress=False)
+    alone = [evaluate_model(s, dataset, progress=False).hops["predicted"] for s in singles]
+    np.testing.assert_allclose(report.hops["predicted"], (alone[0] + alone[1]) / 2, atol=1e-6)
+
+    sample = tmp_path / "s0.extxyz"
+    dataset.structure("s0").write(sample)
+    out = tmp_path / "spectrum"
+    assert main(["predict", str(mixed), str(sample), "-o", str(out), "--no-progress"]) == 0
+    table = pd.read_csv(out / "hops.csv")
+    s0 = report.hops[report.hops.sample_id == "s0"]
+    merged = table.merge(s0, left_on=["site", "moving_index"],
+                         right_on=["vacancy_index", "moving_index"])  # fmt: skip
+    assert len(merged) == len(s0) > 0
+    np.testing.assert_allclose(merged["barrier_x"], merged["predicted"], atol=1e-5)
+
+    card = {key: "x" for key in pretrained.CARD_FIELDS} | {"checkpoint": "ensemble"}
+    shipped = pretrained.write_pretrained("mix", mixed, card, "# mix\n", root=tmp_path / "pkg")
+    assert sorted(p.name for p in (shipped / "ensemble").rglob("*") if p.is_file()) == [
+        "ensemble.json", "model.pt", "model.pt",
+    ]  # fmt: skip
+    path = pretrained.pretrained_path("mix", root=tmp_path / "pkg")
+    again = load_model(path)
+    np.testing.assert_allclose(
+        evaluate_model(again, dataset, progress=False).hops["predicted"],
+        report.hops["predicted"],
+        atol=1e-9,
+    )

@@ -532,6 +532,10 @@ def _optional(kind: Callable[[str], Any]) -> Callable[[str], Any]:
     return parse
 
 
+#: ``--kind`` choices: `vmeb.learn.models.MODEL_KINDS` (not imported: torch stays unloaded).
+TRAIN_KINDS = ("cnn", "nn", "lr", "mlp", "latcnn")
+
+
 def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``vmeb train`` flags (one per `vmeb.learn.training.TrainConfig` field), shared by
     ``vmeb ensemble train``. Fields not given stay absent (the config file or the library's
@@ -545,7 +549,7 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     batch.type = _optional(positive_int)  # "auto": the paper's size for the depth
     add = parser.add_argument_group("training configuration (defaults in vmeb.learn.training)")
     sup = SUPPRESS
-    add.add_argument("--kind", choices=("cnn", "nn", "lr"), default=sup, help="model kind")
+    add.add_argument("--kind", choices=TRAIN_KINDS, default=sup, help="model kind")
     add.add_argument(
         "--depth", type=int_at_least(1), default=sup, help="CNN n: 4n conv layers (1..4)"
     )
@@ -581,3 +585,13 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     add.add_argument("--test-groups", nargs="+", default=sup, help="groups held out as test")
     add.add_argument("--ridge", type=nonnegative_float, default=sup, help="L2 penalty of LR")
     add.add_argument("--seed", type=nonnegative_int, default=sup, help="random seed")
+    add.add_argument("--dropout", type=nonnegative_float, default=sup, help="mlp/latcnn dropout")
+    add.add_argument("--context", type=_bool, default=sup, help="mlp/latcnn composition input")
+    add.add_argument("--linear", type=_bool, default=sup, help="mlp/latcnn linear skip term")
+    add.add_argument("--weight-decay", type=nonnegative_float, default=sup, help="L2 decay")
+    add.add_argument(
+        "--precision",
+        choices=("auto", "fp32", "bf16"),
+        default=sup,
+        help="CNN arithmetic (auto: bf16 where the device has native bf16, else fp32)",
+    )

@@ -3,6 +3,7 @@
   vmeb ensemble train DATASET... --members K -o DIR [training flags of vmeb train]
   vmeb ensemble predict DIR STRUCTURE -o OUTPUT [--sites I,J,... | --sites-file FILE]
   vmeb ensemble calibrate DIR DATASET -o OUTPUT
+  vmeb ensemble assemble CHECKPOINT CHECKPOINT... -o DIR
 
 train: member k is ``vmeb train`` with seed + k (optionally on a bootstrap resample of its
 training hops) in DIR/member_XX; DIR/ensemble.json is written last. --resume keeps finished
@@ -10,7 +11,8 @@ members. predict: hops.csv (site, moving_index, moving_species, barrier = ensemb
 barrier_std = spread over members, angle_std = spread over inference rotations, total_std; eV),
 spectrum.csv/json and spectrum.png. calibrate: predictions.csv, calibration.json (fractions of
 |error| within 1 and 2 sigma, Spearman correlation of |error| and sigma, sigma scale) and
-calibration.png. Outputs of predict and calibrate appear complete or not at all.
+calibration.png. assemble: an ensemble of checkpoints trained apart (e.g. an NN and a type-map
+CNN), usable wherever a model is. Outputs of predict and calibrate appear complete or not at all.
 """
 
 from __future__ import annotations
@@ -52,11 +54,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     for action in (predict, calibrate):
         common.add_model_work(action)
+    assemble = sub.add_parser("assemble", help="one ensemble of checkpoints trained apart")
+    assemble.add_argument(
+        "checkpoints", nargs="+", type=common.existing_file, help="member checkpoints"
+    )
+    common.add_output(assemble)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``vmeb ensemble ACTION``."""
-    return {"train": _train, "predict": _predict, "calibrate": _calibrate}[args.action](args)
+    actions = {"train": _train, "predict": _predict, "calibrate": _calibrate}
+    return (actions | {"assemble": _assemble})[args.action](args)
+
+
+def _assemble(args: argparse.Namespace) -> int:
+    from vmeb.learn.ensembles import assemble_ensemble
+    from vmeb.learn.predictors import load_model
+
+    for path in args.checkpoints:  # one clear line for a bad or mismatched file
+        load_model(path)
+    root = assemble_ensemble(args.output, args.checkpoints)
+    print(f"{len(args.checkpoints)} members -> {root}", flush=True)
+    return 0
 
 
 def _train(args: argparse.Namespace) -> int:

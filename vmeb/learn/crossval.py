@@ -118,9 +118,12 @@ def composition_scores(
         groups: [H] composition labels.
 
     Returns:
-        ``{"groups": {label: {"mae", "n"}}, "mean": mean of the per-composition MAEs (eV),
-        "worst": largest per-composition MAE (eV), "worst_group": its label, "hop_mae": MAE
-        over all hops (eV), "n": H}``.
+        ``{"groups": {label: {"mae", "bias", "centred_mae", "n"}}, "mean": mean of the
+        per-composition MAEs (eV), "worst": largest per-composition MAE (eV), "worst_group": its
+        label, "mean_abs_bias": mean over compositions of |mean signed error| (eV),
+        "mean_centred": mean over compositions of the MAE left once the composition's bias is
+        subtracted (eV), "hop_mae": MAE over all hops (eV), "n": H}``. The last two split a
+        composition's error into a shift of all its barriers and the hop-to-hop rest.
     """
     pred = np.asarray(pred, dtype=np.float64)
     true = np.asarray(true, dtype=np.float64)
@@ -131,19 +134,23 @@ def composition_scores(
         )
     if len(pred) == 0:
         raise VmebError("no predictions to score")
-    err = np.abs(pred - true)
-    per = {
-        str(g): {"mae": float(err[groups == g].mean()), "n": int((groups == g).sum())}
-        for g in sorted(set(groups.tolist()))
-    }
+    signed = pred - true
+    per = {}
+    for g in sorted(set(groups.tolist())):
+        e = signed[groups == g]
+        bias = float(e.mean())
+        per[str(g)] = {"mae": float(np.abs(e).mean()), "bias": bias,
+                       "centred_mae": float(np.abs(e - bias).mean()), "n": len(e)}  # fmt: skip
     worst = max(per, key=lambda g: per[g]["mae"])
     return {
         "groups": per,
         "mean": float(np.mean([v["mae"] for v in per.values()])),
         "worst": per[worst]["mae"],
         "worst_group": worst,
-        "hop_mae": float(err.mean()),
-        "n": len(err),
+        "mean_abs_bias": float(np.mean([abs(v["bias"]) for v in per.values()])),
+        "mean_centred": float(np.mean([v["centred_mae"] for v in per.values()])),
+        "hop_mae": float(np.abs(signed).mean()),
+        "n": len(signed),
     }
 
 
@@ -156,7 +163,8 @@ def summarise_seeds(scores: Mapping[int, Mapping[str, Any]]) -> dict[str, Any]:
     Returns:
         ``{"seeds": [...], "mean": mean over seeds of the composition-mean MAE, "mean_std": its
         standard deviation over seeds, "worst": worst composition of the seed-averaged
-        per-composition MAEs, "worst_group", "groups": {label: seed-averaged MAE}}``.
+        per-composition MAEs, "worst_group", "groups": {label: seed-averaged MAE},
+        "mean_abs_bias", "mean_centred": seed means of those scores (None if absent)}``.
     """
     if not scores:
         raise VmebError("no seeds to summarise")
@@ -170,6 +178,12 @@ def summarise_seeds(scores: Mapping[int, Mapping[str, Any]]) -> dict[str, Any]:
     }
     means = [scores[s]["mean"] for s in seeds]
     worst = max(per, key=per.get)
+    extra = {
+        key: float(np.mean([scores[s][key] for s in seeds]))
+        if all(key in scores[s] for s in seeds)
+        else None
+        for key in ("mean_abs_bias", "mean_centred")
+    }
     return {
         "seeds": seeds,
         "mean": float(np.mean(means)),
@@ -177,4 +191,5 @@ def summarise_seeds(scores: Mapping[int, Mapping[str, Any]]) -> dict[str, Any]:
         "worst": per[worst],
         "worst_group": worst,
         "groups": per,
+        **extra,
     }

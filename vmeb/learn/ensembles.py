@@ -268,6 +268,49 @@ def _write_ensemble_header(
     write_json(root / ENSEMBLE_FILE, header)
 
 
+def assemble_ensemble(root: str | os.PathLike, checkpoints: Sequence[str | os.PathLike]) -> Path:
+    """An ensemble directory of checkpoints trained apart, e.g. of different kinds.
+
+    Members may differ in kind and architecture but must share species order and r_c
+    (`DeepEnsemble` checks on loading); each is copied to ``member_XX/model.pt`` and
+    ``ensemble.json`` lists them with their kind and training config (written last).
+
+    Args:
+        root: New ensemble directory (must not exist).
+        checkpoints: Member checkpoint files, in order.
+
+    Returns:
+        ``root``.
+
+    Raises:
+        VmebError: if ``root`` exists, or a checkpoint cannot be loaded.
+    """
+    import shutil  # noqa: PLC0415
+
+    from vmeb.files import staged_output  # noqa: PLC0415
+
+    root = Path(root)
+    if root.exists():
+        raise file_error(root, "already exists")
+    for path in checkpoints:
+        if Path(path).is_dir():
+            raise file_error(path, "is a directory; members must be single checkpoints")
+    members = [load_checkpoint(path) for path in checkpoints]
+    DeepEnsemble(members=members, root=root)  # same species and r_c, or an error
+    records = []
+    with staged_output(root) as staging:  # the whole ensemble or nothing
+        for k, (path, member) in enumerate(zip(checkpoints, members, strict=True)):
+            target = member_dir(staging, k) / MODEL_FILE
+            target.parent.mkdir(parents=True)
+            shutil.copyfile(path, target)
+            records.append({"path": str(target.relative_to(staging)), "kind": member.kind,
+                            "config": member.config["train"]})  # fmt: skip
+        header = {"format": ENSEMBLE_FORMAT, "version": ENSEMBLE_VERSION, "members": records,
+                  "bootstrap": False, "species": list(members[0].species)}  # fmt: skip
+        write_json(staging / ENSEMBLE_FILE, header)
+    return root
+
+
 # ----------------------------------------------------------------------------- prediction
 
 
@@ -377,6 +420,9 @@ class DeepEnsemble:
                     f"member 0 {list(first.species)} and {first.r_c}",
                 )
 
+    #: What `vmeb models` and model cards call this kind of predictor.
+    kind = "ensemble"
+
     @property
     def species(self) -> tuple[str, ...]:
         """Channel order shared by the members."""
@@ -386,6 +432,15 @@ class DeepEnsemble:
     def r_c(self) -> float:
         """Environment radius (Å) shared by the members."""
         return float(self.members[0].r_c)
+
+    @property
+    def lattice_range(self) -> tuple[float, float] | None:
+        """``(a_min, a_max)`` (Å) spanned by the members' training samples (None if unknown for
+        any member): `vmeb.learn.inference.check_lattice` warns outside it."""
+        spans = [m.lattice_range for m in self.members]
+        if any(span is None for span in spans):
+            return None
+        return (min(lo for lo, _ in spans), max(hi for _, hi in spans))
 
     def predict_uncertainty(
         self, env: LocalEnvironments, batch_size: int = 256, device: str = "cpu"

@@ -49,6 +49,7 @@ from vmeb.learn.descriptors import (
 )
 from vmeb.learn.environment import hop_frames
 from vmeb.learn.models import PERMUTED_KINDS, BarrierCNN
+from vmeb.learn.precision import autocast
 from vmeb.learn.sdm import SDMConfig, encode_sdm
 
 logger = logging.getLogger(__name__)
@@ -563,10 +564,13 @@ def lattice_operation_predictions(
     for start in range(0, len(direction), batch_size):
         stop = min(start + batch_size, len(direction))
         if trained.kind == "cnn":
-            preds = [
-                network(encoder.maps(occ_t[start:stop], dir_t[start:stop], o, n_species).to(device))
-                for o in range(len(ops))
-            ]
+            with autocast(trained.kind, config.precision, device):
+                preds = [
+                    network(
+                        encoder.maps(occ_t[start:stop], dir_t[start:stop], o, n_species).to(device)
+                    )
+                    for o in range(len(ops))
+                ]
         else:
             x = descriptors(
                 occupancy[start:stop], direction[start:stop], sites, template.n_sites, n_species
@@ -576,6 +580,7 @@ def lattice_operation_predictions(
                 stack = stack.mean(axis=0, keepdims=True)
             elif not images:
                 stack = x[None]
-            preds = [model(torch.as_tensor(img).to(device)) for img in stack]
+            with autocast(trained.kind, config.precision, device):
+                preds = [model(torch.as_tensor(img).to(device)) for img in stack]
         out[:, start:stop] = torch.stack(preds).double().cpu().numpy()
     return out

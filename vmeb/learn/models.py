@@ -117,7 +117,8 @@ class _Normalised(nn.Module):
         self.target_std.fill_(float(std))
 
     def _to_ev(self, raw: torch.Tensor) -> torch.Tensor:
-        return raw.squeeze(-1) * self.target_std + self.target_mean
+        # fp32 even under bf16 autocast: bf16 would round a ~1 eV barrier to ~4 meV
+        return raw.squeeze(-1).float() * self.target_std + self.target_mean
 
 
 class BarrierCNN(_Normalised):

@@ -9,7 +9,6 @@ is reported as such, never as a corrupted checkpoint.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 from vmeb.errors import VmebError, file_error
@@ -49,18 +48,24 @@ def check_device(name: str) -> str:
 
 
 def load_model(path: str | os.PathLike, device: str = "cpu") -> Any:
-    """A trained checkpoint (`vmeb.learn.training.TrainedModel`) on ``device``.
+    """A trained checkpoint (`vmeb.learn.training.TrainedModel`) on ``device``, or the deep
+    ensemble (`vmeb.learn.ensembles.DeepEnsemble`) of an ensemble directory or of a shipped
+    model that is one; both predict through the same interface.
 
     Args:
-        path: Checkpoint file of ``vmeb train`` (or a model name ``load_checkpoint`` resolves).
+        path: Checkpoint file of ``vmeb train``, a shipped model's name
+            (`vmeb.learn.pretrained.resolve_checkpoint`) or an ensemble directory.
         device: Torch device; checked first so a missing GPU is not reported as a bad file.
 
     Raises:
         VmebError: one line naming the file (or the device) and the problem.
     """
+    from vmeb.learn.pretrained import resolve_checkpoint  # noqa: PLC0415
     from vmeb.learn.training import load_checkpoint  # noqa: PLC0415
 
     check_device(device)
+    if resolve_checkpoint(path).is_dir():
+        return load_predictor(resolve_checkpoint(path), device)
     try:
         return load_checkpoint(path, device=device)
     except VmebError as exc:
@@ -80,8 +85,9 @@ def load_predictor(path: str | os.PathLike, device: str = "cpu") -> Any:
         A `vmeb.learn.training.TrainedModel` or a `vmeb.learn.ensembles.DeepEnsemble`.
     """
     from vmeb.learn.ensembles import load_ensemble  # noqa: PLC0415
+    from vmeb.learn.pretrained import resolve_checkpoint  # noqa: PLC0415
 
-    if Path(path).is_dir():
+    if resolve_checkpoint(path).is_dir():
         check_device(device)
-        return load_ensemble(path, device=device)
+        return load_ensemble(resolve_checkpoint(path), device=device)
     return load_model(path, device)

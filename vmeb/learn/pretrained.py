@@ -49,7 +49,8 @@ def write_pretrained(
 
     Args:
         name: The shipped model's name (its folder).
-        checkpoint: The trained checkpoint (copied to the card's ``checkpoint`` file name).
+        checkpoint: The trained checkpoint, or an ensemble directory (its ``ensemble.json``
+            and member checkpoints), copied to the card's ``checkpoint`` name.
         card: The machine-readable card; must hold every `CARD_FIELDS` key.
         card_md: The card for people.
         root: Folder of the shipped models.
@@ -62,12 +63,27 @@ def write_pretrained(
         raise VmebError(f"model card of {name!r} lacks fields {missing}")
     target = root / name
     target.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(checkpoint, target / str(card["checkpoint"]))
+    if Path(checkpoint).is_dir():
+        _copy_ensemble(Path(checkpoint), target / str(card["checkpoint"]))
+    else:
+        shutil.copyfile(checkpoint, target / str(card["checkpoint"]))
     atomic_write_text(target / CARD_JSON, json.dumps(dict(card), indent=2) + "\n")
     atomic_write_text(target / CARD_MD, card_md)
-    for path in target.iterdir():
-        path.chmod(0o644)
+    for path in target.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
     return target
+
+
+def _copy_ensemble(source: Path, target: Path) -> None:
+    """Copy an ensemble directory's header and member checkpoints (not their training logs)."""
+    header = json.loads((source / "ensemble.json").read_text())
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    for member in header["members"]:
+        (target / member["path"]).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source / member["path"], target / member["path"])
+    shutil.copyfile(source / "ensemble.json", target / "ensemble.json")
 
 
 def list_pretrained(root: Path = PRETRAINED_ROOT) -> list[str]:
@@ -107,10 +123,10 @@ def pretrained_card_text(name: str, root: Path = PRETRAINED_ROOT) -> str:
 
 
 def pretrained_path(name: str, root: Path = PRETRAINED_ROOT) -> Path:
-    """The checkpoint file of a shipped model."""
+    """The checkpoint file (or ensemble directory) of a shipped model."""
     card = pretrained_card(name, root)
     path = root / name / card["checkpoint"]
-    if not path.is_file():
+    if not (path.is_file() or (path / "ensemble.json").is_file()):
         raise file_error(path, f"checkpoint of shipped model {name!r} missing from the package")
     return path
 

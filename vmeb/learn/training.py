@@ -67,6 +67,7 @@ from vmeb.learn.inference import training_lattice_range
 from vmeb.learn.lattice import HopGeometry, lattice_operation_predictions
 from vmeb.learn.metrics import training_metrics
 from vmeb.learn.models import PERMUTED_KINDS, ModelConfig, build_model, fit_linear
+from vmeb.learn.precision import PRECISIONS, autocast, prepare_maps, prepare_model
 from vmeb.learn.pretrained import resolve_checkpoint
 from vmeb.learn.sdm import SDMConfig
 from vmeb.species import SpeciesTable
@@ -116,6 +117,8 @@ class TrainConfig:
         weight_decay: L2 weight decay of the optimiser.
         seed: Seed of the split, initialisation, shuffling and augmentation.
         device: Torch device.
+        precision: ``"auto"`` (bf16 autocast for the CNN kinds where the device has native
+            bf16, else fp32), ``"fp32"`` or ``"bf16"`` (`vmeb.learn.precision`).
     """
 
     kind: str = "cnn"
@@ -144,12 +147,15 @@ class TrainConfig:
     weight_decay: float = 0.0
     seed: int = 0
     device: str = "cpu"
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         for name in ("hidden", "val_groups", "test_groups"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         if self.augment not in AUGMENT_MODES:
             raise VmebError(f"augment {self.augment!r}: choose one of {list(AUGMENT_MODES)}")
+        if self.precision not in PRECISIONS:
+            raise VmebError(f"precision {self.precision!r}: choose one of {list(PRECISIONS)}")
         if self.epochs < 1 or self.lr <= 0 or self.patience < 1 or self.lr_patience < 1:
             raise VmebError("epochs, lr, patience and lr_patience must be positive")
         if self.batch_size is not None and self.batch_size < 2:
@@ -233,7 +239,10 @@ def _predict(
     device: torch.device | str,
 ) -> np.ndarray:
     """Deterministic predictions [len(index)] (eV), averaged over the inference operations."""
-    model.eval()
+    kind = inputs.kind
+    mode = (config.kind, config.precision, device)
+    model = prepare_model(model, *mode).eval()
+    args = (n_species, config, None)
     out = np.empty(len(index), dtype=np.float64)
     index_t = torch.as_tensor(np.asarray(index), dtype=torch.long)
     for start in range(0, len(index), batch_size):
@@ -241,12 +250,12 @@ def _predict(
         if inputs.kind in PERMUTED_KINDS and config.augment != "none":
             x = inputs.descriptors[chunk]
             images = symmetry_images(x.numpy(), inputs.perms.numpy(), n_species)
-            preds = [model(torch.as_tensor(img).to(device)) for img in images]
+            with autocast(*mode):
+                preds = [model(torch.as_tensor(img).to(device)) for img in images]
         else:
-            preds = [
-                model(batch(inputs, chunk, n_species, config, None, op, device))
-                for op in operations(config, inputs.kind)
-            ]
+            maps = [batch(inputs, chunk, *args, op, device) for op in operations(config, kind)]
+            with autocast(*mode):  # maps are made in fp32, outside autocast
+                preds = [model(prepare_maps(x, *mode)) for x in maps]
         out[start : start + len(chunk)] = torch.stack(preds).mean(0).double().cpu().numpy()
     return out
 
@@ -576,6 +585,7 @@ class _Run:
 
 def _setup_run(model, config, data, split, template, inputs, out, resume) -> _Run:
     """Optimiser (RMSprop), plateau scheduler, batch generator, progress state (or resumed)."""
+    model = prepare_model(model, config.kind, config.precision, config.device)
     generator = torch.Generator().manual_seed(config.seed)
     optimizer = torch.optim.RMSprop(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay
@@ -616,7 +626,9 @@ def _train_epoch(run: _Run, epoch: int, progress: bool) -> float:
         if len(index) < 2:
             continue
         x = batch(run.inputs, index, n_species, config, run.generator, device=device)
-        loss = torch.nn.functional.l1_loss(model(x), targets[index].to(device))
+        with autocast(config.kind, config.precision, device):
+            out = model(prepare_maps(x, config.kind, config.precision, device))
+        loss = torch.nn.functional.l1_loss(out.float(), targets[index].to(device))
         run.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         run.optimizer.step()

@@ -1,0 +1,92 @@
+"""bf16 autocast where the hardware has native bf16, fp32 elsewhere (vmeb.learn.precision)."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from vmeb.data.dataset import open_dataset
+from vmeb.errors import VmebError
+from vmeb.learn import precision
+from vmeb.learn.hops import load_hops
+from vmeb.learn.models import ModelConfig, build_model
+from vmeb.learn.training import TrainConfig, TrainedModel, load_checkpoint, train_model
+from vmeb.testing import make_dataset, random_alloy
+
+
+@pytest.fixture
+def no_bf16_cpu(monkeypatch):
+    monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"avx2", "fma"}))
+
+
+@pytest.fixture
+def amx_cpu(monkeypatch):
+    monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"avx2", "amx_bf16"}))
+
+
+def test_auto_is_fp32_without_native_bf16(no_bf16_cpu):
+    assert precision.resolve_precision("auto", "cpu") == "fp32"
+    assert precision.resolve_precision("bf16", "cpu") == "bf16"  # forced
+    assert not precision.uses_bf16("cnn", "auto", "cpu")
+
+
+def test_auto_is_bf16_with_amx_for_cnn_kinds_only(amx_cpu):
+    assert precision.resolve_precision("auto", "cpu") == "bf16"
+    assert precision.uses_bf16("cnn", "auto", "cpu")
+    assert precision.uses_bf16("latcnn", "auto", "cpu")
+    assert not precision.uses_bf16("nn", "auto", "cpu")
+    assert not precision.uses_bf16("cnn", "fp32", "cpu")
+
+
+def test_unknown_precision_is_refused():
+    with pytest.raises(VmebError, match="precision 'half'"):
+        precision.resolve_precision("half", "cpu")
+    with pytest.raises(VmebError, match="precision 'fp16'"):
+        TrainConfig(precision="fp16")
+
+
+def test_autocast_runs_convolutions_in_bf16_and_returns_fp32_barriers():
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(kind="cnn", depth=1, filters=4), 3, 8).eval()
+    model.set_target_normalisation(1.2, 0.3)
+    x = torch.rand(5, 3, 8, 8, 8)
+    conv = model.features[0]
+    assert isinstance(conv, torch.nn.Conv3d)
+    with torch.no_grad():
+        exact = model(x)
+        with precision.autocast("cnn", "bf16", "cpu"):
+            cast = model(precision.prepare_maps(x, "cnn", "bf16", "cpu"))
+            assert conv(x).dtype == torch.bfloat16
+        with precision.autocast("nn", "bf16", "cpu"):  # site models are never cast
+            assert torch.nn.Linear(4, 1)(torch.rand(2, 4)).dtype == torch.float32
+    assert cast.dtype == torch.float32  # the eV scale is applied in fp32
+    # bf16 keeps ~3 significant digits of the raw output: error << the model's 0.3 eV scale
+    np.testing.assert_allclose(cast.numpy(), exact.numpy(), atol=0.03)
+    assert precision.prepare_maps(x, "cnn", "bf16", "cpu").is_contiguous(
+        memory_format=torch.channels_last_3d
+    )
+    assert precision.prepare_maps(x, "cnn", "fp32", "cpu").is_contiguous()
+
+
+def test_bf16_training_and_prediction_match_fp32_path(tmp_path):
+    rng = np.random.default_rng(3)
+    data = make_dataset(tmp_path / "data", {"s0": random_alloy(3, rng), "s1": random_alloy(3, rng)})
+    common = dict(kind="cnn", depth=1, filters=4, r_c=5.0, l_c=6.0, delta=1.5, mirror=False,
+                  augment="lattice", epochs=2, batch_size=64, seed=0, val_per_group=10)  # fmt: skip
+    result = train_model([open_dataset(data)], TrainConfig(**common, precision="bf16"),
+                         tmp_path / "bf16", progress=False)  # fmt: skip
+    assert np.isfinite(result.val_mae)
+    trained = load_checkpoint(result.model_path)
+    assert trained.train_config.precision == "bf16"
+    env = load_hops([open_dataset(data)], 5.0).environments
+    as_fp32 = copy.deepcopy(trained.config)
+    as_fp32["train"]["precision"] = "fp32"
+    fp32 = TrainedModel(trained.model, trained.kind, trained.species, as_fp32)
+    bf16 = trained.predict_environments(env)
+    exact = fp32.predict_environments(env)
+    assert bf16.dtype == np.float64
+    assert np.abs(bf16 - exact).max() < 0.03
+    assert np.abs(bf16 - exact).mean() < 0.01

@@ -1,0 +1,113 @@
+"""Numeric precision of the 3D CNNs: bf16 autocast where the hardware makes it pay, else fp32.
+
+bf16 autocast with channels-last 3D tensors speeds up Conv3d several times on CPUs with native
+bf16 matrix units (x86 AMX or AVX512-BF16) and on CUDA GPUs with bf16 support; on CPUs without
+them (e.g. AVX2-only) PyTorch emulates bf16 and it is *slower* than fp32
+(`benchmarks/bench_training.py` prints both). ``precision="auto"`` therefore picks bf16 only
+where the device has native bf16 and fp32 elsewhere; ``"fp32"`` and ``"bf16"`` force one.
+Only the convolutional kinds use it (`AUTOCAST_KINDS`): the site models are a few small matrix
+products whose cost is the Python loop, not the arithmetic. Losses, the target normalisation and
+the returned barriers stay fp32/fp64.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+from collections.abc import Iterator
+
+import torch
+
+from vmeb.errors import VmebError
+
+logger = logging.getLogger(__name__)
+
+#: Accepted values of ``precision``.
+PRECISIONS = ("auto", "fp32", "bf16")
+#: Model kinds whose forward pass runs under autocast.
+AUTOCAST_KINDS = ("cnn", "latcnn")
+#: CPU flags (``/proc/cpuinfo``) of native bf16 matrix arithmetic.
+BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_flags() -> frozenset[str]:
+    """The CPU feature flags of this machine (empty where ``/proc/cpuinfo`` is unreadable)."""
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("flags"):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def native_bf16(device: str | torch.device) -> bool:
+    """Whether ``device`` has native bf16 arithmetic (AMX / AVX512-BF16 CPU, bf16 CUDA GPU)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    if device.type == "cpu":
+        return any(flag in cpu_flags() for flag in BF16_CPU_FLAGS)
+    return False
+
+
+def resolve_precision(precision: str, device: str | torch.device) -> str:
+    """``"fp32"`` or ``"bf16"``: the precision a run uses on ``device``.
+
+    Args:
+        precision: ``"auto"`` (bf16 where `native_bf16`, else fp32), ``"fp32"`` or ``"bf16"``.
+        device: Torch device of the model.
+
+    Raises:
+        VmebError: for an unknown precision.
+    """
+    if precision not in PRECISIONS:
+        raise VmebError(f"precision {precision!r}: choose one of {list(PRECISIONS)}")
+    if precision == "auto":
+        return "bf16" if native_bf16(device) else "fp32"
+    return precision
+
+
+@contextlib.contextmanager
+def autocast(kind: str, precision: str, device: str | torch.device) -> Iterator[None]:
+    """Context of a forward pass: bf16 autocast for a CNN kind at ``precision`` bf16, else none.
+
+    Args:
+        kind: The model kind (only `AUTOCAST_KINDS` are cast).
+        precision: ``"auto"``, ``"fp32"`` or ``"bf16"`` (`resolve_precision`).
+        device: Torch device of the model.
+    """
+    if uses_bf16(kind, precision, device):
+        with torch.autocast(torch.device(device).type, dtype=torch.bfloat16):
+            yield
+    else:
+        yield
+
+
+def uses_bf16(kind: str, precision: str, device: str | torch.device) -> bool:
+    """Whether a model of ``kind`` runs under bf16 autocast at ``precision`` on ``device``."""
+    return kind in AUTOCAST_KINDS and resolve_precision(precision, device) == "bf16"
+
+
+def channels_last(x: torch.Tensor) -> torch.Tensor:
+    """A 5-D map batch [B, C, G, G, G] in channels-last-3D memory order (other tensors as is)."""
+    if x.dim() == 5:
+        return x.contiguous(memory_format=torch.channels_last_3d)
+    return x
+
+
+def prepare_model(model: torch.nn.Module, kind: str, precision: str, device) -> torch.nn.Module:
+    """The model in the memory format of its precision: channels-last 3D with bf16 (where
+    oneDNN's bf16 convolutions want it), unchanged with fp32 (channels-last is slower there on
+    AVX2 CPUs, `benchmarks/bench_training.py`)."""
+    if uses_bf16(kind, precision, device):
+        return model.to(memory_format=torch.channels_last_3d)
+    return model
+
+
+def prepare_maps(x: torch.Tensor, kind: str, precision: str, device) -> torch.Tensor:
+    """Model input in the memory format of its precision (see `prepare_model`)."""
+    return channels_last(x) if uses_bf16(kind, precision, device) else x
