@@ -29,7 +29,6 @@ from bench_inference import rate, sample_environments  # beside this script
 
 from vmeb.learn.descriptors import site_template
 from vmeb.learn.lattice import inference_network
-from vmeb.learn.lattice_models import TypeMapCNN
 from vmeb.learn.models import build_model
 from vmeb.learn.precision import autocast, channels_last, native_bf16, resolve_precision
 from vmeb.learn.sdm import encode_sdm
@@ -66,10 +65,9 @@ def _environments(hops: int, r_c: float) -> tuple[torch.Tensor, torch.Tensor]:
 def _model(config: TrainConfig, device: str) -> torch.nn.Module:
     if config.kind == "latcnn":
         template = site_template(config.r_c / A)
-        cnn = TypeMapCNN(template, len(SPECIES), config.filters, config.hidden, config.dropout,
-                         linear=config.linear)  # fmt: skip
-        return cnn.to(device)
-    model = build_model(config.model_config(), len(SPECIES), config.sdm_config().grid_size)
+        model = build_model(config.model_config(), len(SPECIES), template.n_sites, template)
+    else:
+        model = build_model(config.model_config(), len(SPECIES), config.sdm_config().grid_size)
     return model.to(device)
 
 

@@ -155,12 +155,17 @@ than 40 % are the hardest (see the table: the 80 % compositions).
 """
 
 
-def _train_part(part: str, args, out: Path, dataset, data) -> dict:
-    """Train (or reuse) one recipe on all folders; its checkpoint, config and training record."""
+def _recipe(part: str, seed: int) -> tuple[str, TrainConfig]:
+    """``configs/dft_<part>.yaml`` and its config for training on every folder."""
     recipe_file = f"configs/dft_{part}.yaml"
     values = yaml.safe_load((ROOT / recipe_file).read_text())
-    values.update(seed=args.seed, test_groups=[])
-    config = TrainConfig.from_dict(values)
+    values.update(seed=seed, test_groups=[])
+    return recipe_file, TrainConfig.from_dict(values)
+
+
+def _train_part(part: str, recipe_file: str, config: TrainConfig, args, out: Path, dataset,
+                data) -> dict:  # fmt: skip
+    """Train (or reuse) one recipe on all folders; its checkpoint, config and training record."""
     train_dir = out / ("train" if "+" not in args.model else f"train_{part}")
     if args.reuse and (train_dir / "summary.json").is_file():  # card only, same weights
         result = _reused(train_dir)
@@ -203,13 +208,13 @@ def main(argv: list[str] | None = None) -> int:
         print(import_fpnnk([args.fpnnk], dataset_dir).table())
     dataset = open_dataset(dataset_dir)
     parts = args.model.split("+")
-    r_c = {TrainConfig.from_dict(yaml.safe_load((ROOT / f"configs/dft_{p}.yaml").read_text())).r_c
-           for p in parts}  # fmt: skip
+    recipes = {part: _recipe(part, args.seed) for part in parts}
+    r_c = {config.r_c for _, config in recipes.values()}
     if len(r_c) != 1:
         raise SystemExit(f"recipes {parts} differ in r_c {sorted(r_c)}; an ensemble shares one")
     data = load_hops([dataset], r_c.pop())
-    _cv_summary(Path(args.cv), args.model, args.seeds, data)  # exits early if no complete CV
-    members = [_train_part(part, args, out, dataset, data) for part in parts]
+    cv = _cv_summary(Path(args.cv), args.model, args.seeds, data)  # exits if no complete CV
+    members = [_train_part(part, *recipes[part], args, out, dataset, data) for part in parts]
     if len(parts) == 1:
         checkpoint, kind = members[0]["model_path"], members[0]["recipe"]["kind"]
     else:
@@ -217,7 +222,6 @@ def main(argv: list[str] | None = None) -> int:
         if checkpoint.exists():
             shutil.rmtree(checkpoint)
         assemble_ensemble(checkpoint, [m["model_path"] for m in members])
-    cv = _cv_summary(Path(args.cv), args.model, args.seeds, data)
     words = [w for w in (argv if argv is not None else sys.argv[1:]) if w != "--reuse"]
     command = "python benchmarks/dft_ship.py " + shlex.join(words)
     card = {

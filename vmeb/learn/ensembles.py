@@ -254,15 +254,16 @@ def _train_member(
 
 
 def _write_ensemble_header(
-    root: Path, records: list[dict], bootstrap: bool, config: TrainConfig, species
+    root: Path, records: list[dict], bootstrap: bool, config: TrainConfig | None, species
 ) -> None:
-    """``ensemble.json``: format, version, members (path, seed, val MAE), config, species."""
+    """``ensemble.json``: format, version, members, the shared config (None for members trained
+    apart, whose records carry their own), species."""
     header = {
         "format": ENSEMBLE_FORMAT,
         "version": ENSEMBLE_VERSION,
         "members": records,
         "bootstrap": bool(bootstrap),
-        "config": config.to_dict(),
+        **({"config": config.to_dict()} if config is not None else {}),
         "species": list(species),
     }
     write_json(root / ENSEMBLE_FILE, header)
@@ -305,9 +306,7 @@ def assemble_ensemble(root: str | os.PathLike, checkpoints: Sequence[str | os.Pa
             shutil.copyfile(path, target)
             records.append({"path": str(target.relative_to(staging)), "kind": member.kind,
                             "config": member.config["train"]})  # fmt: skip
-        header = {"format": ENSEMBLE_FORMAT, "version": ENSEMBLE_VERSION, "members": records,
-                  "bootstrap": False, "species": list(members[0].species)}  # fmt: skip
-        write_json(staging / ENSEMBLE_FILE, header)
+        _write_ensemble_header(staging, records, False, None, members[0].species)
     return root
 
 

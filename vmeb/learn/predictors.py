@@ -1,9 +1,9 @@
 """Load what predicts barriers: one trained checkpoint or a deep ensemble, on a usable device.
 
-`load_predictor` is what the command line uses for a MODEL argument: a checkpoint file (or a
-name `vmeb.learn.training.load_checkpoint` resolves) or an ensemble directory (with
-``ensemble.json``). Every failure is one `VmebError` line naming the file; an unavailable device
-is reported as such, never as a corrupted checkpoint.
+`load_model` (alias `load_predictor`) is what the command line uses for a MODEL argument: a
+checkpoint file, a shipped model's name, or an ensemble directory (with ``ensemble.json``).
+Every failure is one `VmebError` line naming the file; an unavailable device is reported as
+such, never as a corrupted checkpoint.
 """
 
 from __future__ import annotations
@@ -60,12 +60,14 @@ def load_model(path: str | os.PathLike, device: str = "cpu") -> Any:
     Raises:
         VmebError: one line naming the file (or the device) and the problem.
     """
+    from vmeb.learn.ensembles import load_ensemble  # noqa: PLC0415
     from vmeb.learn.pretrained import resolve_checkpoint  # noqa: PLC0415
     from vmeb.learn.training import load_checkpoint  # noqa: PLC0415
 
     check_device(device)
-    if resolve_checkpoint(path).is_dir():
-        return load_predictor(resolve_checkpoint(path), device)
+    resolved = resolve_checkpoint(path)
+    if resolved.is_dir():
+        return load_ensemble(resolved, device=device)
     try:
         return load_checkpoint(path, device=device)
     except VmebError as exc:
@@ -79,15 +81,10 @@ def load_model(path: str | os.PathLike, device: str = "cpu") -> Any:
 
 
 def load_predictor(path: str | os.PathLike, device: str = "cpu") -> Any:
-    """A checkpoint (see `load_model`) or, for a directory, a deep ensemble.
+    """The same as `load_model` (a checkpoint, a shipped model or an ensemble directory), under
+    the name the ensemble and map commands use.
 
     Returns:
         A `vmeb.learn.training.TrainedModel` or a `vmeb.learn.ensembles.DeepEnsemble`.
     """
-    from vmeb.learn.ensembles import load_ensemble  # noqa: PLC0415
-    from vmeb.learn.pretrained import resolve_checkpoint  # noqa: PLC0415
-
-    if resolve_checkpoint(path).is_dir():
-        check_device(device)
-        return load_ensemble(resolve_checkpoint(path), device=device)
     return load_model(path, device)

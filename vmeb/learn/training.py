@@ -239,10 +239,9 @@ def _predict(
     device: torch.device | str,
 ) -> np.ndarray:
     """Deterministic predictions [len(index)] (eV), averaged over the inference operations."""
-    kind = inputs.kind
     mode = (config.kind, config.precision, device)
     model = prepare_model(model, *mode).eval()
-    args = (n_species, config, None)
+    ops = operations(config, inputs.kind)
     out = np.empty(len(index), dtype=np.float64)
     index_t = torch.as_tensor(np.asarray(index), dtype=torch.long)
     for start in range(0, len(index), batch_size):
@@ -253,7 +252,7 @@ def _predict(
             with autocast(*mode):
                 preds = [model(torch.as_tensor(img).to(device)) for img in images]
         else:
-            maps = [batch(inputs, chunk, *args, op, device) for op in operations(config, kind)]
+            maps = [batch(inputs, chunk, n_species, config, None, op, device) for op in ops]
             with autocast(*mode):  # maps are made in fp32, outside autocast
                 preds = [model(prepare_maps(x, *mode)) for x in maps]
         out[start : start + len(chunk)] = torch.stack(preds).mean(0).double().cpu().numpy()
