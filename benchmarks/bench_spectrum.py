@@ -28,9 +28,7 @@ import time
 import numpy as np
 import torch
 
-from vmeb.learn.batches import operations
-from vmeb.learn.descriptors import template_symmetries
-from vmeb.learn.models import PERMUTED_KINDS
+from vmeb.learn.lattice import inference_image_count
 from vmeb.learn.training import load_checkpoint
 from vmeb.spectra.predict import predict_barriers, spectrum_statistics
 from vmeb.structure.build import build_random_alloy
@@ -65,11 +63,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
 
     trained = load_checkpoint(args.checkpoint)
-    config = trained.train_config
-    if trained.kind in PERMUTED_KINDS and config.augment != "none":  # the hop's 6 site images
-        n_ops = len(template_symmetries(trained.template()))
-    else:
-        n_ops = len(operations(config, trained.kind))
+    n_ops = inference_image_count(trained)
     atoms = build_random_alloy("TaNbMo", args.cells, args.a, seed=args.seed)
     print(
         f"sample: {len(atoms):,} atoms, {8 * len(atoms):,} hops; model {trained.kind}, "

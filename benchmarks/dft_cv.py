@@ -13,6 +13,7 @@ Usage (CPU, one torch thread; resumable: finished runs are skipped)::
 
     python benchmarks/dft_cv.py --out runs/dft_cv --models lr nn mlp --seeds 0 1 2
     python benchmarks/dft_cv.py --out runs/dft_cv --models latcnn --seeds 0
+    python benchmarks/dft_cv.py --out runs/dft_cv --models latcnn_linear_snap --only-folds 0 1 2
     python benchmarks/dft_cv.py --out runs/dft_cv --table --ensemble mlp+latcnn
 
 Results: ``OUT/runs/<model>/seed<s>/fold<k>/`` (train_model outputs, ``pred.npz`` with the test
@@ -20,7 +21,10 @@ hops' indices and predictions, ``result.json``), ``OUT/folds.json`` and ``OUT/re
 table: mean over compositions of the per-composition MAE, the worst composition, the mean
 |bias| of a composition and the MAE left once it is removed (`composition_scores`), seconds per
 epoch; per-composition table of every model). ``--ensemble a+b`` averages the per-hop predictions
-of finished models on the same seed and fold.
+of finished models on the same seed and fold. Models whose config names ``auxiliary`` data
+(e.g. ``latcnn_linear_snap``: SNAP barriers, ``bash benchmarks/snap_corners.sh``) train on them
+too but are scored on the DFT hops only; run them in a call of their own. ``--only-folds``
+splits one seed's folds between processes.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import json
 import logging
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -39,11 +44,12 @@ import yaml
 from vmeb.data.dataset import atomic_write_text, open_dataset
 from vmeb.data.importers import import_fpnnk
 from vmeb.learn import training
+from vmeb.learn.auxiliary import is_auxiliary, load_with_auxiliary
 from vmeb.learn.batches import prepare_inputs
 from vmeb.learn.crossval import composition_folds, composition_scores, summarise_seeds
 from vmeb.learn.descriptors import assign_sites, template_symmetries
 from vmeb.learn.lattice_models import predict_occupancy_barriers
-from vmeb.learn.training import HopData, TrainConfig, load_checkpoint, load_hops, train_model
+from vmeb.learn.training import HopData, TrainConfig, load_checkpoint, train_model
 from vmeb.testing import FPNNK_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -106,6 +112,24 @@ def _config(name: str, seed: int, test_groups: tuple[str, ...], epochs: int | No
     if epochs is not None and values.get("kind") != "lr":
         values["epochs"] = epochs
     return TrainConfig.from_dict(values)
+
+
+def _auxiliary(names: list[str]) -> tuple[str, ...]:
+    """The auxiliary datasets of the models' configs (one set for all models of a call)."""
+    sets = {
+        tuple(yaml.safe_load((ROOT / "configs" / f"dft_{n}.yaml").read_text()).get("auxiliary", []))
+        for n in names
+        if (ROOT / "configs" / f"dft_{n}.yaml").is_file()
+    }
+    if len(sets) > 1:
+        raise SystemExit(f"models {names} use different auxiliary data: run them in separate calls")
+    return next(iter(sets), ())
+
+
+def _primary(data: HopData) -> HopData:
+    """The primary (DFT) hops; auxiliary hops come after them (`load_with_auxiliary`)."""
+    n = int((~is_auxiliary(data.groups)).sum())
+    return replace(data, barriers=data.barriers[:n], groups=data.groups[:n])
 
 
 def _run(name, seed, fold, data: HopData, dataset, out: Path, epochs) -> dict:
@@ -236,6 +260,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", nargs="+", default=["lr", "nn", "mlp", "latcnn"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument(
+        "--only-folds", nargs="+", type=int, help="run only these folds (to split the work)"
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--epochs", type=int, help="override the configs' maximum epochs")
     parser.add_argument("--ensemble", nargs="*", default=[], help="e.g. mlp+latcnn")
@@ -248,9 +275,11 @@ def main(argv: list[str] | None = None) -> int:
     if not dataset_dir.exists():
         print(import_fpnnk([args.fpnnk], dataset_dir).table())
     dataset = open_dataset(dataset_dir)
-    data = load_hops([dataset], R_C)
+    auxiliary = () if args.table else _auxiliary(args.models)  # the table scores DFT hops only
+    data = load_with_auxiliary([dataset], [open_dataset(p) for p in auxiliary], R_C)
     _ONCE.env = data.environments
-    folds = {s: composition_folds(data.groups, args.folds, s) for s in args.seeds}
+    primary = _primary(data)
+    folds = {s: composition_folds(primary.groups, args.folds, s) for s in args.seeds}
     record = {s: [list(f.test_groups) for f in fs] for s, fs in folds.items()}
     if not args.table:
         atomic_write_text(
@@ -260,6 +289,8 @@ def main(argv: list[str] | None = None) -> int:
         for seed in args.seeds:
             for name in args.models:
                 for fold in folds[seed]:
+                    if args.only_folds is not None and fold.index not in args.only_folds:
+                        continue
                     r = _run(name, seed, fold, data, dataset, out, args.epochs)
                     print(
                         f"{name} seed {seed} fold {fold.index}: mean {r['scores']['mean']:.4f} "
@@ -268,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
                         f"{r['wall_s']:.0f} s",
                         flush=True,
                     )
-    table = _table(out, args.models + args.ensemble, args.seeds, data, args.folds)
+    table = _table(out, args.models + args.ensemble, args.seeds, primary, args.folds)
     atomic_write_text(out / "results.md", table + "\n")
     print(table)
     return 0

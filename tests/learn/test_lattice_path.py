@@ -18,6 +18,7 @@ from vmeb.learn.lattice import (
     NotOnLattice,
     fit_bcc_lattice,
     hop_geometry,
+    inference_image_count,
     inference_network,
     map_encoder,
     site_occupancy,
@@ -161,7 +162,10 @@ def test_fast_path_equals_exact_path_descriptor_models(tiny_setup, tmp_path, kin
     dataset, _, sample = tiny_setup
     config = TrainConfig(kind=kind, r_c=5.0, epochs=2, batch_size=64, augment="lattice")
     result = train_model([open_dataset(dataset)], config, tmp_path / kind, progress=False)
-    _compare_paths(load_checkpoint(result.model_path), sample, caplog)
+    trained = load_checkpoint(result.model_path)
+    _compare_paths(trained, sample, caplog)
+    # the NN averages the hop's C3v images (order 6); LR averages descriptors, one pass
+    assert inference_image_count(trained) == {"nn": 6, "lr": 1}[kind]
 
 
 def test_displaced_atoms_take_the_exact_path(tiny_setup, caplog):

@@ -27,6 +27,11 @@ def amx_cpu(monkeypatch):
     monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"avx2", "amx_bf16"}))
 
 
+def test_auto_is_fp32_with_avx512_bf16_but_no_amx(monkeypatch):
+    monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"avx512f", "avx512_bf16"}))
+    assert precision.resolve_precision("auto", "cpu") == "fp32"
+
+
 def test_auto_is_fp32_without_native_bf16(no_bf16_cpu):
     assert precision.resolve_precision("auto", "cpu") == "fp32"
     assert precision.resolve_precision("bf16", "cpu") == "bf16"  # forced

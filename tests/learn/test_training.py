@@ -221,6 +221,33 @@ def test_nn_trains(tiny_dataset, tiny_hops, tmp_path):
     assert trained.kind == "nn" and trained.template().n_sites == 14
 
 
+def test_non_finite_steps_are_skipped_not_applied(
+    tiny_dataset, tiny_hops, tmp_path, monkeypatch, caplog
+):
+    """A step whose loss is NaN (as bf16 kernels occasionally give) must not reach the weights;
+    a run where every step is non-finite stops with a clear error instead of saving NaNs."""
+    config = TrainConfig(kind="nn", r_c=4.0, augment="lattice", template_cutoff=1.25, epochs=2,
+                         batch_size=16, val_per_group=10, test_groups=("C",))  # fmt: skip
+    real = torch.nn.functional.l1_loss
+    calls = {"n": 0}
+
+    def every_third_nan(out, target):
+        calls["n"] += 1
+        loss = real(out, target)
+        return loss * float("nan") if calls["n"] % 3 == 0 else loss
+
+    monkeypatch.setattr(torch.nn.functional, "l1_loss", every_third_nan)
+    result = train_model([tiny_dataset], config, tmp_path / "some", data=tiny_hops, progress=False)
+    assert "steps skipped (non-finite loss" in caplog.text
+    assert np.isfinite(result.val_mae) and np.isfinite(result.history[-1]["train_mae"])
+    trained = load_checkpoint(tmp_path / "some" / MODEL_FILE)
+    assert all(torch.isfinite(p).all() for p in trained.model.parameters())
+
+    monkeypatch.setattr(torch.nn.functional, "l1_loss", lambda o, t: real(o, t) * float("nan"))
+    with pytest.raises(VmebError, match="every training step gave a non-finite loss"):
+        train_model([tiny_dataset], config, tmp_path / "all", data=tiny_hops, progress=False)
+
+
 def test_corrupted_and_mismatched_checkpoints(tiny_dataset, tiny_hops, tmp_path):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint at all")

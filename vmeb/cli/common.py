@@ -590,6 +590,14 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     add.add_argument("--linear", type=_bool, default=sup, help="mlp/latcnn linear skip term")
     add.add_argument("--weight-decay", type=nonnegative_float, default=sup, help="L2 decay")
     add.add_argument(
+        "--auxiliary",
+        nargs="+",
+        metavar="DATASET",
+        default=sup,
+        help="barrier datasets of another fidelity (e.g. SNAP beside DFT): training only, "
+        "moved to the main data's level per moving species",
+    )
+    add.add_argument(
         "--precision",
         choices=("auto", "fp32", "bf16"),
         default=sup,

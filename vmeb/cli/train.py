@@ -38,6 +38,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.resume and (out / STATE_FILE).exists():
         raise file_error(out, "already holds a training run (use --resume or another --output)")
     datasets = [open_dataset(path) for path in args.datasets]
+    for path in config.auxiliary:  # a bad auxiliary dataset fails before OUTPUT is made
+        open_dataset(path)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
 

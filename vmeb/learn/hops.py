@@ -39,6 +39,11 @@ class HopData:
     species: tuple[str, ...]
 
 
+#: Group-label prefix of auxiliary hops (another fidelity, `vmeb.learn.auxiliary`): training
+#: hops only, never validation.
+AUX_PREFIX = "aux:"
+
+
 def merged_species(datasets: Sequence[BarrierDataset]) -> tuple[str, ...]:
     """Species order over several datasets: the first dataset's order, new ones appended
     (`SpeciesTable.union`)."""
@@ -106,6 +111,8 @@ def split_hops(groups: np.ndarray, config: TrainConfig) -> dict[str, np.ndarray]
     else:
         val = np.zeros(len(groups), dtype=bool)
         for name in sorted(present - set(config.test_groups)):
+            if name.startswith(AUX_PREFIX):
+                continue
             members = np.nonzero(groups == name)[0]
             count = min(config.val_per_group, len(members) // 5)
             val[rng.choice(members, size=count, replace=False)] = True

@@ -479,7 +479,8 @@ class _FoldedCNN(nn.Module):
         """Barriers [B] (eV) of SDMs [B, C, G, G, G]."""
         sdm = sdm.contiguous(memory_format=torch.channels_last_3d)
         raw = self.output(self.features(sdm).flatten(1))
-        return raw.squeeze(-1) * self.scale + self.shift
+        # fp32 even under bf16 autocast, as in the model (`BarrierCNN._to_ev`)
+        return raw.squeeze(-1).float() * self.scale + self.shift
 
 
 def inference_network(model: nn.Module) -> nn.Module:
@@ -508,6 +509,21 @@ def _check_occupancy(occupancy: np.ndarray, direction: np.ndarray, geometry, n_s
     if direction.size and (direction.min() < 0 or direction.max() >= len(geometry.directions)):
         raise VmebError("direction index outside 0..7")
     return occupancy, direction
+
+
+def inference_image_count(trained: Any) -> int:
+    """Forward passes per barrier of a trained model (its predictions average them).
+
+    The SDM CNN: one per inference operation (`vmeb.learn.batches.operations`); the site kinds
+    of `PERMUTED_KINDS` trained with augmentation: the hop's six point-group images; LR and
+    unaugmented site models: one (LR averages the images' descriptors before its one pass).
+    """
+    config = trained.train_config
+    if trained.kind == "cnn":
+        return len(operations(config, "cnn"))
+    if trained.kind in PERMUTED_KINDS and config.augment != "none":
+        return len(template_symmetries(trained.template()))
+    return 1
 
 
 @torch.no_grad()
@@ -556,9 +572,7 @@ def lattice_operation_predictions(
         sites = geometry.cache[key]
         perms = template_symmetries(template)
         images = trained.kind in PERMUTED_KINDS and config.augment != "none"
-        n_ops = len(perms) if images else 1
-    n_out = len(ops) if trained.kind == "cnn" else n_ops
-    out = np.empty((n_out, len(direction)), dtype=np.float64)
+    out = np.empty((inference_image_count(trained), len(direction)), dtype=np.float64)
     occ_t = torch.as_tensor(occupancy.astype(np.int64))
     dir_t = torch.as_tensor(direction)
     for start in range(0, len(direction), batch_size):

@@ -15,7 +15,7 @@ from vmeb.config import check_keys, read_config
 from vmeb.errors import VmebError
 
 #: Settings that are lists (a single value in a file becomes a one-item list).
-LIST_KEYS = ("hidden", "val_groups", "test_groups")
+LIST_KEYS = ("hidden", "val_groups", "test_groups", "auxiliary")
 
 
 def resolve_train_config(

@@ -51,9 +51,10 @@ import torch
 from tqdm.auto import tqdm
 
 from vmeb.config import config_from_mapping
-from vmeb.data.dataset import BarrierDataset
+from vmeb.data.dataset import BarrierDataset, open_dataset
 from vmeb.errors import VmebError, file_error
 from vmeb.files import atomic_output, atomic_write_text, to_json, write_json
+from vmeb.learn.auxiliary import align_auxiliary, is_auxiliary, load_with_auxiliary
 from vmeb.learn.batches import ModelInputs, batch, operations, prepare_inputs
 from vmeb.learn.descriptors import (
     SiteTemplate,
@@ -81,6 +82,8 @@ MODEL_FILE = "model.pt"
 STATE_FILE = "checkpoint.pt"
 METRICS_FILE = "metrics.jsonl"
 SUMMARY_FILE = "summary.json"
+#: Offsets per moving species subtracted from auxiliary barriers (eV), written when there are any.
+AUX_OFFSETS_FILE = "auxiliary_offsets.json"
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,9 @@ class TrainConfig:
         linear: A linear term of the site descriptors added to the output (``"mlp"``,
             ``"latcnn"``).
         weight_decay: L2 weight decay of the optimiser.
+        auxiliary: Barrier datasets of another fidelity (paths), e.g. SNAP barriers beside DFT
+            ones: training hops only, moved to the primary level by one offset per moving
+            species fitted on the training hops (`vmeb.learn.auxiliary`).
         seed: Seed of the split, initialisation, shuffling and augmentation.
         device: Torch device.
         precision: ``"auto"`` (bf16 autocast for the CNN kinds where the device has native
@@ -145,12 +151,13 @@ class TrainConfig:
     context: bool = False
     linear: bool = False
     weight_decay: float = 0.0
+    auxiliary: tuple[str, ...] = ()
     seed: int = 0
     device: str = "cpu"
     precision: str = "auto"
 
     def __post_init__(self) -> None:
-        for name in ("hidden", "val_groups", "test_groups"):
+        for name in ("hidden", "val_groups", "test_groups", "auxiliary"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         if self.augment not in AUGMENT_MODES:
             raise VmebError(f"augment {self.augment!r}: choose one of {list(AUGMENT_MODES)}")
@@ -190,7 +197,7 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         """Plain-dict form (lists instead of tuples) for checkpoints and JSON."""
         out = asdict(self)
-        for name in ("hidden", "val_groups", "test_groups"):
+        for name in ("hidden", "val_groups", "test_groups", "auxiliary"):
             out[name] = list(out[name])
         return out
 
@@ -510,14 +517,18 @@ def train_model(
             grow).
         on_epoch: Called with each epoch's metrics dict (the CLI prints it as a JSON line).
         progress: Show tqdm bars.
-        data: Precomputed hops (`load_hops`) to skip the environment step.
+        data: Precomputed hops (`load_hops`, or `load_with_auxiliary` with auxiliary hops)
+            to skip the environment step.
 
     Returns:
         The best model's path and its validation and test metrics.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    data, split, template, inputs = _prepare_data(datasets, config, data)
+    data, split, template, inputs, offsets = _prepare_data(datasets, config, data)
+    if offsets is not None:
+        species_offsets = dict(zip(data.species, offsets.round(6).tolist(), strict=True))
+        write_json(out / AUX_OFFSETS_FILE, {"offsets_ev": species_offsets})
     model = _seeded_model(config, datasets, data, split, template)
     if config.kind == "lr":
         return _fit_lr(model, inputs, data, split, config, data.species, template, out, on_epoch)
@@ -537,17 +548,31 @@ def train_model(
     return _finish(model, inputs, data, split, config, out, run.state)
 
 
-def _prepare_data(
-    datasets: Sequence[BarrierDataset], config: TrainConfig, data: HopData | None
-) -> tuple[HopData, dict[str, np.ndarray], SiteTemplate | None, ModelInputs]:
-    """Data preparation: hops (loaded unless given), the split, the NN/LR template, inputs."""
+def _prepare_data(datasets: Sequence[BarrierDataset], config: TrainConfig, data: HopData | None):
+    """Data preparation: hops (loaded unless given), the split, the NN/LR template, auxiliary
+    hops moved to the primary level, inputs.
+
+    Returns:
+        ``(data, split, template, inputs, offsets)``; ``offsets`` [C] (eV) subtracted from the
+        auxiliary barriers per moving species, None without auxiliary hops.
+    """
     if data is None:
-        data = load_hops(datasets, config.r_c)
+        auxiliary = [open_dataset(path) for path in config.auxiliary]
+        data = load_with_auxiliary(datasets, auxiliary, config.r_c)
     split = split_hops(data.groups, config)
     logger.info("hops: %s", {k: len(v) for k, v in split.items()})
-    template = None if config.kind == "cnn" else _resolve_template(config, data, split["train"])
+    aux = is_auxiliary(data.groups)
+    primary_train = split["train"][~aux[split["train"]]]
+    template = None
+    if config.kind != "cnn" or aux.any():
+        template = _resolve_template(config, data, primary_train)
+    offsets = None
+    if aux.any():
+        data, offsets = align_auxiliary(data, template, split["train"])
+    if config.kind == "cnn":
+        template = None  # the SDM CNN reads maps, not sites
     inputs = prepare_inputs(data.environments, config, len(data.species), template)
-    return data, split, template, inputs
+    return data, split, template, inputs, offsets
 
 
 def _seeded_model(
@@ -617,7 +642,7 @@ def _train_epoch(run: _Run, epoch: int, progress: bool) -> float:
     train_index = torch.as_tensor(run.split["train"], dtype=torch.long)
     model.train()
     order = train_index[torch.randperm(len(train_index), generator=run.generator)]
-    total, seen = 0.0, 0
+    total, seen, skipped = 0.0, 0, 0
     steps = range(0, len(order), batch_size)
     bar = tqdm(steps, desc=f"epoch {epoch}", disable=not progress, leave=False)
     for first in bar:
@@ -630,11 +655,32 @@ def _train_epoch(run: _Run, epoch: int, progress: bool) -> float:
         loss = torch.nn.functional.l1_loss(out.float(), targets[index].to(device))
         run.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if not _finite_step(loss, model):  # as AMP's grad scaler: skip, never poison weights
+            skipped += 1
+            continue
         run.optimizer.step()
         total += float(loss.detach()) * len(index)
         seen += len(index)
         bar.set_postfix(mae=f"{total / seen:.4f}")
+    if skipped:
+        logger.warning(
+            "epoch %d: %d of %d steps skipped (non-finite loss or gradients, precision %s)",
+            epoch, skipped, len(steps), config.precision,
+        )  # fmt: skip
+    if seen == 0 and skipped:
+        raise VmebError(
+            f"epoch {epoch}: every training step gave a non-finite loss or gradient "
+            f"(precision {config.precision}); check the barriers or train with --precision fp32"
+        )
     return total / max(seen, 1)
+
+
+def _finite_step(loss: torch.Tensor, model: torch.nn.Module) -> bool:
+    """Whether a step's loss and every gradient are finite."""
+    if not bool(torch.isfinite(loss)):
+        return False
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    return all(bool(torch.isfinite(g).all()) for g in grads)
 
 
 def _validate(run: _Run, epoch: int, train_mae: float) -> dict[str, Any]:
