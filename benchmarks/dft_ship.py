@@ -34,7 +34,7 @@ from vmeb.data.importers import import_fpnnk
 from vmeb.learn.crossval import composition_scores, summarise_seeds
 from vmeb.learn.ensembles import assemble_ensemble
 from vmeb.learn.pretrained import write_pretrained
-from vmeb.learn.training import TrainConfig, load_hops, train_model
+from vmeb.learn.training import AUX_OFFSETS_FILE, TrainConfig, load_hops, train_model
 from vmeb.testing import FPNNK_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,6 +44,12 @@ CITATION = (
     "multiplicity and chemical ordering in compositionally complex materials, Nat. Commun. 15, "
     "3879 (2024); DFT data: GitHub UCICaoLab/First-principle-NNK, DFT_training_data/, commit "
     "0390a8f8484bbee1a6bf8caa592897a53e45f2b8"
+)
+#: Citation of the auxiliary SNAP barriers' potential (`benchmarks/snap_corners.sh`).
+SNAP_CITATION = (
+    "X.-G. Li, C. Chen, H. Zheng, Y. Zuo, S. P. Ong, Complex strengthening mechanisms in the "
+    "NbMoTaW multi-principal element alloy, npj Comput. Mater. 6, 70 (2020) (SNAP potential of "
+    "the auxiliary barriers)"
 )
 
 
@@ -169,8 +175,10 @@ def _train_part(part: str, recipe_file: str, config: TrainConfig, args, out: Pat
     train_dir = out / ("train" if "+" not in args.model else f"train_{part}")
     if args.reuse and (train_dir / "summary.json").is_file():  # card only, same weights
         result = _reused(train_dir)
-    else:
-        result = train_model([dataset], config, train_dir, data=data, progress=False)
+    else:  # with auxiliary data train_model loads primary and auxiliary hops itself
+        given = None if config.auxiliary else data
+        result = train_model([dataset], config, train_dir, data=given, progress=False)
+    offsets = train_dir / AUX_OFFSETS_FILE
     return {
         "recipe_file": recipe_file,
         "recipe": config.to_dict(),
@@ -181,6 +189,26 @@ def _train_part(part: str, recipe_file: str, config: TrainConfig, args, out: Pat
             "val_mae": round(result.val_mae, 4),
             "epoch_seconds": round(sum(h.get("seconds") or 0 for h in result.history), 1),
         },
+        **({"auxiliary_offsets": json.loads(offsets.read_text())} if offsets.is_file() else {}),
+    }
+
+
+def _auxiliary_data(recipes: dict) -> dict | None:
+    """Card entry of the recipes' auxiliary datasets (None without any)."""
+    paths = sorted({p for _, config in recipes.values() for p in config.auxiliary})
+    if not paths:
+        return None
+    sets = [open_dataset(p) for p in paths]
+    hops = sum(len(d.valid_hops()) for d in sets)
+    return {
+        "datasets": paths,
+        "hops": hops,
+        "description": (
+            f"plus {hops} auxiliary barriers of the NbMoTaW SNAP (LAMMPS climbing-image NEB, "
+            "128-atom cells from equimolar NbMoTaW to 81 % Nb and 81 % Mo; `bash "
+            "benchmarks/snap_corners.sh`), training hops only, each moved to the DFT level by "
+            "one offset per moving species fitted on the training hops (vmeb.learn.auxiliary)"
+        ),
     }
 
 
@@ -222,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         if checkpoint.exists():
             shutil.rmtree(checkpoint)
         assemble_ensemble(checkpoint, [m["model_path"] for m in members])
+    auxiliary = _auxiliary_data(recipes)
     words = [w for w in (argv if argv is not None else sys.argv[1:]) if w != "--reuse"]
     command = "python benchmarks/dft_ship.py " + shlex.join(words)
     card = {
@@ -239,11 +268,13 @@ def main(argv: list[str] | None = None) -> int:
                 f"{len(dataset.sample_ids())} folders = {len(set(data.groups))} compositions "
                 f"of 128-atom Nb-Mo-Ta-W-V cells, {len(data.barriers)} barriers "
                 "(entries <= 0 eV rejected)"
+                + (f"; {auxiliary['description']}" if auxiliary else "")
             ),
             "folders": sorted(dataset.sample_ids()),
             "hops": len(data.barriers),
+            **({"auxiliary": auxiliary} if auxiliary else {}),
         },
-        "citation": CITATION,
+        "citation": CITATION + (f"; {SNAP_CITATION}" if auxiliary else ""),
         "recipe": members[0]["recipe"] if len(parts) == 1 else args.model,
         "members": [{k: v for k, v in m.items() if k != "model_path"} for m in members],
         "cv": cv,
