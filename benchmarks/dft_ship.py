@@ -33,7 +33,8 @@ from vmeb.data.dataset import open_dataset
 from vmeb.data.importers import import_fpnnk
 from vmeb.learn.crossval import composition_scores, summarise_seeds
 from vmeb.learn.ensembles import assemble_ensemble
-from vmeb.learn.pretrained import write_pretrained
+from vmeb.learn.predictors import load_model
+from vmeb.learn.pretrained import composition_range_text, write_pretrained
 from vmeb.learn.training import AUX_OFFSETS_FILE, TrainConfig, load_hops, train_model
 from vmeb.testing import FPNNK_DIR
 
@@ -130,7 +131,7 @@ Model: `{card["kind"]}` ({card["description"]}), checkpoint `{card["checkpoint"]
 Species (channel order): {", ".join(card["species"])}. Trained on cubic lattice constants
 {card["lattice_constant_range"][0]:.3f}-{card["lattice_constant_range"][1]:.3f} Å (ideal BCC
 lattice sites, unrelaxed; environments within {card["r_c"]} Å).
-
+{composition_range_text(card["composition_range"])}
 Training data: {card["training_data"]["description"]}
 
 Cite: {card["citation"]}
@@ -260,6 +261,7 @@ def main(argv: list[str] | None = None) -> int:
         "description": args.description or args.model,
         "species": list(data.species),
         "lattice_constant_range": _lattice_range(dataset),
+        "composition_range": load_model(checkpoint).composition_range,
         "r_c": members[0]["recipe"]["r_c"],
         "training_data": {
             "name": "First-principle-NNK DFT",

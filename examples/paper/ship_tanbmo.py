@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from vmeb.data.dataset import open_dataset
-from vmeb.learn.pretrained import write_pretrained
+from vmeb.learn.pretrained import composition_range_text, write_pretrained
 from vmeb.learn.training import load_checkpoint
 from vmeb.structure.lattice import bcc_lattice_constant_from_volume
 from vmeb.study.grid import grid_split
@@ -56,7 +56,7 @@ def _card_md(card: dict) -> str:
 Model: `{card["kind"]}` ({card["description"]}), checkpoint `{card["checkpoint"]}`.
 Species (channel order): {", ".join(card["species"])}. Trained on cubic lattice constants
 {low:.3f}-{high:.3f} Å (ideal BCC lattice sites; environments within {card["r_c"]} Å).
-
+{composition_range_text(card["composition_range"])}
 Training data: {card["training_data"]["description"]}
 
 Cite: {card["citation"]}
@@ -147,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         "description": args.description or trained.kind,
         "species": list(trained.species),
         "lattice_constant_range": _lattice_range(dataset, train_ids),
+        "composition_range": trained.composition_range,
         "r_c": trained.r_c,
         "training_data": {
             "name": "vmeb Ta-Nb-Mo EAM grid",

@@ -380,6 +380,14 @@ def test_mixed_ensemble_assembles_ships_and_evaluates(tiny_ensemble, tmp_path):
     ensemble = load_model(mixed)
     singles = [load_checkpoint(p) for p in (cnn_path, nn_path)]
     assert ensemble.lattice_range == singles[0].lattice_range  # same training samples
+    assert ensemble.composition_range == singles[0].composition_range is not None
+    first = dict(singles[0].composition_range)
+    shifted = {s: (lo - 0.2, hi - 0.1) for s, (lo, hi) in first.items()}
+    ensemble.members[1].composition_range = shifted
+    assert ensemble.composition_range == {s: (lo - 0.2, hi) for s, (lo, hi) in first.items()}
+    ensemble.members[1].composition_range = None  # an older member: not checked
+    assert ensemble.composition_range is None
+    ensemble.members[1].composition_range = first
     report = evaluate_model(ensemble, dataset, progress=False)
     alone = [evaluate_model(s, dataset, progress=False).hops["predicted"] for s in singles]
     np.testing.assert_allclose(report.hops["predicted"], (alone[0] + alone[1]) / 2, atol=1e-6)

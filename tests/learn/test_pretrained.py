@@ -97,6 +97,36 @@ def test_species_outside_the_model_refused():
     check_species(Atoms("NbMoTaWV", positions=np.zeros((5, 3))), trained.species)
 
 
+def test_cards_record_the_training_compositions():
+    for name in list_pretrained():
+        span = load_model(name).composition_range
+        assert pretrained_card(name)["composition_range"] == {k: list(v) for k, v in span.items()}
+        assert "Training compositions (atomic fraction per element)" in pretrained_card_text(name)
+    # 128-atom DFT cells: X80 = 104 atoms of X (V, Nb, Mo, Ta), W at most 52 (NbMoTaW40V); the
+    # ternaries lack two elements each
+    for name in MEASURED_MAE:
+        expected = {s: [0.0, 104 / 128] for s in ("V", "Nb", "Mo", "Ta")} | {"W": [0.0, 52 / 128]}
+        assert pretrained_card(name)["composition_range"] == expected
+
+
+def test_composition_outside_the_training_range_warns(caplog):
+    import logging
+
+    from vmeb.spectra.predict import predict_barriers
+
+    trained = load_model(NAME)
+    atoms = bulk("W", "bcc", a=3.16, cubic=True).repeat(4)  # 128 sites, a inside the range
+    for i in range(0, 128, 4):
+        atoms.symbols[i] = "Mo"  # W 0.75, Mo 0.25
+    with caplog.at_level(logging.WARNING, logger="vmeb.learn.inference"):
+        table = predict_barriers(trained, atoms, [0, 1], progress=False)
+    assert np.all(np.isfinite(table["barrier"]))
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert "W 0.750 (trained 0.000-0.406)" in warnings[0]
+    assert "lattice" not in warnings[0] and "Mo" not in warnings[0]
+
+
 @pytest.mark.parametrize("name", sorted(MEASURED_MAE))
 def test_predicts_shared_dft_barriers(fpnnk_dir, tmp_path, name):
     from vmeb.cli.main import main

@@ -441,6 +441,19 @@ class DeepEnsemble:
             return None
         return (min(lo for lo, _ in spans), max(hi for _, hi in spans))
 
+    @property
+    def composition_range(self) -> dict[str, tuple[float, float]] | None:
+        """``{symbol: (x_min, x_max)}`` atomic fractions spanned by the members' training samples
+        (None if unknown for any member): `vmeb.learn.inference.check_composition` warns
+        outside it."""
+        spans = [m.composition_range for m in self.members]
+        if any(span is None for span in spans):
+            return None
+        return {
+            s: (min(span[s][0] for span in spans), max(span[s][1] for span in spans))
+            for s in spans[0]
+        }
+
     def predict_uncertainty(
         self, env: LocalEnvironments, batch_size: int = 256, device: str = "cpu"
     ) -> EnsemblePrediction:

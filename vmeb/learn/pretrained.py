@@ -1,8 +1,9 @@
 """Pretrained models shipped with the package (``vmeb/pretrained/<name>/``).
 
 Each shipped model is a folder holding its checkpoint and a model card: ``card.json``
-(machine-readable: species, lattice range, training data and citation, recipe, cross-validated
-MAE per composition, the command that trained it) and ``card.md`` (the same for people).
+(machine-readable: species, lattice and composition ranges, training data and citation,
+recipe, cross-validated MAE per composition, the command that trained it) and ``card.md`` (the
+same for people).
 `load_checkpoint` (`vmeb.learn.training`) accepts a shipped model's name wherever it accepts a
 checkpoint path, through `resolve_checkpoint`; a real file or folder of that name wins.
 """
@@ -30,6 +31,7 @@ CARD_FIELDS = (
     "kind",
     "species",
     "lattice_constant_range",
+    "composition_range",
     "training_data",
     "citation",
     "recipe",
@@ -72,6 +74,26 @@ def write_pretrained(
     for path in target.rglob("*"):
         path.chmod(0o755 if path.is_dir() else 0o644)
     return target
+
+
+def composition_range_text(span: Mapping[str, Any] | None) -> str:
+    """The card sentence on a model's training compositions.
+
+    Args:
+        span: ``{symbol: (x_min, x_max)}`` atomic fractions of the training samples (a
+            checkpoint's ``composition_range``), or None when not recorded.
+
+    Returns:
+        One paragraph of markdown (ends with a newline).
+    """
+    if not span:
+        return "Training compositions: not recorded in this checkpoint.\n"
+    ranges = ", ".join(f"{s} {float(lo):.2f}-{float(hi):.2f}" for s, (lo, hi) in span.items())
+    return (
+        f"Training compositions (atomic fraction per element): {ranges}. A structure with an "
+        "element more than 10 at.% outside its range gets a warning: the model then extrapolates "
+        "in composition.\n"
+    )
 
 
 def _copy_ensemble(source: Path, target: Path) -> None:

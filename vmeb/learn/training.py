@@ -24,8 +24,7 @@ With ``mirror`` each training map is also reflected z -> -z with probability 1/2
 through a plane containing the hop axis: the barrier is invariant) and inference averages over
 both. For the NN the same point group acts on the one-hot site sequence
 (`vmeb.learn.descriptors.template_symmetries`); the LR is fitted on symmetry-averaged descriptors
-when
-``augment`` is not ``"none"``.
+when ``augment`` is not ``"none"``.
 
 A checkpoint is a plain dict (tensors, numbers, strings, lists) loaded with
 ``torch.load(weights_only=True)``; see `save_checkpoint`. ``OUT/model.pt`` holds the best model,
@@ -56,15 +55,10 @@ from vmeb.errors import VmebError, file_error
 from vmeb.files import atomic_output, atomic_write_text, to_json, write_json
 from vmeb.learn.auxiliary import align_auxiliary, is_auxiliary, load_with_auxiliary
 from vmeb.learn.batches import ModelInputs, batch, operations, prepare_inputs
-from vmeb.learn.descriptors import (
-    SiteTemplate,
-    lattice_roll,
-    site_template,
-    symmetry_images,
-)
+from vmeb.learn.descriptors import SiteTemplate, lattice_roll, site_template, symmetry_images
 from vmeb.learn.environment import LocalEnvironments
 from vmeb.learn.hops import HopData, load_hops, merged_species, split_hops  # noqa: F401
-from vmeb.learn.inference import training_lattice_range
+from vmeb.learn.inference import training_composition_range, training_lattice_range
 from vmeb.learn.lattice import HopGeometry, lattice_operation_predictions
 from vmeb.learn.metrics import training_metrics
 from vmeb.learn.models import PERMUTED_KINDS, ModelConfig, build_model, fit_linear
@@ -283,8 +277,10 @@ def _model_record(
     """The checkpoint fields that define a trained model."""
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     lattice_range = getattr(model, "lattice_range", None)  # set by train_model (Å)
+    fractions = getattr(model, "composition_range", None)  # set by train_model
     return {
         **({"lattice_range": list(lattice_range)} if lattice_range else {}),
+        **({"composition_range": {k: list(v) for k, v in fractions.items()}} if fractions else {}),
         "format": CHECKPOINT_FORMAT,
         "version": CHECKPOINT_VERSION,
         "kind": config.kind,
@@ -349,6 +345,8 @@ class TrainedModel:
         config: The saved configs: ``{"model", "sdm", "train", "template"}`` plain dicts.
         lattice_range: ``(a_min, a_max)`` (Å) of the training samples, None in older checkpoints
             (`vmeb.learn.inference.check_lattice`).
+        composition_range: ``{symbol: (x_min, x_max)}`` atomic fractions of the training
+            samples, None in older checkpoints (`vmeb.learn.inference.check_composition`).
     """
 
     model: torch.nn.Module
@@ -356,6 +354,7 @@ class TrainedModel:
     species: tuple[str, ...]
     config: dict
     lattice_range: tuple[float, float] | None = None
+    composition_range: dict[str, tuple[float, float]] | None = None
 
     @property
     def train_config(self) -> TrainConfig:
@@ -436,13 +435,18 @@ def model_from_record(record: Mapping[str, Any], path: str | os.PathLike = "<che
         problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise file_error(path, f"checkpoint does not match its model config ({problem})") from exc
     model.eval()
-    span = record.get("lattice_range")
+    span, fractions = record.get("lattice_range"), record.get("composition_range")
     return TrainedModel(
         model=model,
         kind=config.kind,
         species=species,
         config=record["config"],
         lattice_range=(float(span[0]), float(span[1])) if span else None,
+        composition_range=(
+            {str(k): (float(lo), float(hi)) for k, (lo, hi) in fractions.items()}
+            if fractions
+            else None
+        ),
     )
 
 
@@ -584,6 +588,7 @@ def _seeded_model(
         torch.manual_seed(config.seed)
         model = build_model(config.model_config(), len(data.species), input_size, template)
     model.lattice_range = training_lattice_range(datasets, config.test_groups)  # for checkpoints
+    model.composition_range = training_composition_range(datasets, data.species, config.test_groups)
     train_y = data.barriers[split["train"]]
     model.set_target_normalisation(float(train_y.mean()), float(train_y.std()))
     return model.to(torch.device(config.device))

@@ -69,10 +69,10 @@ class ModelBarrierProvider:
     """
 
     def __init__(self, trained: Any, atoms: Atoms, batch_size: int = 256, device: str = "cpu"):
-        from vmeb.learn.inference import check_lattice, check_species, model_cutoff
+        from vmeb.learn.inference import check_ranges, check_species, model_cutoff
 
         check_species(atoms, trained.species)
-        check_lattice(atoms, trained)
+        check_ranges(atoms, trained)
         self.trained = trained
         self.batch_size = batch_size
         self.device = device

@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 from vmeb.errors import VmebError
 from vmeb.learn.ensembles import DeepEnsemble, EnsembleRecorder
 from vmeb.learn.environment import hop_environments
-from vmeb.learn.inference import check_lattice, check_species, model_cutoff
+from vmeb.learn.inference import check_ranges, check_species, model_cutoff
 from vmeb.learn.lattice import (
     DEFAULT_LATTICE_TOLERANCE,
     HopGeometry,
@@ -128,7 +128,7 @@ def predict_barriers(
             without a clean shell of 8 first neighbours, or ``path="lattice"`` off-lattice.
     """
     check_species(atoms, trained.species)
-    check_lattice(atoms, trained)
+    check_ranges(atoms, trained)
     sites = np.arange(len(atoms), dtype=np.int64) if sites is None else check_sites(atoms, sites)
     if chunk_sites < 1:
         raise VmebError(f"chunk size must be positive, got {chunk_sites}")
