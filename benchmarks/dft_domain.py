@@ -22,11 +22,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
 from vmeb.data.dataset import open_dataset
-from vmeb.learn.inference import COMPOSITION_WARN
+from vmeb.learn.inference import COMPOSITION_WARN, composition_outside
 
 #: Distance bins (atomic fraction): (label, low, high], the first holds exactly 0.
 BINS = (
@@ -49,15 +50,17 @@ def group_fractions(dataset_dir: Path) -> tuple[list[str], dict[str, np.ndarray]
     return species, fractions
 
 
-def outside_distance(x: np.ndarray, training: list[np.ndarray]) -> float:
+def outside_distance(x: np.ndarray, training: list[np.ndarray], species: list[str]) -> float:
     """Largest excursion (atomic fraction) of ``x`` [S] outside the per-element training range."""
     table = np.asarray(training)
-    low, high = table.min(axis=0), table.max(axis=0)
-    return max(0.0, float(np.max(np.maximum(x - high, low - x))))
+    span = dict(zip(species, zip(table.min(axis=0), table.max(axis=0), strict=True), strict=True))
+    return composition_outside(
+        dict(zip(species, x, strict=True)), SimpleNamespace(composition_range=span)
+    )
 
 
 def model_rows(
-    run_root: Path, fractions: dict[str, np.ndarray]
+    run_root: Path, species: list[str], fractions: dict[str, np.ndarray]
 ) -> list[tuple[str, float, float, float]]:
     """(composition, distance, MAE, |bias|) of every held-out composition of every finished run."""
     rows = []
@@ -66,7 +69,7 @@ def model_rows(
         held = set(result["test_groups"])
         training = [x for g, x in fractions.items() if g not in held]
         for group, score in result["scores"]["groups"].items():
-            distance = outside_distance(fractions[group], training)
+            distance = outside_distance(fractions[group], training, species)
             rows.append((group, distance, float(score["mae"]), abs(float(score["bias"]))))
     return rows
 
@@ -89,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print("|---|---|---|---|---|---|---|")
     for model in args.models:
-        rows = model_rows(cv / "runs" / model, fractions)
+        rows = model_rows(cv / "runs" / model, species, fractions)
         if not rows:
             raise SystemExit(f"{cv / 'runs' / model}: no finished runs")
         for label, low, high in BINS:

@@ -5,6 +5,7 @@ the ranges are not checked."""
 from __future__ import annotations
 
 import logging
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -13,7 +14,13 @@ from ase.io import read
 
 from vmeb.cli.main import main
 from vmeb.errors import VmebError
-from vmeb.learn.inference import check_composition, check_lattice, predict_hops
+from vmeb.learn.inference import (
+    check_composition,
+    check_lattice,
+    composition_excursions,
+    composition_outside,
+    predict_hops,
+)
 from vmeb.learn.training import load_checkpoint, read_checkpoint
 from vmeb.spectra.predict import predict_barriers
 from vmeb.structure.io import write_structure_file
@@ -173,3 +180,13 @@ def test_old_checkpoint_without_compositions_is_not_checked(tiny_setup, tmp_path
         check_composition(with_fraction(atoms, "Ta", 54), trained)
     assert [r.levelno for r in caplog.records] == [logging.DEBUG]
     assert "composition range (older checkpoint): not checked" in caplog.records[0].getMessage()
+
+
+def test_composition_excursions_by_hand():
+    span = {"Ta": (0.2, 0.4), "Nb": (0.0, 0.5), "Mo": (0.3, 0.3)}
+    x = {"Ta": 0.7, "Nb": 0.1}  # Mo absent: 0
+    assert composition_excursions(x, span) == pytest.approx({"Ta": 0.3, "Nb": -0.1, "Mo": 0.3})
+    model = SimpleNamespace(composition_range=span)
+    assert composition_outside(x, model) == pytest.approx(0.3)
+    assert composition_outside({"Ta": 0.3, "Nb": 0.4, "Mo": 0.3}, model) == 0.0
+    assert np.isnan(composition_outside(x, SimpleNamespace(composition_range=None)))

@@ -12,6 +12,7 @@ import pytest
 
 from vmeb.cli.main import main
 from vmeb.errors import VmebError
+from vmeb.plots.maps import outside_mask
 from vmeb.spectra.maps import (
     HIST_EDGES,
     MapConfig,
@@ -263,27 +264,66 @@ def test_interrupted_map_resumes_to_the_uninterrupted_result(tmp_path):
                         job_info={"model": "another"})  # fmt: skip
 
 
-def test_figures_have_the_paper_layout():
-    model = ClosedFormModel()
-    grid = composition_map(
-        model, simplex_grid(ELEMENTS, 3), MapConfig(cells=2, lattice_constant=3.25), progress=False
-    )
-    fig = ternary_figure(grid)
-    panels = [ax for ax in fig.axes if ax.get_title().startswith("moving")]
-    assert len(panels) == 6  # 2 rows (mean, std) x 3 moving species
-    assert len(fig.axes) == 12  # each with a colour bar
-    line = composition_map(
+def mo_line_map(model):
+    """A Mo line scan 40..90 % (step 25) of the Ta-Nb-Mo samples of 16 atoms at a = 3.25 Å."""
+    return composition_map(
         model,
         line_compositions(ELEMENTS, "Mo", 40, 90, 25),
         MapConfig(cells=2, lattice_constant=3.25),
         line_element="Mo",
         progress=False,
     )
+
+
+def grid_map(model):
+    """The 10-point Ta-Nb-Mo grid (3 divisions) of 16-atom samples at a = 3.25 Å."""
+    return composition_map(
+        model, simplex_grid(ELEMENTS, 3), MapConfig(cells=2, lattice_constant=3.25), progress=False
+    )
+
+
+def test_figures_have_the_paper_layout():
+    model = ClosedFormModel()
+    grid = grid_map(model)
+    fig = ternary_figure(grid)
+    panels = [ax for ax in fig.axes if ax.get_title().startswith("moving")]
+    assert len(panels) == 6  # 2 rows (mean, std) x 3 moving species
+    assert len(fig.axes) == 12  # each with a colour bar
+    line = mo_line_map(model)
     scan = line_scan_figure(line)
     curve = scan.axes[0].get_lines()[0]
     np.testing.assert_allclose(curve.get_xdata(), [40, 65, 90])
     np.testing.assert_allclose(curve.get_ydata(), line.values("Ta", "mean"))
     assert len(distributions_figure(line).axes) == 4  # 3 species + colour bar
+
+
+def test_figures_mark_compositions_outside_the_training_ranges():
+    model = ClosedFormModel()
+    model.composition_range = {"Ta": (0.0, 1.0), "Nb": (0.0, 1.0), "Mo": (0.0, 0.5)}
+    line = mo_line_map(model)
+    x_mo = line.compositions["n_Mo"] / line.compositions["n_atoms"]
+    np.testing.assert_allclose(line.compositions["outside_training"], np.maximum(x_mo - 0.5, 0))
+    assert line.compositions["extrapolated"].tolist() == [False, True, True]  # 65 %, 90 % Mo
+    assert outside_mask(line).tolist() == [False, True, True]
+    scan = line_scan_figure(line)
+    bands = [p for p in scan.axes[0].patches if p.get_facecolor()[:3] == pytest.approx((0.9,) * 3)]
+    assert len(bands) == 2
+    assert any("outside the model's training" in t.get_text() for t in scan.texts)
+
+    grid = grid_map(model)
+    x_mo = (grid.compositions["n_Mo"] / grid.compositions["n_atoms"]).to_numpy()
+    mask = outside_mask(grid)
+    assert mask.tolist() == (x_mo > 0.6).tolist() and mask.sum() == 3  # 2/3 Mo (2) and pure Mo
+    fig = ternary_figure(grid)
+    panels = [ax for ax in fig.axes if ax.get_title().startswith("moving")]
+    xy = ternary_xy(grid.fractions())
+    for ax in panels:  # the last layer of every panel: the x marks of the outside compositions
+        np.testing.assert_allclose(ax.collections[-1].get_offsets(), xy[mask])
+    assert any("outside the model's training" in t.get_text() for t in fig.texts)
+
+    inside = grid_map(ClosedFormModel())
+    assert inside.compositions["outside_training"].isna().all()  # no range recorded
+    assert not outside_mask(inside).any() and not ternary_figure(inside).texts
 
 
 @pytest.fixture
@@ -363,6 +403,13 @@ def test_cli_map_grid_and_line_with_trained_model(tiny_model, tmp_path, capsys):
     assert comps.x_Mo.tolist() == pytest.approx([0.5, 0.7, 0.9])
     assert (comps[["n_Ta", "n_Nb", "n_Mo"]].min(axis=1) >= 20).all()
     assert (comps.n_sites == 24).all() and (comps.n_hops == 8 * 24).all()
+    # distance outside the model's training ranges, by hand from the sample's atom counts
+    span = trained.composition_range
+    for _, row in comps.iterrows():
+        x = {e: row[f"n_{e}"] / row.n_atoms for e in ELEMENTS}
+        far = max(max(span[e][0] - x[e], x[e] - span[e][1]) for e in ELEMENTS)
+        assert row.outside_training == pytest.approx(max(far, 0.0), abs=1e-12)
+    assert comps.outside_training.iloc[-1] > 0.4  # 90 % Mo, trained on at most ~40 %
     assert comps.a.tolist() == pytest.approx(
         [
             0.25 * 3.30 + 0.25 * 3.31 + 0.5 * 3.15,
@@ -414,3 +461,12 @@ def test_cli_map_grid_and_line_with_trained_model(tiny_model, tmp_path, capsys):
     )
     assert "already exists" in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()
+    # a failure before any composition finished (a lattice constant the model refuses) leaves no
+    # resume record: the corrected command runs with its own settings
+    stretched = ["map", str(tiny_model), "--elements", "Ta,Nb,Mo", "--divisions", "1",
+                 "--cells", "2", "-o", str(tmp_path / "again"), "--no-progress"]  # fmt: skip
+    assert main([*stretched, "--lattice-constant", "4.5"]) == 2
+    assert "refused beyond 10 %" in capsys.readouterr().err
+    assert not (tmp_path / ".again.work").exists() and not (tmp_path / "again").exists()
+    assert main([*stretched, "--lattice-constant", "3.3"]) == 0
+    assert len(pd.read_csv(tmp_path / "again" / "compositions.csv")) == 3

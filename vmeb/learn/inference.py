@@ -21,7 +21,7 @@ whole composition. `check_ranges` applies both checks.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -164,6 +164,42 @@ def training_composition_range(
     }
 
 
+def atomic_fractions(atoms: Atoms, species: Iterable[str]) -> dict[str, float]:
+    """Atomic fraction of each of ``species`` in ``atoms`` (0 for an absent one)."""
+    symbols = np.asarray(atoms.get_chemical_symbols())
+    return {s: float(np.mean(symbols == s)) for s in species}
+
+
+def composition_excursions(
+    fractions: Mapping[str, float], span: Mapping[str, Sequence[float]]
+) -> dict[str, float]:
+    """How far each element's fraction lies outside its training range (<= 0 inside).
+
+    Args:
+        fractions: ``{symbol: x}`` atomic fractions; a symbol of ``span`` missing here counts 0.
+        span: ``{symbol: (x_min, x_max)}``, a checkpoint's ``composition_range``.
+
+    Returns:
+        ``{symbol: max(x_min - x, x - x_max)}`` in ``span`` order (atomic fraction).
+    """
+    return {
+        s: max(float(lo) - fractions.get(s, 0.0), fractions.get(s, 0.0) - float(hi))
+        for s, (lo, hi) in span.items()
+    }
+
+
+def composition_outside(fractions: Mapping[str, float], trained: Any) -> float:
+    """Largest excursion (atomic fraction) of a composition outside a model's training ranges.
+
+    Returns:
+        0 inside every element's range, NaN for a model that records no range.
+    """
+    span = getattr(trained, "composition_range", None)
+    if span is None:
+        return float("nan")
+    return max(0.0, *composition_excursions(fractions, span).values())
+
+
 def check_composition(atoms: Atoms, trained: Any) -> None:
     """Warn when an element's atomic fraction in ``atoms`` lies outside the training range.
 
@@ -176,13 +212,12 @@ def check_composition(atoms: Atoms, trained: Any) -> None:
     if span is None:
         logger.debug("model records no training composition range (older checkpoint): not checked")
         return
-    symbols = np.asarray(atoms.get_chemical_symbols())
-    outside = []
-    for symbol, (low, high) in span.items():
-        x = float(np.mean(symbols == symbol))
-        off = max(low - x, x - high)
-        if off > COMPOSITION_WARN:
-            outside.append(f"{symbol} {x:.3f} (trained {low:.3f}-{high:.3f})")
+    x = atomic_fractions(atoms, span)
+    outside = [
+        f"{s} {x[s]:.3f} (trained {span[s][0]:.3f}-{span[s][1]:.3f})"
+        for s, off in composition_excursions(x, span).items()
+        if off > COMPOSITION_WARN
+    ]
     key = ("composition", *outside)
     if outside and key not in _warned:
         _warned.add(key)

@@ -4,7 +4,9 @@
 triangle, linearly interpolated between the grid points), `line_scan_figure` (Supp. Fig. 8: mean
 and standard deviation against the scanned concentration) and `distributions_figure` (Supp.
 Fig. 9: ridge plots of the distributions against the concentration). Each takes a
-`vmeb.spectra.maps.CompositionMap` and returns a matplotlib `Figure`.
+`vmeb.spectra.maps.CompositionMap` and returns a matplotlib `Figure`. Compositions more than
+10 at.% outside the model's training ranges (`outside_mask`) are marked: a dark x on the
+triangles, a grey band in the line scan, with a note under the figure.
 """
 
 from __future__ import annotations
@@ -99,6 +101,23 @@ def _ternary_panel(ax, fig, xy: np.ndarray, values: np.ndarray, cmap: str, label
     bar.ax.tick_params(labelsize=7)
 
 
+def outside_mask(result: CompositionMap) -> np.ndarray:
+    """[N] True where a composition lies more than 10 at.% outside the model's training ranges
+    (the ``extrapolated`` column of `vmeb.spectra.maps`; all False when it is absent)."""
+    if "extrapolated" not in result.compositions:
+        return np.zeros(len(result.compositions), dtype=bool)
+    return result.compositions["extrapolated"].fillna(False).to_numpy(bool)
+
+
+def _outside_note(fig, mask: np.ndarray, symbol: str) -> None:
+    """The legend line of the extrapolated compositions, when there are any."""
+    if mask.any():
+        fig.text(
+            0.01, 0.005, f"{symbol}: composition more than 10 at.% outside the model's training "
+            "compositions (extrapolated)", fontsize=7, color="0.35",
+        )  # fmt: skip
+
+
 def ternary_figure(result: CompositionMap, rows: Sequence[tuple[str, str]] = FIG5_ROWS) -> Figure:
     """Paper Fig. 5: ternary maps, one row per statistic, one column per moving species.
 
@@ -114,6 +133,7 @@ def ternary_figure(result: CompositionMap, rows: Sequence[tuple[str, str]] = FIG
     if len(result.elements) != 3:
         raise VmebError(f"ternary maps need 3 elements, got {list(result.elements)}")
     xy = ternary_xy(result.fractions())
+    outside = outside_mask(result)
     n_cols = len(result.elements)
     fig, axes = plt.subplots(
         len(rows), n_cols, figsize=(4.2 * n_cols, 3.7 * len(rows)), squeeze=False
@@ -124,10 +144,13 @@ def ternary_figure(result: CompositionMap, rows: Sequence[tuple[str, str]] = FIG
             _draw_triangle(ax, result.elements)
             values = result.values(species, column)
             _ternary_panel(ax, fig, xy, values, _CMAPS.get(column, "cividis"), label)
+            if outside.any():
+                ax.scatter(*xy[outside].T, marker="x", s=22, c="0.2", linewidths=1.0, zorder=5)
             ax.set_title(f"moving {species}", fontsize=10)
             letter = chr(ord("a") + r * n_cols + c)
             ax.text(-0.1, _SQRT3_2 + 0.05, letter, fontweight="bold", fontsize=12)
     fig.tight_layout()
+    _outside_note(fig, outside, "x")
     return fig
 
 
@@ -144,7 +167,12 @@ def line_scan_figure(result: CompositionMap) -> Figure:
     from vmeb.plots.figures import SPECIES_COLOURS  # noqa: PLC0415
 
     x, xlabel = _scan_x(result)
+    outside = outside_mask(result)
     fig, (ax_a, ax_b) = plt.subplots(1, 2, figsize=(10, 4))
+    step = float(np.min(np.diff(np.sort(x)))) if len(x) > 1 else 1.0
+    for ax in (ax_a, ax_b):
+        for centre in x[outside]:
+            ax.axvspan(centre - step / 2, centre + step / 2, color="0.9", lw=0, zorder=0)
     for k, species in enumerate([*result.elements, "all"]):
         colour = "k" if species == "all" else SPECIES_COLOURS[k % len(SPECIES_COLOURS)]
         style = dict(
@@ -168,6 +196,7 @@ def line_scan_figure(result: CompositionMap) -> Figure:
         ax.legend(title="moving", frameon=False, fontsize=8)
         ax.text(-0.12, 1.02, letter, transform=ax.transAxes, fontweight="bold", fontsize=12)
     fig.tight_layout()
+    _outside_note(fig, outside, "grey band")
     return fig
 
 

@@ -461,11 +461,17 @@ def _map_composition(
     on_hops: Callable[[int, str, pd.DataFrame], None] | None,
 ) -> tuple[dict, pd.DataFrame, np.ndarray]:
     """Build, predict and summarise one composition: (row, statistics, histograms)."""
-    from vmeb.learn.inference import check_species  # noqa: PLC0415
+    from vmeb.learn.inference import (  # noqa: PLC0415
+        COMPOSITION_WARN,
+        atomic_fractions,
+        check_species,
+        composition_outside,
+    )
 
     label = composition_label(fraction)
     atoms, sites = _map_sample(fraction, a, config)
     check_species(atoms, predictor.species)
+    outside = composition_outside(atomic_fractions(atoms, elements), predictor)
     table = _predict_table(predictor, atoms, sites, config, progress)
     counts = composition_counts(fraction, len(atoms))
     row = {"index": index, "label": label}
@@ -473,6 +479,7 @@ def _map_composition(
     row.update(cells=sample_cells(fraction, config.cells, config.min_per_species))
     row.update(n_atoms=len(atoms), **{f"n_{e}": counts[e] for e in elements})
     row.update(a=a, n_sites=int(table["site"].nunique()), n_hops=len(table))
+    row.update(outside_training=outside, extrapolated=bool(outside > COMPOSITION_WARN))
     part = composition_statistics(table, elements)
     head = {"index": index, "label": label, **{f"x_{e}": fraction[e] for e in elements}}
     part = pd.concat([pd.DataFrame([head] * len(part)), part], axis=1)
@@ -639,12 +646,14 @@ def run_map_job(
     Each finished composition is saved in `work_dir` (``.OUTPUT.work``) at once; a later call
     with the same model file(s) (`model_identity`), settings and compositions resumes there.
     With ``write_hops`` every hop table is kept under ``OUTPUT/hops/``. The work directory is
-    removed once the map is written.
+    removed once the map is written, and when this call created it and failed before finishing a
+    composition (a bad input must not bind the next run to its settings).
 
     Returns:
         The map (``meta`` added to its provenance).
     """
     work = work_dir(output)
+    fresh = not work.exists()
     hops_dir = work / "hops" if write_hops else None
 
     def keep(index: int, label: str, table: pd.DataFrame) -> None:
@@ -666,6 +675,8 @@ def run_map_job(
         if (work / "parts").is_dir() and any((work / "parts").iterdir()):
             logger.warning("map interrupted: finished compositions are kept in %s; run the "
                            "same command again to resume", work)  # fmt: skip
+        elif fresh:  # nothing finished: leave nothing that would bind the next run
+            shutil.rmtree(work, ignore_errors=True)
         raise
     result.meta.update(dict(meta or {}))
     write_map(result, output, hops_dir)
