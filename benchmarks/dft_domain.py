@@ -4,11 +4,11 @@ For every finished run of ``benchmarks/dft_cv.py`` (``OUT/runs/<model>/seed<s>/f
 its ``result.json``) and every held-out composition of it, the distance outside the fold's
 training compositions is the largest amount (atomic fraction) by which one element lies below
 the smallest or above the largest fraction of that element in the fold's training compositions:
-the quantity
-`vmeb.learn.inference.check_composition` warns on (beyond `COMPOSITION_WARN`, 10 at.%). The
-script prints, per model, the held-out (composition, seed) pairs binned by that distance: their
-count, compositions, mean and largest MAE and mean |bias| (eV). It is the evidence behind the
-warning threshold (docs/results_dft.md, "Error and distance from the training compositions").
+the quantity `vmeb.learn.inference.check_composition` warns on (beyond `COMPOSITION_WARN`, 10
+at.%). The script prints, per model, the held-out (composition, seed) pairs binned by that
+distance: their count, compositions, mean and largest MAE and mean |bias| (eV). It is the
+evidence behind the warning threshold (docs/results_dft.md, "Error and distance from the
+training compositions").
 Only the DFT compositions count as training compositions (auxiliary data of a model are ignored).
 
 Usage (after the CV runs; reads only)::
@@ -27,7 +27,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from vmeb.data.dataset import open_dataset
-from vmeb.learn.inference import COMPOSITION_WARN, composition_outside
+from vmeb.learn.inference import COMPOSITION_WARN, atomic_fractions, composition_outside
 
 #: Distance bins (atomic fraction): (label, low, high], the first holds exactly 0.
 BINS = (
@@ -45,8 +45,8 @@ def group_fractions(dataset_dir: Path) -> tuple[list[str], dict[str, np.ndarray]
     species = list(dataset.species)
     fractions: dict[str, np.ndarray] = {}
     for sample_id in dataset.sample_ids():
-        symbols = np.asarray(dataset.structure(sample_id).get_chemical_symbols())
-        fractions[dataset.group_of(sample_id)] = np.array([np.mean(symbols == s) for s in species])
+        x = atomic_fractions(dataset.structure(sample_id), species)
+        fractions[dataset.group_of(sample_id)] = np.array(list(x.values()))
     return species, fractions
 
 

@@ -153,8 +153,7 @@ def training_composition_range(
         hops = dataset.with_groups()
         used = hops.loc[~hops["group"].isin(list(exclude_groups)), "sample_id"].unique()
         for sid in used:
-            symbols = np.asarray(dataset.structure(str(sid)).get_chemical_symbols())
-            rows.append([np.mean(symbols == s) for s in species])
+            rows.append(list(atomic_fractions(dataset.structure(str(sid)), species).values()))
     if not rows:
         return None
     table = np.asarray(rows)

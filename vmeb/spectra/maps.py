@@ -417,7 +417,7 @@ def composition_map(
                 predictor, index, fraction, constants[index], elements, config, progress, on_hops
             )
             if work is not None:
-                save_part(work, index, *done)
+                save_part(work, job, index, *done)
         row, part, hist = done
         rows.append(row)
         stats.append(part)
@@ -543,38 +543,40 @@ def model_identity(path: str | Path) -> dict:
 
 
 def open_work_dir(work_dir: str | Path, job: Mapping[str, Any]) -> Path:
-    """Create or reopen a map's resume directory for ``job`` (``job.json`` + ``parts/``).
+    """Reopen a map's resume directory for ``job``, or name a new one (nothing is written: the
+    record appears with the first finished composition, `save_part`).
 
     Raises:
         VmebError: if the directory holds another job (names the directory).
     """
     from vmeb.errors import file_error  # noqa: PLC0415
-    from vmeb.files import atomic_write_text, read_json_record  # noqa: PLC0415
+    from vmeb.files import read_json_record  # noqa: PLC0415
 
     work = Path(work_dir)
-    normalised = json.loads(to_json(job))
-    path = work / "job.json"
-    stored = read_json_record(path)
+    stored = read_json_record(work / "job.json")
     if stored is not None:
-        if stored != normalised:
+        if stored != json.loads(to_json(job)):
             raise file_error(
                 work, "holds an interrupted map with other settings, compositions or model; "
                 "remove it to start over"
             )  # fmt: skip
         logger.info("resuming the map in %s", work)
-    else:
-        atomic_write_text(path, to_json(normalised, indent=1) + "\n")
-    (work / "parts").mkdir(parents=True, exist_ok=True)
     return work
 
 
-def save_part(work: Path, index: int, row: Mapping, stats: pd.DataFrame, hist: np.ndarray):
-    """Save one composition's summary (row, statistics, histograms) atomically."""
+def save_part(
+    work: Path, job: Mapping[str, Any], index: int, row: Mapping, stats: pd.DataFrame,
+    hist: np.ndarray,
+) -> None:  # fmt: skip
+    """Save one composition's summary (row, statistics, histograms) atomically; the first one
+    also records the job (``job.json``), so a failure before it leaves nothing behind."""
     from vmeb.files import atomic_write_text  # noqa: PLC0415
 
+    if not (work / "job.json").is_file():
+        (work / "parts").mkdir(parents=True, exist_ok=True)
+        atomic_write_text(work / "job.json", to_json(job, indent=1) + "\n")
     record = {"row": dict(row), "stats": stats.to_dict(orient="list"), "hist": hist.tolist()}
-    text = to_json(record)
-    atomic_write_text(work / "parts" / f"{index:05d}.json", text)
+    atomic_write_text(work / "parts" / f"{index:05d}.json", to_json(record))
 
 
 def load_part(work: Path, index: int) -> tuple[dict, pd.DataFrame, np.ndarray] | None:
@@ -646,14 +648,13 @@ def run_map_job(
     Each finished composition is saved in `work_dir` (``.OUTPUT.work``) at once; a later call
     with the same model file(s) (`model_identity`), settings and compositions resumes there.
     With ``write_hops`` every hop table is kept under ``OUTPUT/hops/``. The work directory is
-    removed once the map is written, and when this call created it and failed before finishing a
-    composition (a bad input must not bind the next run to its settings).
+    removed once the map is written; a call that fails before its first composition finished
+    leaves no job record there (`save_part`), so a bad input does not bind the next run.
 
     Returns:
         The map (``meta`` added to its provenance).
     """
     work = work_dir(output)
-    fresh = not work.exists()
     hops_dir = work / "hops" if write_hops else None
 
     def keep(index: int, label: str, table: pd.DataFrame) -> None:
@@ -675,8 +676,6 @@ def run_map_job(
         if (work / "parts").is_dir() and any((work / "parts").iterdir()):
             logger.warning("map interrupted: finished compositions are kept in %s; run the "
                            "same command again to resume", work)  # fmt: skip
-        elif fresh:  # nothing finished: leave nothing that would bind the next run
-            shutil.rmtree(work, ignore_errors=True)
         raise
     result.meta.update(dict(meta or {}))
     write_map(result, output, hops_dir)
