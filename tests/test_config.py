@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import FrozenInstanceError, dataclass
 
 import pytest
@@ -82,3 +83,54 @@ def test_bad_values_name_the_file(tmp_path):
         config_from_mapping(_Settings, {"steps": -1}, tmp_path / "p.yaml")
     with pytest.raises(VmebError, match=r"^bad config \(.*missing 1 required .*'size'"):
         config_from_mapping(_Required, {})
+
+
+@dataclass(frozen=True)
+class _Typed:
+    lr: float = 1e-3
+    epochs: int = 10
+    mirror: bool = True
+    name: str = "x"
+    batch_size: int | None = None
+    hidden: tuple[int, ...] = (10,)
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"lr": "abc"}, "lr: expected a number, got 'abc'"),
+        ({"lr": True}, "lr: expected a number, got True"),
+        ({"epochs": 2.5}, "epochs: expected an integer, got 2.5"),
+        ({"epochs": "ten"}, "epochs: expected an integer, got 'ten'"),
+        ({"mirror": 3}, "mirror: expected true or false, got 3"),
+        ({"name": 5}, "name: expected a string, got 5"),
+        ({"batch_size": "big"}, "batch_size: expected an integer, got 'big'"),
+        ({"hidden": [10, "x"]}, r"hidden: expected an integer, got \[10, 'x'\]"),
+        ({"hidden": 10}, "hidden: expected a list, got 10"),
+    ],
+)
+def test_values_of_the_wrong_type_are_named_with_the_file(tmp_path, values, message):
+    path = tmp_path / "run.yaml"
+    with pytest.raises(VmebError, match=f"^{re.escape(str(path))}: {message}$"):
+        config_from_mapping(_Typed, values, path)
+
+
+def test_values_are_converted_to_their_field_types(tmp_path):
+    path = tmp_path / "run.yaml"
+    # YAML 1.1 (PyYAML) reads 1e-3 as a string and 1.0e-3 as a float: both are the number
+    path.write_text("lr: 1e-3\nepochs: 30.0\nbatch_size: null\nhidden: [64, 32]\n")
+    typed = config_from_mapping(_Typed, read_config(path), path)
+    assert typed == _Typed(lr=0.001, epochs=30, batch_size=None, hidden=(64, 32))
+    assert type(typed.lr) is float and type(typed.epochs) is int
+    assert config_from_mapping(_Typed, {"lr": 2, "batch_size": 8}).lr == 2.0
+
+
+def test_training_config_file_with_bad_values(tmp_path):
+    from vmeb.learn.settings import resolve_train_config  # noqa: PLC0415
+
+    path = tmp_path / "train.yaml"
+    path.write_text("kind: nn\nepochs: -3\n")
+    with pytest.raises(VmebError, match=f"^{re.escape(str(path))}: epochs = -3: epochs, lr"):
+        resolve_train_config({}, path)
+    path.write_text("kind: nn\nweight_decay: 1e-5\n")
+    assert resolve_train_config({}, path).weight_decay == 1e-5

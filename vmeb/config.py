@@ -2,8 +2,9 @@
 
 `read_config` reads a settings file (YAML; JSON is valid YAML) into a dict, with a one-line
 error for a missing file, bad YAML or a file that is not a mapping. `config_from_mapping` builds
-a (frozen) dataclass from a mapping, rejecting unknown keys by name (and naming the file the
-mapping came from). Training, NEB and pipeline settings all go through these two functions.
+a (frozen) dataclass from a mapping, rejecting unknown keys by name and values of the wrong
+type (naming the file the mapping came from). Training, NEB and pipeline settings all go
+through these two functions.
 
 This module imports no other vmeb module except `vmeb.errors` (bottom of the layer order).
 """
@@ -11,7 +12,10 @@ This module imports no other vmeb module except `vmeb.errors` (bottom of the lay
 from __future__ import annotations
 
 import dataclasses
+import numbers
 import os
+import types
+import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -78,6 +82,67 @@ def check_keys(
         raise (file_error(source, message) if source is not None else VmebError(message))
 
 
+def _coerce(hint: Any, value: Any) -> Any:
+    """``value`` as the annotated type ``hint``, or raise ValueError naming what was expected.
+
+    Simple annotations only (int, float, bool, str, their optionals, tuples/lists of them);
+    other annotations pass values through unchanged. A float field takes an int or a numeric
+    string (YAML 1.1 reads ``1e-3`` as a string); an int field takes an integral float.
+    """
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(inner[0], value) if len(inner) == 1 else value
+    if origin in (tuple, list) and (len(args) == 1 or (len(args) == 2 and args[1] is ...)):
+        if not isinstance(value, list | tuple):
+            raise ValueError("a list")
+        return origin(_coerce(args[0], v) for v in value)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ValueError("true or false")
+        return value
+    if hint is int:
+        if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+            return int(value)
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise ValueError("an integer")
+    if hint is float:
+        if isinstance(value, numbers.Real) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ValueError("a number")
+    if hint is str and not isinstance(value, str):
+        raise ValueError("a string")
+    return value
+
+
+def coerce_fields(cls: type, data: Mapping[str, Any]) -> dict[str, Any]:
+    """``data`` with each value checked against (and converted to) its field's annotated type.
+
+    Raises:
+        VmebError: ``"<field>: expected <kind>, got <value>"`` for the first value that does not
+            fit (e.g. ``lr: abc``, ``epochs: 2.5``, ``mirror: 3``).
+    """
+    try:
+        hints = typing.get_type_hints(cls)
+    except (NameError, TypeError):  # unresolvable annotations: leave the values alone
+        return dict(data)
+    out = {}
+    for key, value in data.items():
+        try:
+            out[key] = _coerce(hints[key], value) if key in hints else value
+        except ValueError as exc:
+            raise VmebError(f"{key}: expected {exc}, got {value!r}") from None
+    return out
+
+
 def config_from_mapping(
     cls: type[T],
     data: Mapping[str, Any],
@@ -96,11 +161,13 @@ def config_from_mapping(
         what: What the settings are, for messages.
 
     Raises:
-        VmebError: naming ``source`` and the unknown keys, or the constructor's complaint (a
-            missing required field, a bad value).
+        VmebError: naming ``source`` and the unknown keys, a value of the wrong type
+            (`coerce_fields`), or the constructor's complaint (a missing required field, a bad
+            value).
     """
     check_keys(data, field_names(cls), source, what)
     try:
+        data = coerce_fields(cls, data)
         if base is not None:
             return dataclasses.replace(base, **dict(data))
         return cls(**dict(data))

@@ -167,13 +167,9 @@ class PipelineConfig:
         """The `vmeb.neb.site.NEBConfig` of the campaigns."""
         from vmeb.neb.site import NEBConfig  # noqa: PLC0415
 
-        values = dict(self.neb)
-        if "retry_replicas" in values:
-            values["retry_replicas"] = tuple(values["retry_replicas"])
-        try:
-            return NEBConfig(**values)
-        except TypeError as exc:
-            raise VmebError(f"pipeline 'neb' settings: {exc}") from exc
+        return config_from_mapping(
+            NEBConfig, dict(self.neb), "pipeline 'neb' settings", what="NEB settings"
+        )
 
     def train_config(self):
         """The `vmeb.learn.training.TrainConfig` of the model (held-out groups are separate

@@ -81,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the campaign and print its summary line."""
     import json  # noqa: PLC0415
 
+    from vmeb.config import config_from_mapping  # noqa: PLC0415
     from vmeb.lammps.potentials import load_potential  # noqa: PLC0415
     from vmeb.neb.campaign import run_neb_campaign  # noqa: PLC0415
     from vmeb.neb.site import NEBConfig  # noqa: PLC0415
@@ -99,12 +100,9 @@ def run(args: argparse.Namespace) -> int:
         options["n_replicas"] = args.replicas
     if args.engine is not None:
         options["engine"] = args.engine
-    if "retry_replicas" in options:
-        options["retry_replicas"] = tuple(options["retry_replicas"])
-    try:
-        config = NEBConfig(**options)
-    except (TypeError, ValueError) as exc:
-        raise VmebError(f"{args.config or 'command line'}: bad NEB settings ({exc})") from exc
+    config = config_from_mapping(
+        NEBConfig, options, args.config or "command line", what="NEB settings"
+    )
     report = run_neb_campaign(
         samples,
         args.output,

@@ -71,7 +71,10 @@ class ModelConfig:
         if not 1 <= self.depth <= 4:
             raise VmebError(f"model depth {self.depth}: n must be 1..4 (4n conv layers)")
         if self.filters < 1 or any(h < 1 for h in self.hidden):
-            raise VmebError("model filters and hidden widths must be positive")
+            raise VmebError(
+                f"model filters ({self.filters}) and hidden widths ({list(self.hidden)}) must be "
+                "positive"
+            )
         if not 0.0 <= self.dropout < 1.0:
             raise VmebError(f"dropout {self.dropout}: must be in [0, 1)")
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))

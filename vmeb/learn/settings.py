@@ -11,8 +11,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from vmeb.config import check_keys, read_config
-from vmeb.errors import VmebError
+from vmeb.config import check_keys, config_from_mapping, read_config
 
 #: Settings that are lists (a single value in a file becomes a one-item list).
 LIST_KEYS = ("hidden", "val_groups", "test_groups", "auxiliary")
@@ -44,9 +43,8 @@ def resolve_train_config(
     for key in LIST_KEYS:
         if key in values and isinstance(values[key], str | int):
             values[key] = [values[key]]
-    try:
-        config = TrainConfig.from_dict(values)
-    except (TypeError, ValueError) as exc:
-        raise VmebError(f"{config_file or 'command line'}: bad training config ({exc})") from exc
+    config = config_from_mapping(
+        TrainConfig, values, config_file or "command line", what="training config"
+    )
     check_device(str(config.device))
     return config

@@ -157,8 +157,11 @@ class TrainConfig:
             raise VmebError(f"augment {self.augment!r}: choose one of {list(AUGMENT_MODES)}")
         if self.precision not in PRECISIONS:
             raise VmebError(f"precision {self.precision!r}: choose one of {list(PRECISIONS)}")
-        if self.epochs < 1 or self.lr <= 0 or self.patience < 1 or self.lr_patience < 1:
-            raise VmebError("epochs, lr, patience and lr_patience must be positive")
+        positive = ("epochs", "lr", "patience", "lr_patience")
+        if bad := [
+            f"{name} = {getattr(self, name)}" for name in positive if not getattr(self, name) > 0
+        ]:
+            raise VmebError(f"{', '.join(bad)}: epochs, lr, patience and lr_patience must be > 0")
         if self.batch_size is not None and self.batch_size < 2:
             raise VmebError("batch_size must be at least 2 (batch norm)")
         overlap = set(self.val_groups) & set(self.test_groups)
