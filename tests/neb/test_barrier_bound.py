@@ -25,3 +25,10 @@ def test_barrier_above_bound_is_failed():
     assert bad.status == "failed" and math.isnan(bad.barrier)
     assert bad.reason == "non-physical barrier 2000 eV (> 10 eV)"
     assert bad.to_row("s0", "test")["status"] == "failed"
+
+
+def test_diverged_energies_are_failed():
+    for energies in ([0.0, math.nan, 0.1], [0.0, 0.4, math.inf]):
+        bad = _result(energies)
+        assert bad.status == "failed" and math.isnan(bad.barrier)
+        assert bad.reason == "non-finite replica energies"

@@ -605,6 +605,8 @@ def _hop_result(
         profile = tuple(float(e) for e in energies - energies[0])
         n_replicas, converged = len(energies), bool(run.converged)
     ok = run is not None and not reason
+    if ok and not np.isfinite(energies).all():  # the engine diverged: no barrier to report
+        reason, ok = "non-finite replica energies", False
     height = float(np.max(energies) - energies[0]) if ok else math.nan
     if height > MAX_BARRIER:  # not a migration barrier: stored failed, as imports do
         reason = f"non-physical barrier {height:g} eV (> {MAX_BARRIER:g} eV)"
