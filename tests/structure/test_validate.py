@@ -156,3 +156,21 @@ def test_analyse_refuses_what_is_not_a_perfect_bcc_sample(tmp_path, alloy, capsy
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith(f"vmeb: error: {path}: {found}"), lines
     assert not out.exists() and not list(tmp_path.glob(".out.*"))
+
+
+def test_file_without_periodic_boundaries_is_read_as_bulk_with_a_warning(tmp_path, alloy, caplog):
+    slab = alloy.copy()
+    slab.pbc = [True, True, False]
+    path = tmp_path / "slab.extxyz"
+    slab.write(path)
+    with caplog.at_level("WARNING", logger="vmeb.structure.io"):
+        atoms = read_structure(path)
+    assert atoms.pbc.all()
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{path}: not periodic along z in the file; read as a bulk sample, periodic along x, y "
+        "and z"
+    ]
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="vmeb.structure.io"):
+        read_structure(_written(tmp_path, "bulk.extxyz", alloy))
+    assert not caplog.records

@@ -114,7 +114,8 @@ def read_structure(
         perfect: Refuse a BCC sample with an empty site (a vacancy) or an extra atom.
 
     Returns:
-        The structure, with ``pbc`` set on all axes (bulk samples).
+        The structure, with ``pbc`` set on all axes (bulk samples; a warning names the axes a
+        file declared non-periodic).
 
     Raises:
         VmebError: naming the file, if it is missing, empty or cannot be parsed, or holds
@@ -141,6 +142,14 @@ def read_structure(
         atoms = _apply_species(atoms, species, path)
     if len(atoms) == 0:
         raise file_error(path, "contains no atoms")
+    if not atoms.pbc.all():
+        axes = "".join(axis for axis, on in zip("xyz", atoms.pbc, strict=True) if not on)
+        logger.warning(
+            "%s: not periodic along %s in the file; read as a bulk sample, periodic along x, y "
+            "and z",
+            path,
+            axes,
+        )
     atoms.pbc = True
     validate_structure(atoms, str(path), lattice=lattice, perfect=perfect)
     return atoms
