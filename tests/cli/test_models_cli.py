@@ -18,6 +18,10 @@ def test_models_table(capsys):
     assert card["kind"] in row.split()
     assert f"{card['cv']['mean_mae']:.4f}" in row
     assert "-".join(card["species"]) in row
+    column = lines[0].index("kind")  # columns stay aligned for the longest name
+    for line in lines[2:]:
+        kind = pretrained_card(line.split()[0])["kind"]
+        assert line[column : column + len(kind) + 1] == kind + " ", line
 
 
 def test_models_card(capsys):

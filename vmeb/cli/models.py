@@ -38,13 +38,14 @@ def run(args: argparse.Namespace) -> int:
     if not names:
         sys.stdout.write("no shipped models in this installation\n")
         return 0
-    header = f"{'name':<16} {'kind':<8} {'species':<16} {'a (Å)':<11} {'CV MAE (eV)':<12} data"
+    w = max(16, *(len(n) for n in names))
+    header = f"{'name':<{w}} {'kind':<8} {'species':<16} {'a (Å)':<11} {'CV MAE (eV)':<12} data"
     lines = [header, "-" * len(header)]
     for name in names:
         card = pretrained_card(name)
         low, high = card["lattice_constant_range"]
         lines.append(
-            f"{name:<16} {card['kind']:<8} {'-'.join(card['species']):<16} "
+            f"{name:<{w}} {card['kind']:<8} {'-'.join(card['species']):<16} "
             f"{low:.2f}-{high:.2f}  {card['cv']['mean_mae']:<12.4f} {card['training_data']['name']}"
         )
     sys.stdout.write("\n".join(lines) + "\n")
