@@ -113,6 +113,15 @@ def test_config_file_and_validation(tmp_path):
         PipelineConfig.from_dict({"test_compositions": ["Ta2Nb1Mo1"]}, PipelineConfig.quick())
     with pytest.raises(VmebError):
         PipelineConfig(neb={"n_replicas": 2})
+    for text, message in (
+        ("cells: two\n", "cells: expected an integer, got 'two'"),
+        ("neb: {ftol: abc}\n", "pipeline 'neb' settings: ftol: expected a number, got 'abc'"),
+        ("train: {lr: abc}\n", "pipeline 'train' settings: lr: expected a number, got 'abc'"),
+    ):
+        path.write_text(text)
+        with pytest.raises(VmebError) as info:
+            load_config(path)
+        assert str(info.value) == f"{path}: {message}"
 
 
 @pytest.mark.slow

@@ -177,7 +177,9 @@ class PipelineConfig:
         from vmeb.learn.training import TrainConfig  # noqa: PLC0415
 
         values = {**dict(self.train), "seed": self.train.get("seed", self.seed)}
-        return TrainConfig.from_dict(values)
+        return config_from_mapping(
+            TrainConfig, values, "pipeline 'train' settings", what="training config"
+        )
 
 
 def load_config(path: str | os.PathLike | None, quick: bool = False) -> PipelineConfig:
