@@ -168,8 +168,10 @@ def main(argv: list[str] | None = None) -> int:
             for seed, (pred, folds) in seeds.items():
                 new = pred
                 for held in folds if describe else []:
-                    args_ = (groups, moving, held, fractions, describe, distance, args.threshold)
-                    new = relevel(new, true, *args_)
+                    new = relevel(
+                        new, true, groups, moving, held, fractions, describe, distance,
+                        args.threshold,
+                    )  # fmt: skip
                 scores[seed] = composition_scores(new, true, groups)
             s = summarise_seeds(scores)
             cells = " | ".join(f"{s['groups'][g]:.3f}" for g in corners)

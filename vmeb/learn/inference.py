@@ -21,7 +21,7 @@ whole composition. `check_ranges` applies both checks.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -73,6 +73,25 @@ def check_species(atoms: Atoms, species: Sequence[str]) -> None:
         )
 
 
+def training_structures(
+    datasets: Iterable[Any], exclude_groups: Sequence[str] = ()
+) -> Iterator[Atoms]:
+    """The samples with valid hops outside ``exclude_groups`` (held-out test groups).
+
+    Args:
+        datasets: Opened `vmeb.data.dataset.BarrierDataset` s.
+        exclude_groups: Groups whose samples do not count.
+
+    Yields:
+        Each such perfect sample, dataset by dataset in order of first appearance.
+    """
+    for dataset in datasets:
+        hops = dataset.with_groups()
+        used = hops.loc[~hops["group"].isin(list(exclude_groups)), "sample_id"].unique()
+        for sid in used:
+            yield dataset.structure(str(sid))
+
+
 def training_lattice_range(
     datasets: Iterable[Any], exclude_groups: Sequence[str] = ()
 ) -> tuple[float, float] | None:
@@ -85,11 +104,7 @@ def training_lattice_range(
     Returns:
         ``(a_min, a_max)`` in Å over the samples with valid hops, or None if there are none.
     """
-    values = []
-    for dataset in datasets:
-        hops = dataset.with_groups()
-        used = hops.loc[~hops["group"].isin(list(exclude_groups)), "sample_id"].unique()
-        values += [bcc_lattice_constant(dataset.structure(str(sid))) for sid in used]
+    values = [bcc_lattice_constant(a) for a in training_structures(datasets, exclude_groups)]
     if not values:
         return None
     return round(min(values), 5), round(max(values), 5)
@@ -148,12 +163,10 @@ def training_composition_range(
     Returns:
         ``{symbol: (x_min, x_max)}`` in channel order, or None if no sample has valid hops.
     """
-    rows = []
-    for dataset in datasets:
-        hops = dataset.with_groups()
-        used = hops.loc[~hops["group"].isin(list(exclude_groups)), "sample_id"].unique()
-        for sid in used:
-            rows.append(list(atomic_fractions(dataset.structure(str(sid)), species).values()))
+    rows = [
+        list(atomic_fractions(atoms, species).values())
+        for atoms in training_structures(datasets, exclude_groups)
+    ]
     if not rows:
         return None
     table = np.asarray(rows)

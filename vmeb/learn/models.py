@@ -98,10 +98,7 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ModelConfig:
         """Inverse of `to_dict`; unknown keys are an error."""
-        values = dict(data)
-        if "hidden" in values:
-            values["hidden"] = tuple(values["hidden"])
-        return config_from_mapping(cls, values, what="model config")
+        return config_from_mapping(cls, data, what="model config")  # lists become tuples
 
 
 class _Normalised(nn.Module):
