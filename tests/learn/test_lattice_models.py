@@ -16,6 +16,7 @@ from vmeb.learn.descriptors import (
     symmetry_images,
     template_symmetries,
 )
+from vmeb.learn.lattice import inference_network
 from vmeb.learn.lattice_models import (
     GRID_HALF,
     TypeMapCNN,
@@ -101,6 +102,35 @@ def test_linear_skip_adds_a_linear_term_of_the_descriptors():
             wide.body.skip.linear.weight.copy_(weight)
             wide.body.skip.linear.bias.fill_(0.25)
         torch.testing.assert_close(wide(x) - plain(x), x @ weight[0] + 0.25)
+
+
+def test_folded_type_map_cnn_equals_the_model():
+    """Inference folds each batch norm into its convolution; the barriers stay the same."""
+    template = site_template(2.375)
+    rng = np.random.default_rng(5)
+    x = torch.as_tensor(occupancy_onehot(rng.integers(-1, 3, size=(7, template.n_sites)), 3))
+    torch.manual_seed(1)
+    config = ModelConfig(kind="latcnn", filters=4, hidden=(8,), linear=True, context=True)
+    model = build_model(config, 3, template.n_sites, template)
+    model.set_target_normalisation(1.2, 0.3)
+    with torch.no_grad():  # batch norms far from identity, so that folding is tested
+        for norm in model.modules():
+            if isinstance(norm, torch.nn.BatchNorm3d):
+                norm.running_mean.normal_(0.0, 0.5)
+                norm.running_var.uniform_(0.2, 3.0)
+                norm.weight.uniform_(0.5, 2.0)
+                norm.bias.normal_(0.0, 0.5)
+        model.body.skip.linear.weight.normal_(0.0, 0.05)
+    model.eval()
+    folded = inference_network(model)
+    assert folded is not model
+    assert not any(isinstance(m, torch.nn.BatchNorm3d) for m in folded.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm3d) for m in model.modules())  # not mutated
+    with torch.no_grad():
+        expected, got = model(x), folded(x)
+    assert float(expected.std()) > 0.01
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
+    assert inference_network(model.train()) is model  # training mode: no folding
 
 
 def test_grid_widens_for_templates_beyond_two_lattice_constants():

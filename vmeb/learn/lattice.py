@@ -48,7 +48,8 @@ from vmeb.learn.descriptors import (
     template_symmetries,
 )
 from vmeb.learn.environment import hop_frames
-from vmeb.learn.models import PERMUTED_KINDS, BarrierCNN
+from vmeb.learn.lattice_models import TypeMapCNN
+from vmeb.learn.models import PERMUTED_KINDS, BarrierCNN, LatticeModel
 from vmeb.learn.precision import autocast
 from vmeb.learn.sdm import SDMConfig, encode_sdm
 
@@ -447,6 +448,24 @@ def descriptors(
 # ----------------------------------------------------------------------------- prediction
 
 
+def _fold(conv: nn.Conv3d, norm: nn.BatchNorm3d) -> nn.Conv3d:
+    """One biased Conv3d equal to ``norm(conv(x))`` with ``norm`` in eval mode."""
+    scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
+    folded = nn.Conv3d(
+        conv.in_channels,
+        conv.out_channels,
+        conv.kernel_size,
+        stride=conv.stride,
+        padding=conv.padding,
+    ).to(conv.weight.device)
+    shift = norm.bias - norm.running_mean * scale
+    if conv.bias is not None:
+        shift = shift + conv.bias * scale
+    folded.weight.data = (conv.weight * scale[:, None, None, None, None]).detach()
+    folded.bias.data = shift.detach()
+    return folded
+
+
 class _FoldedCNN(nn.Module):
     """A `vmeb.learn.models.BarrierCNN` for inference: batch norms folded into the convolutions,
     each max-pool moved before its ReLU (they commute), channels-last activations."""
@@ -460,13 +479,7 @@ class _FoldedCNN(nn.Module):
                 continue
             norm = modules[i + 1]
             assert isinstance(norm, nn.BatchNorm3d)
-            scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
-            folded = nn.Conv3d(
-                conv.in_channels, conv.out_channels, conv.kernel_size, padding=conv.padding
-            )
-            folded.weight.data = (conv.weight * scale[:, None, None, None, None]).detach()
-            folded.bias.data = (norm.bias - norm.running_mean * scale).detach()
-            layers.append(folded)
+            layers.append(_fold(conv, norm))
             if i + 3 < len(modules) and isinstance(modules[i + 3], nn.MaxPool3d):
                 layers.append(copy.deepcopy(modules[i + 3]))
             layers.append(nn.ReLU(inplace=True))
@@ -483,16 +496,36 @@ class _FoldedCNN(nn.Module):
         return raw.squeeze(-1).float() * self.scale + self.shift
 
 
+def _folded_type_map(model: LatticeModel) -> LatticeModel:
+    """A copy of an eval-mode `LatticeModel` of a `TypeMapCNN` whose Conv3d + BatchNorm3d pairs
+    are single biased convolutions (about 1.3x faster on CPUs; same forward, same outputs within
+    float rounding)."""
+    folded = copy.deepcopy(model)
+    modules = list(model.body.features)
+    layers: list[nn.Module] = []
+    for i, conv in enumerate(modules):
+        if isinstance(conv, nn.Conv3d):
+            layers += [_fold(conv, modules[i + 1]), nn.ReLU(inplace=True)]
+    folded.body.features = nn.Sequential(*layers)
+    return folded.eval()
+
+
 def inference_network(model: nn.Module) -> nn.Module:
     """A faster eval-only equivalent of a model (same outputs within float rounding).
 
     A `BarrierCNN` in eval mode becomes `_FoldedCNN` (about 3x faster on CPUs for compact
     models: the batch norm, ReLU and pool passes over full-size activations were most of the
-    time); other models are returned as they are.
+    time); a type-map CNN (`LatticeModel` of a `TypeMapCNN`) in eval mode gets its batch norms
+    folded into its convolutions (about 1.3x for 16 filters, `benchmarks/bench_spectrum.py`);
+    other models are returned as they are.
     """
-    if isinstance(model, BarrierCNN) and not model.training:
+    if model.training:
+        return model
+    if isinstance(model, BarrierCNN):
         device = next(model.parameters()).device
         return _FoldedCNN(model).to(device).eval()
+    if isinstance(model, LatticeModel) and isinstance(model.body, TypeMapCNN):
+        return _folded_type_map(model)
     return model
 
 
@@ -555,6 +588,9 @@ def lattice_operation_predictions(
     config = trained.train_config
     model = trained.model.to(device).eval()
     key = (id(trained.model), trained.kind)
+    if ("network", key) not in geometry.cache:
+        geometry.cache[("network", key)] = inference_network(model)
+    network = geometry.cache[("network", key)]
     if trained.kind == "cnn":
         ops = operations(config, "cnn")
         if key not in geometry.cache:
@@ -562,9 +598,6 @@ def lattice_operation_predictions(
                 geometry, config.sdm_config(), ops, config.augment == "lattice"
             )
         encoder = geometry.cache[key]
-        if ("network", key) not in geometry.cache:
-            geometry.cache[("network", key)] = inference_network(model)
-        network = geometry.cache[("network", key)]
     else:
         template = trained.template()
         if key not in geometry.cache:
@@ -595,6 +628,6 @@ def lattice_operation_predictions(
             elif not images:
                 stack = x[None]
             with autocast(trained.kind, config.precision, device):
-                preds = [model(torch.as_tensor(img).to(device)) for img in stack]
+                preds = [network(torch.as_tensor(img).to(device)) for img in stack]
         out[:, start:stop] = torch.stack(preds).double().cpu().numpy()
     return out

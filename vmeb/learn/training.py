@@ -59,7 +59,7 @@ from vmeb.learn.descriptors import SiteTemplate, lattice_roll, site_template, sy
 from vmeb.learn.environment import LocalEnvironments
 from vmeb.learn.hops import HopData, load_hops, merged_species, split_hops  # noqa: F401
 from vmeb.learn.inference import training_composition_range, training_lattice_range
-from vmeb.learn.lattice import HopGeometry, lattice_operation_predictions
+from vmeb.learn.lattice import HopGeometry, inference_network, lattice_operation_predictions
 from vmeb.learn.metrics import training_metrics
 from vmeb.learn.models import PERMUTED_KINDS, ModelConfig, build_model, fit_linear
 from vmeb.learn.precision import PRECISIONS, autocast, prepare_maps, prepare_model
@@ -244,7 +244,7 @@ def _predict(
 ) -> np.ndarray:
     """Deterministic predictions [len(index)] (eV), averaged over the inference operations."""
     mode = (config.kind, config.precision, device)
-    model = prepare_model(model, *mode).eval()
+    model = prepare_model(inference_network(model.eval()), *mode).eval()
     ops = operations(config, inputs.kind)
     out = np.empty(len(index), dtype=np.float64)
     index_t = torch.as_tensor(np.asarray(index), dtype=torch.long)
