@@ -16,6 +16,7 @@ Usage::
 
     python benchmarks/bench_spectrum.py CHECKPOINT [--cells 20] [--threads 2]
         [--exact-sites 256] [--reference-cells 10] [--a 3.2427] [--batch-size 1024]
+        [--precision auto|fp32|bf16]
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import numpy as np
 import torch
 
 from vmeb.learn.lattice import inference_image_count
+from vmeb.learn.precision import resolve_precision
 from vmeb.learn.training import load_checkpoint
 from vmeb.spectra.predict import predict_barriers, spectrum_statistics
 from vmeb.structure.build import build_random_alloy
@@ -58,16 +60,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch-size", type=int, default=1024)
     parser.add_argument("--chunk-sites", type=int, default=4096)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--precision",
+        choices=("auto", "fp32", "bf16"),
+        default=None,
+        help="override the checkpoint's precision (auto: bf16 where the CPU has bf16 units)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     torch.set_num_threads(args.threads)
 
     trained = load_checkpoint(args.checkpoint)
+    if args.precision:
+        trained.config["train"]["precision"] = args.precision
     n_ops = inference_image_count(trained)
     atoms = build_random_alloy("TaNbMo", args.cells, args.a, seed=args.seed)
     print(
         f"sample: {len(atoms):,} atoms, {8 * len(atoms):,} hops; model {trained.kind}, "
-        f"{n_ops} inference operation(s) per barrier; {args.threads} thread(s)"
+        f"{n_ops} inference operation(s) per barrier; {args.threads} thread(s); prediction "
+        f"precision {resolve_precision(trained.train_config.precision, 'cpu', inference=True)}"
     )
     rss_before = _peak_rss_mb()
 

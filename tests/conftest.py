@@ -41,6 +41,18 @@ def one_torch_thread():
     yield
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_bf16_units():
+    """``precision: auto`` resolves to fp32 on every CPU (session-wide, before the tiny model is
+    trained), so that comparisons of exact and fast paths hold on AMX and AVX512-BF16 machines
+    too; bf16 is tested where a test forces it or patches the CPU flags (`test_precision.py`)."""
+    from vmeb.learn import precision
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(precision, "cpu_flags", frozenset)
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _close_figures():
     yield

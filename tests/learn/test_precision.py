@@ -27,9 +27,40 @@ def amx_cpu(monkeypatch):
     monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"avx2", "amx_bf16"}))
 
 
-def test_auto_is_fp32_with_avx512_bf16_but_no_amx(monkeypatch):
+def test_auto_trains_in_fp32_but_predicts_in_bf16_with_avx512_bf16_but_no_amx(monkeypatch):
     monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"avx512f", "avx512_bf16"}))
     assert precision.resolve_precision("auto", "cpu") == "fp32"
+    assert precision.resolve_precision("auto", "cpu", inference=True) == "bf16"
+    assert precision.uses_bf16("latcnn", "auto", "cpu", inference=True)
+    assert not precision.uses_bf16("latcnn", "fp32", "cpu", inference=True)  # forced
+
+
+def test_auto_predicts_in_fp32_without_bf16_units(no_bf16_cpu):
+    assert precision.resolve_precision("auto", "cpu", inference=True) == "fp32"
+    assert not precision.uses_bf16("cnn", "auto", "cpu", inference=True)
+
+
+class _NaNInBf16(torch.nn.Module):
+    """Doubles its input; NaN where it runs under bf16 autocast (a bf16 overflow stand-in)."""
+
+    def forward(self, x):
+        if torch.is_autocast_enabled("cpu"):
+            return torch.full_like(x, float("nan"))
+        return 2 * x
+
+
+def test_inference_forward_redoes_non_finite_bf16_batches_in_fp32(caplog):
+    x = torch.arange(4.0)
+    with caplog.at_level("WARNING", logger="vmeb.learn.precision"):
+        out = precision.inference_forward(_NaNInBf16(), x, "latcnn", "bf16", "cpu")
+    torch.testing.assert_close(out, 2 * x)
+    assert "redone in fp32" in caplog.text
+    assert torch.isnan(_bf16_forward(x)).all()  # the stand-in does fail under autocast
+
+
+def _bf16_forward(x):
+    with precision.autocast("latcnn", "bf16", "cpu"):
+        return _NaNInBf16()(x)
 
 
 def test_auto_is_fp32_without_native_bf16(no_bf16_cpu):

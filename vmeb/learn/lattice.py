@@ -50,7 +50,7 @@ from vmeb.learn.descriptors import (
 from vmeb.learn.environment import hop_frames
 from vmeb.learn.lattice_models import TypeMapCNN
 from vmeb.learn.models import PERMUTED_KINDS, BarrierCNN, LatticeModel
-from vmeb.learn.precision import autocast
+from vmeb.learn.precision import inference_forward, prepare_model
 from vmeb.learn.sdm import SDMConfig, encode_sdm
 
 logger = logging.getLogger(__name__)
@@ -588,8 +588,9 @@ def lattice_operation_predictions(
     config = trained.train_config
     model = trained.model.to(device).eval()
     key = (id(trained.model), trained.kind)
+    mode = (trained.kind, config.precision, device)
     if ("network", key) not in geometry.cache:
-        geometry.cache[("network", key)] = inference_network(model)
+        geometry.cache[("network", key)] = prepare_model(inference_network(model), *mode, True)
     network = geometry.cache[("network", key)]
     if trained.kind == "cnn":
         ops = operations(config, "cnn")
@@ -611,13 +612,11 @@ def lattice_operation_predictions(
     for start in range(0, len(direction), batch_size):
         stop = min(start + batch_size, len(direction))
         if trained.kind == "cnn":
-            with autocast(trained.kind, config.precision, device):
-                preds = [
-                    network(
-                        encoder.maps(occ_t[start:stop], dir_t[start:stop], o, n_species).to(device)
-                    )
-                    for o in range(len(ops))
-                ]
+            maps = (
+                encoder.maps(occ_t[start:stop], dir_t[start:stop], o, n_species).to(device)
+                for o in range(len(ops))
+            )
+            preds = [inference_forward(network, x, *mode) for x in maps]
         else:
             x = descriptors(
                 occupancy[start:stop], direction[start:stop], sites, template.n_sites, n_species
@@ -627,7 +626,8 @@ def lattice_operation_predictions(
                 stack = stack.mean(axis=0, keepdims=True)
             elif not images:
                 stack = x[None]
-            with autocast(trained.kind, config.precision, device):
-                preds = [network(torch.as_tensor(img).to(device)) for img in stack]
+            preds = [
+                inference_forward(network, torch.as_tensor(img).to(device), *mode) for img in stack
+            ]
         out[:, start:stop] = torch.stack(preds).double().cpu().numpy()
     return out

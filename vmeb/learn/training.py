@@ -54,14 +54,15 @@ from vmeb.data.dataset import BarrierDataset, open_dataset
 from vmeb.errors import VmebError, file_error
 from vmeb.files import atomic_output, atomic_write_text, to_json, write_json
 from vmeb.learn.auxiliary import align_auxiliary, is_auxiliary, load_with_auxiliary
-from vmeb.learn.batches import ModelInputs, batch, operations, prepare_inputs
-from vmeb.learn.descriptors import SiteTemplate, lattice_roll, site_template, symmetry_images
+from vmeb.learn.batches import ModelInputs, batch, prepare_inputs
+from vmeb.learn.descriptors import SiteTemplate, lattice_roll, site_template
 from vmeb.learn.environment import LocalEnvironments
+from vmeb.learn.forward import predict_inputs
 from vmeb.learn.hops import HopData, load_hops, merged_species, split_hops  # noqa: F401
 from vmeb.learn.inference import training_composition_range, training_lattice_range
-from vmeb.learn.lattice import HopGeometry, inference_network, lattice_operation_predictions
+from vmeb.learn.lattice import HopGeometry, lattice_operation_predictions
 from vmeb.learn.metrics import training_metrics
-from vmeb.learn.models import PERMUTED_KINDS, ModelConfig, build_model, fit_linear
+from vmeb.learn.models import ModelConfig, build_model, fit_linear
 from vmeb.learn.precision import PRECISIONS, autocast, prepare_maps, prepare_model
 from vmeb.learn.pretrained import resolve_checkpoint
 from vmeb.learn.sdm import SDMConfig
@@ -232,37 +233,6 @@ class TrainResult:
 # ----------------------------------------------------------------------------- prediction
 
 
-@torch.no_grad()
-def _predict(
-    model: torch.nn.Module,
-    inputs: ModelInputs,
-    index: np.ndarray,
-    n_species: int,
-    config: TrainConfig,
-    batch_size: int,
-    device: torch.device | str,
-) -> np.ndarray:
-    """Deterministic predictions [len(index)] (eV), averaged over the inference operations."""
-    mode = (config.kind, config.precision, device)
-    model = prepare_model(inference_network(model.eval()), *mode).eval()
-    ops = operations(config, inputs.kind)
-    out = np.empty(len(index), dtype=np.float64)
-    index_t = torch.as_tensor(np.asarray(index), dtype=torch.long)
-    for start in range(0, len(index), batch_size):
-        chunk = index_t[start : start + batch_size]
-        if inputs.kind in PERMUTED_KINDS and config.augment != "none":
-            x = inputs.descriptors[chunk]
-            images = symmetry_images(x.numpy(), inputs.perms.numpy(), n_species)
-            with autocast(*mode):
-                preds = [model(torch.as_tensor(img).to(device)) for img in images]
-        else:
-            maps = [batch(inputs, chunk, n_species, config, None, op, device) for op in ops]
-            with autocast(*mode):  # maps are made in fp32, outside autocast
-                preds = [model(prepare_maps(x, *mode)) for x in maps]
-        out[start : start + len(chunk)] = torch.stack(preds).mean(0).double().cpu().numpy()
-    return out
-
-
 # ----------------------------------------------------------------------------- checkpoints
 
 
@@ -397,7 +367,7 @@ class TrainedModel:
         config = self.train_config
         self.model.to(device)
         inputs = prepare_inputs(env, config, len(self.species), self.template())
-        return _predict(
+        return predict_inputs(
             self.model, inputs, np.arange(len(env)), len(self.species), config, batch_size, device
         )
 
@@ -696,7 +666,9 @@ def _validate(run: _Run, epoch: int, train_mae: float) -> dict[str, Any]:
     config, state, n_species = run.config, run.state, len(run.data.species)
     device = torch.device(config.device)
     val = run.split["val"]
-    val_pred = _predict(run.model, run.inputs, val, n_species, config, 256, device)
+    val_pred = predict_inputs(
+        run.model, run.inputs, val, n_species, config, 256, device, inference=False
+    )
     val_mae = float(np.abs(val_pred - run.data.barriers[val]).mean())
     lr = run.optimizer.param_groups[0]["lr"]
     run.scheduler.step(val_mae)
@@ -759,7 +731,7 @@ def _finish(model, inputs, data, split, config, out, state) -> TrainResult:
     n_species = len(data.species)
     test: dict[str, Any] = {}
     if len(split["test"]):
-        pred = _predict(model, inputs, split["test"], n_species, config, 256, config.device)
+        pred = predict_inputs(model, inputs, split["test"], n_species, config, 256, config.device)
         test = training_metrics(pred, data.barriers[split["test"]], data.groups[split["test"]])
     summary = {
         "kind": config.kind,
@@ -783,7 +755,9 @@ def _fit_lr(model, inputs, data, split, config, species, template, out, on_epoch
     start = time.perf_counter()
     x = inputs.descriptors[split["train"]].numpy()
     fit_linear(model, x, data.barriers[split["train"]], ridge=config.ridge)
-    val_pred = _predict(model, inputs, split["val"], len(species), config, 4096, config.device)
+    val_pred = predict_inputs(
+        model, inputs, split["val"], len(species), config, 4096, config.device, inference=False
+    )
     val_mae = float(np.abs(val_pred - data.barriers[split["val"]]).mean())
     save_checkpoint(_model_record(model, config, species, template), out / MODEL_FILE)
     entry = {

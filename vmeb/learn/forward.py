@@ -1,0 +1,73 @@
+"""Deterministic predictions of a network over prepared inputs (the exact, per-hop path).
+
+`predict_inputs` averages a model over the inference operations of its augmentation (the six
+point-group images of a site model, the rotations and mirrors of an SDM CNN) with the faster
+eval-only equivalent of the network (`vmeb.learn.lattice.inference_network`). Predictions use
+the prediction precision (`vmeb.learn.precision`, ``inference=True``); the validation of a
+training run passes ``inference=False`` and uses the training precision.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from vmeb.learn.batches import ModelInputs, batch, operations
+from vmeb.learn.descriptors import symmetry_images
+from vmeb.learn.lattice import inference_network
+from vmeb.learn.models import PERMUTED_KINDS
+from vmeb.learn.precision import autocast, inference_forward, prepare_maps, prepare_model
+
+if TYPE_CHECKING:
+    from vmeb.learn.training import TrainConfig
+
+
+@torch.no_grad()
+def predict_inputs(
+    model: torch.nn.Module,
+    inputs: ModelInputs,
+    index: np.ndarray,
+    n_species: int,
+    config: TrainConfig,
+    batch_size: int,
+    device: torch.device | str,
+    inference: bool = True,
+) -> np.ndarray:
+    """Barriers [len(index)] (eV, float64) of the hops ``index`` of ``inputs``.
+
+    Args:
+        model: The network (put in eval mode).
+        inputs: Prepared model inputs (`vmeb.learn.batches.prepare_inputs`).
+        index: [N] hops to predict.
+        n_species: C.
+        config: The model's training config (kind, augmentation, precision).
+        batch_size: Hops per forward pass.
+        device: Torch device.
+        inference: Prediction precision (True) or training precision (False, validation).
+
+    Returns:
+        [N] barriers averaged over the inference operations.
+    """
+    mode = (config.kind, config.precision, device)
+    network = prepare_model(inference_network(model.eval()), *mode, inference).eval()
+    ops = operations(config, inputs.kind)
+    out = np.empty(len(index), dtype=np.float64)
+    index_t = torch.as_tensor(np.asarray(index), dtype=torch.long)
+    for start in range(0, len(index), batch_size):
+        chunk = index_t[start : start + batch_size]
+        if inputs.kind in PERMUTED_KINDS and config.augment != "none":
+            x = inputs.descriptors[chunk]
+            images = symmetry_images(x.numpy(), inputs.perms.numpy(), n_species)
+            xs = [torch.as_tensor(img).to(device) for img in images]
+        else:  # maps are made in fp32, outside autocast
+            maps = [batch(inputs, chunk, n_species, config, None, op, device) for op in ops]
+            xs = [prepare_maps(x, *mode, inference) for x in maps]
+        if inference:
+            preds = [inference_forward(network, x, *mode) for x in xs]
+        else:
+            with autocast(*mode):
+                preds = [network(x).float() for x in xs]
+        out[start : start + len(chunk)] = torch.stack(preds).mean(0).double().cpu().numpy()
+    return out
