@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -126,3 +127,34 @@ def test_bf16_training_and_prediction_match_fp32_path(tmp_path):
     assert bf16.dtype == np.float64
     assert np.abs(bf16 - exact).max() < 0.03
     assert np.abs(bf16 - exact).mean() < 0.01
+
+
+def test_prediction_precision_flag_overrides_the_checkpoint(tiny_setup, tmp_path, capsys):
+    """``--precision`` of the model commands: bf16 rounds the tiny CNN's barriers by a few meV,
+    fp32 gives the checkpoint's fp32 barriers exactly, unknown names are refused."""
+    from vmeb.cli.main import main
+    from vmeb.learn.ensembles import DeepEnsemble
+    from vmeb.learn.predictors import load_model, set_precision
+
+    dataset, checkpoint, _ = tiny_setup
+    env = load_hops([open_dataset(dataset)], 5.0).environments
+    fp32 = load_model(checkpoint, precision="fp32")
+    bf16 = load_model(checkpoint, precision="bf16")
+    assert (fp32.train_config.precision, bf16.train_config.precision) == ("fp32", "bf16")
+    exact, cast = fp32.predict_environments(env), bf16.predict_environments(env)
+    assert 0 < np.abs(cast - exact).max() < 0.03
+    assert load_model(checkpoint).train_config.precision == "auto"  # the checkpoint's
+    ensemble = set_precision(DeepEnsemble(members=[load_model(checkpoint)] * 2), "bf16")
+    assert {m.train_config.precision for m in ensemble.members} == {"bf16"}
+    with pytest.raises(VmebError, match="precision 'half'"):
+        set_precision(fp32, "half")
+    for name, expected in (("fp32", exact), ("bf16", cast)):
+        out = tmp_path / name
+        assert main(["evaluate", str(checkpoint), str(dataset), "-o", str(out),
+                     "--precision", name, "--no-progress"]) == 0  # fmt: skip
+        predicted = pd.read_csv(out / "predictions.csv")
+        assert len(predicted) == len(expected)
+        np.testing.assert_allclose(np.sort(predicted["predicted"]),
+                                   np.sort(expected), atol=1e-6)  # fmt: skip
+    assert main(["evaluate", str(checkpoint), str(dataset), "--precision", "half"]) == 2
+    assert "--precision" in capsys.readouterr().err

@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     if args.model is not None:
         from vmeb.learn.predictors import load_model  # noqa: PLC0415
 
-        trained = load_model(args.model, args.device)
+        trained = load_model(args.model, args.device, args.precision)
         order = list(trained.species)
     with staged_output(args.output) as tmp:
         table = write_order_report(structures, order, tmp, config)

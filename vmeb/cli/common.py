@@ -39,6 +39,8 @@ HELP = {
     "threads": "torch CPU threads (default: torch's choice)",
     "batch_size": "hops per model batch (inference default 256; training default: by depth)",
     "no_progress": "hide progress bars",
+    "precision": "arithmetic of CNN predictions (default: the checkpoint's, auto: bf16 where the "
+    "CPU or GPU has bf16 units, else fp32); fp32 gives the same barriers on every machine",
     "config": "YAML/JSON file of settings (keys: see the description); flags given on the "
     "command line override it",
 }
@@ -435,14 +437,28 @@ def add_config(parser: argparse.ArgumentParser, *, legacy: Sequence[str] = ()) -
         )  # fmt: skip
 
 
+def add_precision(parser: argparse.ArgumentParser) -> None:
+    """``--precision {auto,fp32,bf16}`` of prediction (training has its own, a config field)."""
+    parser.add_argument(
+        "--precision", choices=("auto", "fp32", "bf16"), default=None, help=HELP["precision"]
+    )
+
+
 def add_model_work(
-    parser: argparse.ArgumentParser, *, batch_size: Any = 256, device_default: Any = "cpu"
+    parser: argparse.ArgumentParser,
+    *,
+    batch_size: Any = 256,
+    device_default: Any = "cpu",
+    precision: bool = True,
 ) -> None:
-    """The flags of every command that runs a model: device, threads, batch size, progress."""
+    """The flags of every command that runs a model: device, threads, batch size, progress and
+    (``precision``: commands that predict with a trained model) the prediction precision."""
     add_device(parser, device_default)
     add_threads(parser)
     add_batch_size(parser, batch_size)
     add_no_progress(parser)
+    if precision:
+        add_precision(parser)
 
 
 def sites_argument(args: argparse.Namespace) -> Any:
@@ -544,7 +560,7 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     add_output(parser, new=False)
     add_config(parser)
     parser.add_argument("--resume", action="store_true", help="continue OUTPUT/checkpoint.pt")
-    add_model_work(parser, batch_size=SUPPRESS, device_default=SUPPRESS)
+    add_model_work(parser, batch_size=SUPPRESS, device_default=SUPPRESS, precision=False)
     batch = next(a for a in parser._actions if a.dest == "batch_size")  # noqa: SLF001
     batch.type = _optional(positive_int)  # "auto": the paper's size for the depth
     add = parser.add_argument_group("training configuration (defaults in vmeb.learn.training)")

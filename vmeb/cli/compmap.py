@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         device=args.device,
     )
-    predictor = load_predictor(args.model, args.device)
+    predictor = load_predictor(args.model, args.device, args.precision)
     unknown = [e for e in elements if e not in predictor.species]
     if unknown:
         raise file_error(

@@ -127,7 +127,7 @@ def _predict(args: argparse.Namespace) -> int:
 
     if args.output.exists():
         raise file_error(args.output, "already exists (choose another output or remove it)")
-    ensemble = load_predictor(args.ensemble, device=args.device)
+    ensemble = load_predictor(args.ensemble, device=args.device, precision=args.precision)
     atoms = read_structure(args.structure, args.format, args.species)
     sites = common.sites_argument(args)
     try:
@@ -188,7 +188,7 @@ def _calibrate(args: argparse.Namespace) -> int:
 
     if args.output.exists():
         raise file_error(args.output, "already exists (choose another output or remove it)")
-    ensemble = load_predictor(args.ensemble, device=args.device)
+    ensemble = load_predictor(args.ensemble, device=args.device, precision=args.precision)
     dataset = open_dataset(args.dataset)
     unknown = SpeciesTable.of(ensemble.species).unknown(dataset.species)
     if unknown:

@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     output = args.output or Path(f"evaluation-{args.dataset.resolve().name}")
     if output.exists():
         raise file_error(output, "already exists (choose another output or remove it)")
-    trained = load_model(args.model, args.device)
+    trained = load_model(args.model, args.device, args.precision)
     dataset = open_dataset(args.dataset)
     report = evaluate_model(
         trained,

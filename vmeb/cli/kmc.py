@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     if args.output.exists():
         raise file_error(args.output, "already exists (choose another output or remove it)")
     config = KMCConfig(args.temperature, args.steps, args.attempt_frequency)
-    trained = load_model(args.model, args.device)
+    trained = load_model(args.model, args.device, args.precision)
     atoms = read_structure(args.structure, args.format, args.species)
     rng = np.random.default_rng(args.seed)
     vacancy = int(rng.integers(len(atoms))) if args.vacancy is None else args.vacancy

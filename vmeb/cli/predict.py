@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     if args.output.exists():
         raise file_error(args.output, "already exists (choose another output or remove it)")
     check_output_names(args.hops, args.per_site)
-    trained = load_model(args.model, args.device)
+    trained = load_model(args.model, args.device, args.precision)
     atoms = read_structure(args.structure, args.format, args.species)
     sites = common.sites_argument(args)
     sites_source = args.sites_file or args.structure

@@ -47,7 +47,25 @@ def check_device(name: str) -> str:
     return name
 
 
-def load_model(path: str | os.PathLike, device: str = "cpu") -> Any:
+def set_precision(predictor: Any, precision: str | None) -> Any:
+    """Make ``predictor`` (a `TrainedModel` or a `DeepEnsemble`, every member) predict at
+    ``precision`` (``"auto"``, ``"fp32"`` or ``"bf16"``, `vmeb.learn.precision`) instead of its
+    checkpoint's; None leaves it. Returns ``predictor``.
+
+    Raises:
+        VmebError: for an unknown precision.
+    """
+    if precision is None:
+        return predictor
+    from vmeb.learn.precision import resolve_precision  # noqa: PLC0415
+
+    resolve_precision(precision, "cpu")  # refuses unknown names
+    for trained in getattr(predictor, "members", None) or [predictor]:
+        trained.config["train"]["precision"] = precision
+    return predictor
+
+
+def load_model(path: str | os.PathLike, device: str = "cpu", precision: str | None = None) -> Any:
     """A trained checkpoint (`vmeb.learn.training.TrainedModel`) on ``device``, or the deep
     ensemble (`vmeb.learn.ensembles.DeepEnsemble`) of an ensemble directory or of a shipped
     model that is one; both predict through the same interface.
@@ -56,6 +74,7 @@ def load_model(path: str | os.PathLike, device: str = "cpu") -> Any:
         path: Checkpoint file of ``vmeb train``, a shipped model's name
             (`vmeb.learn.pretrained.resolve_checkpoint`) or an ensemble directory.
         device: Torch device; checked first so a missing GPU is not reported as a bad file.
+        precision: Prediction precision instead of the checkpoint's (`set_precision`).
 
     Raises:
         VmebError: one line naming the file (or the device) and the problem.
@@ -67,9 +86,9 @@ def load_model(path: str | os.PathLike, device: str = "cpu") -> Any:
     check_device(device)
     resolved = resolve_checkpoint(path)
     if resolved.is_dir():
-        return load_ensemble(resolved, device=device)
+        return set_precision(load_ensemble(resolved, device=device), precision)
     try:
-        return load_checkpoint(path, device=device)
+        return set_precision(load_checkpoint(path, device=device), precision)
     except VmebError as exc:
         message = str(exc)
         raise (exc if str(path) in message else file_error(path, message)) from None
@@ -80,11 +99,13 @@ def load_model(path: str | os.PathLike, device: str = "cpu") -> Any:
         ) from exc
 
 
-def load_predictor(path: str | os.PathLike, device: str = "cpu") -> Any:
+def load_predictor(
+    path: str | os.PathLike, device: str = "cpu", precision: str | None = None
+) -> Any:
     """The same as `load_model` (a checkpoint, a shipped model or an ensemble directory), under
     the name the ensemble and map commands use.
 
     Returns:
         A `vmeb.learn.training.TrainedModel` or a `vmeb.learn.ensembles.DeepEnsemble`.
     """
-    return load_model(path, device)
+    return load_model(path, device, precision)
