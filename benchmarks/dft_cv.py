@@ -8,6 +8,8 @@ times through `vmeb.learn.training.train_model` (config ``configs/dft_<model>.ya
 50 random hops of every training composition, for the schedule and early stopping) and predicts
 the held-out compositions with `TrainedModel.predict_environments`. Every composition is thus
 predicted by a model that never saw it, once per seed.
+Predictions are made in fp32 on every machine (training follows the config's ``precision``), so
+the study's numbers do not depend on the CPU's bf16 units.
 
 Usage (CPU, one torch thread; resumable: finished runs are skipped)::
 
@@ -49,6 +51,7 @@ from vmeb.learn.batches import prepare_inputs
 from vmeb.learn.crossval import composition_folds, composition_scores, summarise_seeds
 from vmeb.learn.descriptors import assign_sites, template_symmetries
 from vmeb.learn.lattice_models import predict_occupancy_barriers
+from vmeb.learn.predictors import set_precision
 from vmeb.learn.training import HopData, TrainConfig, load_checkpoint, train_model
 from vmeb.testing import FPNNK_DIR
 
@@ -141,7 +144,7 @@ def _run(name, seed, fold, data: HopData, dataset, out: Path, epochs) -> dict:
     start = time.perf_counter()
     result = train_model([dataset], config, run_dir, data=data, progress=False)
     test = np.nonzero(np.isin(data.groups, fold.test_groups))[0]
-    trained = load_checkpoint(result.model_path)
+    trained = set_precision(load_checkpoint(result.model_path), "fp32")  # same on every CPU
     template = trained.template()
     if template is None:  # SDM CNN: from the environments
         pred = trained.predict_environments(data.environments.take(test), batch_size=1024)
