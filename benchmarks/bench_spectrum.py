@@ -30,7 +30,8 @@ import numpy as np
 import torch
 
 from vmeb.learn.lattice import inference_image_count
-from vmeb.learn.precision import resolve_precision
+from vmeb.learn.precision import PRECISIONS, resolve_precision
+from vmeb.learn.predictors import set_precision
 from vmeb.learn.training import load_checkpoint
 from vmeb.spectra.predict import predict_barriers, spectrum_statistics
 from vmeb.structure.build import build_random_alloy
@@ -62,7 +63,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--precision",
-        choices=("auto", "fp32", "bf16"),
+        choices=PRECISIONS,
         default=None,
         help="override the checkpoint's precision (auto: bf16 where the CPU has bf16 units)",
     )
@@ -70,9 +71,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     torch.set_num_threads(args.threads)
 
-    trained = load_checkpoint(args.checkpoint)
-    if args.precision:
-        trained.config["train"]["precision"] = args.precision
+    trained = set_precision(load_checkpoint(args.checkpoint), args.precision)
     n_ops = inference_image_count(trained)
     atoms = build_random_alloy("TaNbMo", args.cells, args.a, seed=args.seed)
     print(

@@ -437,10 +437,14 @@ def add_config(parser: argparse.ArgumentParser, *, legacy: Sequence[str] = ()) -
         )  # fmt: skip
 
 
+#: ``--precision`` choices: `vmeb.learn.precision.PRECISIONS` (not imported: torch stays unloaded).
+PRECISION_CHOICES = ("auto", "fp32", "bf16")
+
+
 def add_precision(parser: argparse.ArgumentParser) -> None:
     """``--precision {auto,fp32,bf16}`` of prediction (training has its own, a config field)."""
     parser.add_argument(
-        "--precision", choices=("auto", "fp32", "bf16"), default=None, help=HELP["precision"]
+        "--precision", choices=PRECISION_CHOICES, default=None, help=HELP["precision"]
     )
 
 
@@ -615,7 +619,7 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add.add_argument(
         "--precision",
-        choices=("auto", "fp32", "bf16"),
+        choices=PRECISION_CHOICES,
         default=sup,
         help="CNN arithmetic (auto: bf16 where the device has native bf16, else fp32)",
     )

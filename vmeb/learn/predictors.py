@@ -88,7 +88,7 @@ def load_model(path: str | os.PathLike, device: str = "cpu", precision: str | No
     if resolved.is_dir():
         return set_precision(load_ensemble(resolved, device=device), precision)
     try:
-        return set_precision(load_checkpoint(path, device=device), precision)
+        trained = load_checkpoint(path, device=device)
     except VmebError as exc:
         message = str(exc)
         raise (exc if str(path) in message else file_error(path, message)) from None
@@ -97,6 +97,7 @@ def load_model(path: str | os.PathLike, device: str = "cpu", precision: str | No
         raise file_error(
             path, f"corrupted or incompatible checkpoint ({type(exc).__name__}: {detail})"
         ) from exc
+    return set_precision(trained, precision)  # outside the try: its error names no file
 
 
 def load_predictor(
