@@ -14,7 +14,7 @@ on-lattice fast path, and prints:
 
 Usage::
 
-    python benchmarks/bench_spectrum.py CHECKPOINT [--cells 20] [--threads 2]
+    python benchmarks/bench_spectrum.py MODEL [--cells 20] [--threads 2]
         [--exact-sites 256] [--reference-cells 10] [--a 3.2427] [--batch-size 1024]
         [--precision auto|fp32|bf16]
 """
@@ -31,8 +31,7 @@ import torch
 
 from vmeb.learn.lattice import inference_image_count
 from vmeb.learn.precision import PRECISIONS, resolve_precision
-from vmeb.learn.predictors import set_precision
-from vmeb.learn.training import load_checkpoint
+from vmeb.learn.predictors import load_model
 from vmeb.spectra.predict import predict_barriers, spectrum_statistics
 from vmeb.structure.build import build_random_alloy
 
@@ -52,7 +51,7 @@ def _timed(trained, atoms, sites=None, **kwargs):
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("checkpoint", help="model checkpoint (model.pt)")
+    parser.add_argument("checkpoint", help="model checkpoint, ensemble folder or shipped name")
     parser.add_argument("--cells", type=int, default=20, help="cells per edge (80: 1,024,000)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--exact-sites", type=int, default=256, help="sites on the exact path")
@@ -71,13 +70,17 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     torch.set_num_threads(args.threads)
 
-    trained = set_precision(load_checkpoint(args.checkpoint), args.precision)
-    n_ops = inference_image_count(trained)
+    trained = load_model(args.checkpoint, precision=args.precision)
+    members = getattr(trained, "members", [trained])  # an ensemble averages its members
+    n_ops = sum(inference_image_count(m) for m in members)
+    precisions = sorted(
+        {resolve_precision(m.train_config.precision, "cpu", inference=True) for m in members}
+    )
     atoms = build_random_alloy("TaNbMo", args.cells, args.a, seed=args.seed)
     print(
-        f"sample: {len(atoms):,} atoms, {8 * len(atoms):,} hops; model {trained.kind}, "
-        f"{n_ops} inference operation(s) per barrier; {args.threads} thread(s); prediction "
-        f"precision {resolve_precision(trained.train_config.precision, 'cpu', inference=True)}"
+        f"sample: {len(atoms):,} atoms, {8 * len(atoms):,} hops; model {trained.kind} "
+        f"({len(members)} network(s)), {n_ops} inference operation(s) per barrier; "
+        f"{args.threads} thread(s); prediction precision {'/'.join(precisions)}"
     )
     rss_before = _peak_rss_mb()
 

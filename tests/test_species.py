@@ -13,7 +13,13 @@ from vmeb.errors import VmebError
 from vmeb.learn.environment import hop_environments
 from vmeb.learn.evaluate import evaluate_model
 from vmeb.learn.training import load_checkpoint, read_checkpoint
-from vmeb.species import SpeciesTable, default_order
+from vmeb.species import (
+    ELEMENT_FEATURES,
+    ELEMENT_PROPERTIES,
+    SpeciesTable,
+    default_order,
+    element_features,
+)
 from vmeb.testing import CountingModel, make_dataset, random_alloy
 
 #: Atomic numbers (periodic table) of the elements used below, written out independently of ase.
@@ -129,3 +135,50 @@ def test_checkpoint_species_order_differs_from_dataset(tiny_setup, tmp_path):
     _reorder_header(shuffled, tuple(reversed(trained.species)))
     report = evaluate_model(trained, open_dataset(shuffled), progress=False)
     np.testing.assert_allclose(report.hops["predicted"], reference.hops["predicted"], atol=1e-6)
+
+
+def _group_and_period(z: int) -> tuple[int, int]:
+    """Group and period of a main-group-3 or d-block element from its atomic number."""
+    for first, period, offset in ((21, 4, 18), (39, 5, 36), (72, 6, 68)):
+        if first <= z < first + 10:
+            return z - offset, period
+    assert z == 13  # Al
+    return 3, 3
+
+
+def test_element_properties_follow_the_periodic_table_and_bcc_lattice_constants():
+    from ase.data import atomic_numbers, reference_states
+
+    for symbol, (vec, period, radius) in ELEMENT_PROPERTIES.items():
+        assert (vec, period) == _group_and_period(atomic_numbers[symbol]), symbol
+        state = reference_states[atomic_numbers[symbol]]
+        if state and state.get("symmetry") == "bcc":
+            # 12-fold metallic radius = half the BCC nearest-neighbour distance / 0.97
+            # (Goldschmidt's coordination correction), within 2 %
+            nn = state["a"] * np.sqrt(3.0) / 2.0
+            assert radius == pytest.approx(nn / 2.0 / 0.97, rel=0.02), symbol
+
+
+def test_element_features_are_scaled_properties_in_table_order():
+    names = ("occupied", "vec", "period", "radius")
+    table = element_features(["Ta", "V", "Mo"], names)
+    assert table.shape == (3, 4) and table.dtype == np.float32
+    for row, symbol in zip(table, ["Ta", "V", "Mo"], strict=True):
+        vec, period, radius = ELEMENT_PROPERTIES[symbol]
+        raw = (1.0, vec, period, radius)
+        expected = [
+            (v - ELEMENT_FEATURES[n][0]) / ELEMENT_FEATURES[n][1]
+            for n, v in zip(names, raw, strict=True)
+        ]
+        np.testing.assert_allclose(row, expected, rtol=1e-6)
+    np.testing.assert_allclose(table[:, 1], [-1.0, -1.0, 1.0])  # group 5, 5, 6
+    np.testing.assert_allclose(table[:, 2], [1.0, -1.0, 0.0])  # periods 6, 4, 5
+    both = element_features(["Ta", "V", "Mo"], ("onehot", "vec"))  # C identity columns, then vec
+    np.testing.assert_array_equal(both, np.hstack([np.eye(3), table[:, 1:2]]))
+
+
+def test_element_features_reject_unknown_names_and_elements():
+    with pytest.raises(VmebError, match=r"element feature\(s\) \['charge'\] unknown"):
+        element_features(["Nb"], ["vec", "charge"])
+    with pytest.raises(VmebError, match=r"\['Au'\] have no tabulated properties"):
+        element_features(["Nb", "Au"], ["vec"])

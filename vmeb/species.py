@@ -203,3 +203,75 @@ class SpeciesTable:
         self.require(symbols)
         found = set(symbols)
         return SpeciesTable(tuple(s for s in self.symbols if s in found))
+
+
+# ----------------------------------------------------------------------------- element properties
+
+#: Per-element properties for models that describe a species by what it is rather than by a
+#: one-hot column (`element_features`): valence electrons (the group of a transition metal,
+#: 3 for Al), period, and the metallic radius for 12-fold coordination (Å; Teatum, Gschneidner
+#: & Waber, LA-4003 (1968), as tabulated in Greenwood & Earnshaw, Chemistry of the Elements).
+ELEMENT_PROPERTIES: dict[str, tuple[int, int, float]] = {
+    "Al": (3, 3, 1.43),
+    "Ti": (4, 4, 1.47),
+    "V": (5, 4, 1.34),
+    "Cr": (6, 4, 1.28),
+    "Mn": (7, 4, 1.27),
+    "Fe": (8, 4, 1.26),
+    "Co": (9, 4, 1.25),
+    "Ni": (10, 4, 1.24),
+    "Cu": (11, 4, 1.28),
+    "Zr": (4, 5, 1.60),
+    "Nb": (5, 5, 1.46),
+    "Mo": (6, 5, 1.39),
+    "Hf": (4, 6, 1.59),
+    "Ta": (5, 6, 1.46),
+    "W": (6, 6, 1.39),
+    "Re": (7, 6, 1.37),
+}
+
+#: Feature names understood by `element_features`, each with its fixed centre and scale (the
+#: values of the refractory BCC elements V-Nb-Mo-Ta-W land in about -1..1; fixed, so that a
+#: model's input does not depend on the species of its training data). ``"onehot"`` is not one
+#: column but C: the species' own one-hot columns in table order.
+ELEMENT_FEATURES: dict[str, tuple[float, float]] = {
+    "onehot": (0.0, 1.0),
+    "occupied": (0.0, 1.0),
+    "vec": (5.5, 0.5),
+    "period": (5.0, 1.0),
+    "radius": (1.40, 0.06),
+}
+
+
+def element_features(symbols: Sequence[str], names: Sequence[str]) -> np.ndarray:
+    """Scaled element properties of each species: [C, F] float32, C = ``len(symbols)``.
+
+    ``"occupied"`` is 1 for every element (it marks occupied sites against empty ones);
+    ``"vec"``, ``"period"`` and ``"radius"`` are the columns of `ELEMENT_PROPERTIES`, centred and
+    scaled by `ELEMENT_FEATURES`; ``"onehot"`` adds C columns, the identity (so that a model can
+    tell elements apart beyond their properties).
+
+    Args:
+        symbols: Species in table order.
+        names: Feature names, in channel order.
+
+    Raises:
+        VmebError: naming an unknown feature or an element without tabulated properties.
+    """
+    if bad := [n for n in names if n not in ELEMENT_FEATURES]:
+        raise VmebError(f"element feature(s) {bad} unknown: choose from {list(ELEMENT_FEATURES)}")
+    if missing := [s for s in symbols if s not in ELEMENT_PROPERTIES]:
+        raise VmebError(
+            f"element(s) {missing} have no tabulated properties for element features "
+            f"(known: {list(ELEMENT_PROPERTIES)})"
+        )
+    column = {"vec": 0, "period": 1, "radius": 2}
+    blocks = []
+    for name in names:
+        if name == "onehot":
+            blocks.append(np.eye(len(symbols)))
+            continue
+        centre, scale = ELEMENT_FEATURES[name]
+        raw = [1.0 if name == "occupied" else ELEMENT_PROPERTIES[s][column[name]] for s in symbols]
+        blocks.append((np.asarray(raw, dtype=np.float64)[:, None] - centre) / scale)
+    return np.concatenate(blocks, axis=1).astype(np.float32)

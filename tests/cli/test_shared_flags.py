@@ -145,6 +145,7 @@ def test_train_has_a_flag_for_every_training_setting():
 
     from vmeb.learn.models import MODEL_KINDS
     from vmeb.learn.training import TrainConfig
+    from vmeb.species import ELEMENT_FEATURES
 
     parser = argparse.ArgumentParser()
     common.add_training_arguments(parser)
@@ -152,8 +153,15 @@ def test_train_has_a_flag_for_every_training_setting():
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     assert fields - dests == set()
     assert common.TRAIN_KINDS == MODEL_KINDS
+    assert common.ELEMENT_FEATURE_CHOICES == tuple(ELEMENT_FEATURES)
     args = parser.parse_args(["d", "-o", "x", "--kind", "latcnn", "--linear", "true",
                               "--precision", "fp32", "--weight-decay", "1e-5"])  # fmt: skip
     assert (args.kind, args.linear, args.precision, args.weight_decay) == (
         "latcnn", True, "fp32", 1e-5,
     )  # fmt: skip
+    args = parser.parse_args(["d", "-o", "x", "--element-features", "vec", "period"])
+    assert TrainConfig(element_features=args.element_features, kind="latcnn").element_features == (
+        "vec", "period",
+    )  # fmt: skip
+    with pytest.raises(SystemExit):
+        parser.parse_args(["d", "-o", "x", "--element-features", "charge"])

@@ -27,6 +27,7 @@ from vmeb.learn.ensembles import (
     predict_dataset,
     train_ensemble,
 )
+from vmeb.learn.predictors import set_precision
 from vmeb.spectra.predict import predict_barriers_with_uncertainty
 from vmeb.testing import TINY_CNN, make_dataset, random_alloy
 
@@ -188,6 +189,11 @@ def test_tiny_ensemble_trains_and_round_trips(tiny_ensemble):
     per_op = operation_predictions(ensemble.members[0], env)
     assert per_op.shape == (16, len(env))  # 8 angles x mirror
     np.testing.assert_allclose(per_op.mean(axis=0), singles[0], atol=1e-6)
+    # the spread is taken at the model's prediction precision, as its barriers are
+    member = set_precision(load_checkpoint(member_dir(root, 0) / "model.pt"), "bf16")
+    in_bf16 = operation_predictions(member, env).mean(axis=0)
+    np.testing.assert_allclose(in_bf16, member.predict_environments(env), atol=1e-6)
+    assert np.abs(in_bf16 - singles[0]).max() > 1e-5  # bf16 arithmetic, not fp32
     np.testing.assert_allclose(
         prediction.angle_std,
         np.sqrt(np.mean([operation_predictions(m, env).var(axis=0) for m in ensemble.members], 0)),

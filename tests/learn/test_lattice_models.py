@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
 
 from vmeb.data.dataset import open_dataset
+from vmeb.errors import VmebError
 from vmeb.learn.descriptors import (
     FIRST_SHELL,
     HOP_FRAME,
@@ -26,6 +28,7 @@ from vmeb.learn.lattice_models import (
 )
 from vmeb.learn.models import ModelConfig, build_model
 from vmeb.learn.training import MODEL_FILE, TrainConfig, load_checkpoint, load_hops, train_model
+from vmeb.species import element_features
 from vmeb.spectra.predict import predict_barriers
 from vmeb.testing import make_dataset, random_alloy
 
@@ -104,6 +107,69 @@ def test_linear_skip_adds_a_linear_term_of_the_descriptors():
         torch.testing.assert_close(wide(x) - plain(x), x @ weight[0] + 0.25)
 
 
+FEATURES = ("occupied", "vec", "period", "radius")
+
+
+def test_element_features_project_the_one_hot_sites():
+    """With element features the type map and the linear term see each site's properties: the
+    one-hot map contracted with the [C, F] table."""
+    species = ["Ta", "Nb", "Mo"]
+    table = torch.as_tensor(element_features(species, FEATURES))
+    template = site_template(2.375)
+    rng = np.random.default_rng(6)
+    x = torch.as_tensor(occupancy_onehot(rng.integers(-1, 3, size=(5, template.n_sites)), 3))
+    onehot = TypeMapCNN(template, 3, filters=2).type_map(x)
+    config = ModelConfig(
+        kind="latcnn", filters=2, hidden=(8,), linear=True, element_features=FEATURES
+    )
+    model = build_model(config, 3, template.n_sites, template, species).eval()
+    assert model.body.features[0].in_channels == 4
+    torch.testing.assert_close(
+        model.body.type_map(x), torch.einsum("bcxyz,cf->bfxyz", onehot, table)
+    )
+    plain = build_model(replace(config, linear=False), 3, template.n_sites, template, species)
+    plain.load_state_dict(model.state_dict(), strict=False)
+    plain.eval()
+    weight = torch.as_tensor(rng.normal(size=(1, template.n_sites * 4)), dtype=torch.float32)
+    with torch.no_grad():
+        model.body.skip.linear.weight.copy_(weight)
+    sites = (x.reshape(5, -1, 3) @ table).flatten(1)
+    torch.testing.assert_close(model(x) - plain(x), sites @ weight[0], atol=1e-5, rtol=0)
+    with pytest.raises(VmebError, match="needs its species table"):
+        build_model(config, 3, template.n_sites, template)
+    with pytest.raises(VmebError, match="only the 'mlp' and 'latcnn' kinds"):
+        ModelConfig(kind="nn", element_features=FEATURES)
+
+
+@pytest.mark.parametrize("kind", ["mlp", "latcnn"])
+def test_elements_with_equal_features_are_indistinguishable(kind):
+    """Nb and Ta share valence and radius: described by those alone, swapping them anywhere
+    leaves every prediction unchanged, while Mo (group 6) changes it."""
+    species = ["Nb", "Mo", "Ta"]
+    template = site_template(1.5)
+    config = ModelConfig(
+        kind=kind,
+        filters=2,
+        hidden=(8,),
+        linear=True,
+        element_features=("occupied", "vec", "radius"),
+    )
+    torch.manual_seed(3)
+    model = build_model(config, 3, template.n_sites, template, species).eval()
+    with torch.no_grad():
+        model.body.skip.linear.weight.normal_(0.0, 0.1)
+    occ = np.random.default_rng(7).integers(0, 3, size=(6, template.n_sites))
+    swapped = np.where(occ == 0, 2, np.where(occ == 2, 0, occ))
+    mo = np.where(occ == 0, 1, occ)
+
+    def predict(o):
+        with torch.no_grad():
+            return model(torch.as_tensor(occupancy_onehot(o, 3)))
+
+    torch.testing.assert_close(predict(swapped), predict(occ))
+    assert float((predict(mo) - predict(occ)).abs().max()) > 1e-3
+
+
 def test_folded_type_map_cnn_equals_the_model():
     """Inference folds each batch norm into its convolution; the barriers stay the same."""
     template = site_template(2.375)
@@ -152,11 +218,15 @@ def lattice_data(tmp_path_factory):
     return dataset, load_hops([dataset], 4.0)
 
 
-@pytest.mark.parametrize("kind", ["mlp", "latcnn"])
-def test_trains_round_trips_and_predicts_occupancies(kind, lattice_data, tmp_path):
+@pytest.mark.parametrize(
+    "kind, features", [("mlp", ()), ("latcnn", ()), ("latcnn", FEATURES), ("mlp", FEATURES)]
+)
+def test_trains_round_trips_and_predicts_occupancies(kind, features, lattice_data, tmp_path):
     dataset, hops = lattice_data
     config = TrainConfig(
         kind=kind,
+        element_features=features,
+        linear=bool(features),
         filters=4,
         hidden=(32,),
         dropout=0.1,
@@ -174,6 +244,10 @@ def test_trains_round_trips_and_predicts_occupancies(kind, lattice_data, tmp_pat
     assert result.history[-1]["train_mae"] < result.history[0]["train_mae"]
     trained = load_checkpoint(tmp_path / MODEL_FILE)
     assert trained.kind == kind and trained.train_config.context
+    assert trained.train_config.element_features == features
+    if features:  # the checkpoint keeps the property table it was trained with
+        expected = element_features(trained.species, features)
+        np.testing.assert_array_equal(trained.model.body.project.table.numpy(), expected)
     pred = trained.predict_environments(hops.environments)
     # the on-lattice fast path of spectra gives the same barriers as the exact environments
     atoms = dataset.structure(dataset.sample_ids()[0])

@@ -36,7 +36,12 @@ NAME = "nbmotawv-dft"
 #: (this test, torch 2.13.0 CPU); the slack covers floating-point differences between machines
 #: only. (In-sample: NbMoTaW is among the training folders.)
 COMPOSITION = "NbMoTaW"
-MEASURED_MAE = {"nbmotawv-dft": 0.0350, "nbmotawv-dft-fast": 0.0365, "nbmotawv-dft-nn": 0.0558}
+MEASURED_MAE = {
+    "nbmotawv-dft": 0.0350,
+    "nbmotawv-dft-fast": 0.0365,
+    "nbmotawv-dft-nn": 0.0558,
+    "nbmotawv-dft-ensemble": 0.0355,
+}
 MAE_SLACK = 0.005
 
 
@@ -157,6 +162,35 @@ def test_write_pretrained_round_trip(tmp_path):
     with pytest.raises(VmebError, match=r"lacks fields \['cv'\]"):
         write_pretrained("bad", pretrained_path(NAME), {k: v for k, v in card.items() if k != "cv"},
                          "", root=tmp_path)  # fmt: skip
+
+
+def test_ensemble_pairs_one_hot_and_element_feature_members():
+    """nbmotawv-dft-ensemble averages nbmotawv-dft's recipe (one-hot species) and a type-map CNN
+    of element properties (docs/results_dft.md, fifth study); its barrier is their mean."""
+    card = pretrained_card("nbmotawv-dft-ensemble")
+    assert card["kind"] == "ensemble"
+    assert card["recipe"] == "latcnn_linear_f16+latcnn_linear_elem"
+    recipes = [m["recipe"] for m in card["members"]]
+    assert [r["element_features"] for r in recipes] == [[], ["occupied", "vec", "period", "radius"]]
+    ensemble = load_model("nbmotawv-dft-ensemble")
+    single = load_model(NAME)
+    assert ensemble.species == tuple(single.species)
+    atoms = bulk("Nb", "bcc", a=3.2, cubic=True).repeat(4)
+    rng = np.random.default_rng(0)
+    atoms.symbols[:] = rng.choice(["V", "Nb", "Mo", "Ta", "W"], size=len(atoms))
+    from vmeb.spectra.predict import predict_barriers
+
+    table = predict_barriers(ensemble, atoms, [0, 5], progress=False)
+    members = [predict_barriers(m, atoms, [0, 5], progress=False) for m in ensemble.members]
+    np.testing.assert_allclose(
+        table["barrier"], np.mean([m["barrier"] for m in members], axis=0), atol=1e-6
+    )
+    # the one-hot member is nbmotawv-dft itself
+    np.testing.assert_allclose(
+        members[0]["barrier"], predict_barriers(single, atoms, [0, 5], progress=False)["barrier"],
+        atol=1e-6,
+    )  # fmt: skip
+    assert np.abs(members[0]["barrier"] - members[1]["barrier"]).max() > 0.005
 
 
 def test_shipped_recipe_is_the_winning_config():

@@ -554,6 +554,8 @@ def _optional(kind: Callable[[str], Any]) -> Callable[[str], Any]:
 
 #: ``--kind`` choices: `vmeb.learn.models.MODEL_KINDS` (not imported: torch stays unloaded).
 TRAIN_KINDS = ("cnn", "nn", "lr", "mlp", "latcnn")
+#: `vmeb.species.ELEMENT_FEATURES` (tested equal; kept here so that parsing imports no library).
+ELEMENT_FEATURE_CHOICES = ("onehot", "occupied", "vec", "period", "radius")
 
 
 def add_training_arguments(parser: argparse.ArgumentParser) -> None:
@@ -608,6 +610,14 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     add.add_argument("--dropout", type=nonnegative_float, default=sup, help="mlp/latcnn dropout")
     add.add_argument("--context", type=_bool, default=sup, help="mlp/latcnn composition input")
     add.add_argument("--linear", type=_bool, default=sup, help="mlp/latcnn linear skip term")
+    add.add_argument(
+        "--element-features",
+        nargs="*",
+        choices=ELEMENT_FEATURE_CHOICES,
+        default=sup,
+        help="mlp/latcnn: describe each site's species by these element properties instead of "
+        "one-hot (e.g. occupied vec period radius; none given: one-hot)",
+    )
     add.add_argument("--weight-decay", type=nonnegative_float, default=sup, help="L2 decay")
     add.add_argument(
         "--auxiliary",

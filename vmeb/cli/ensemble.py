@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from vmeb.cli import common
 
@@ -36,14 +37,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--bootstrap", action="store_true", help="resample each member's training hops"
     )
     predict = sub.add_parser("predict", help="barriers with uncertainty of a structure")
-    predict.add_argument("ensemble", type=common.existing_dir, help="ensemble directory")
+    predict.add_argument(
+        "ensemble", type=Path, help="ensemble directory or shipped model (vmeb models)"
+    )
     predict.add_argument("structure", type=common.existing_file, help="perfect BCC structure")
     common.add_output(predict)
     common.add_sites(predict, legacy_spaces=True)
     predict.add_argument("--format", default=None, help="structure file format")
     common.add_species(predict, legacy_spaces=True)
     calibrate = sub.add_parser("calibrate", help="calibration report on a dataset")
-    calibrate.add_argument("ensemble", type=common.existing_dir, help="ensemble directory")
+    calibrate.add_argument(
+        "ensemble", type=Path, help="ensemble directory or shipped model (vmeb models)"
+    )
     calibrate.add_argument("dataset", type=common.existing_dir, help="dataset with true barriers")
     common.add_output(calibrate)
     calibrate.add_argument(

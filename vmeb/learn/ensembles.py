@@ -48,12 +48,11 @@ from matplotlib.figure import Figure
 from vmeb.data.dataset import BarrierDataset
 from vmeb.errors import VmebError, file_error
 from vmeb.files import write_json
-from vmeb.learn.batches import batch, operations, prepare_inputs
-from vmeb.learn.descriptors import symmetry_images
+from vmeb.learn.batches import prepare_inputs
 from vmeb.learn.environment import LocalEnvironments
+from vmeb.learn.forward import operation_outputs
 from vmeb.learn.inference import predict_hops
 from vmeb.learn.lattice import lattice_operation_predictions
-from vmeb.learn.models import PERMUTED_KINDS
 from vmeb.learn.training import (
     MODEL_FILE,
     STATE_FILE,
@@ -332,26 +331,13 @@ def operation_predictions(
     Returns:
         [O, H] barriers (eV); their mean over O equals ``trained.predict_environments(env)``.
     """
-    # The input pipeline is the one training and prediction use, so the operations cannot drift.
+    # The input pipeline and forward are those of prediction (folded network, the model's
+    # prediction precision), so the operations and their arithmetic cannot drift.
+    inputs = prepare_inputs(env, trained.train_config, len(trained.species), trained.template())
+    index = np.arange(len(env))
+    model = trained.model.to(device)
     config = trained.train_config
-    n_species = len(trained.species)
-    model = trained.model.to(device).eval()
-    inputs = prepare_inputs(env, config, n_species, trained.template())
-    ops = operations(config, inputs.kind)
-    per_image = inputs.kind in PERMUTED_KINDS and config.augment != "none"
-    n_ops = len(inputs.perms) if per_image else len(ops)
-    out = np.empty((n_ops, len(env)), dtype=np.float64)
-    for start in range(0, len(env), batch_size):
-        chunk = torch.arange(start, min(start + batch_size, len(env)))
-        if per_image:
-            images = symmetry_images(
-                inputs.descriptors[chunk].numpy(), inputs.perms.numpy(), n_species
-            )
-            preds = [model(torch.as_tensor(img).to(device)) for img in images]
-        else:
-            preds = [model(batch(inputs, chunk, n_species, config, None, op, device)) for op in ops]
-        out[:, start : start + len(chunk)] = torch.stack(preds).double().cpu().numpy()
-    return out
+    return operation_outputs(model, inputs, index, len(trained.species), config, batch_size, device)
 
 
 @dataclass(frozen=True)

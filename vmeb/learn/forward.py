@@ -1,15 +1,16 @@
 """Deterministic predictions of a network over prepared inputs (the exact, per-hop path).
 
-`predict_inputs` averages a model over the inference operations of its augmentation (the six
+`operation_outputs` evaluates a model on each inference operation of its augmentation (the six
 point-group images of a site model, the rotations and mirrors of an SDM CNN) with the faster
-eval-only equivalent of the network (`vmeb.learn.lattice.inference_network`). Predictions use
+eval-only equivalent of the network (`vmeb.learn.lattice.inference_network`); `predict_inputs`
+averages them (an ensemble keeps them apart for its spread). Predictions use
 the prediction precision (`vmeb.learn.precision`, ``inference=True``); the validation of a
 training run passes ``inference=False`` and uses the training precision.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -24,8 +25,14 @@ if TYPE_CHECKING:
     from vmeb.learn.training import TrainConfig
 
 
+def predict_inputs(*args: Any, **kwargs: Any) -> np.ndarray:
+    """Barriers [N] (eV, float64) of the hops ``index`` of ``inputs``: `operation_outputs`
+    (same arguments) averaged over the inference operations."""
+    return operation_outputs(*args, **kwargs).mean(axis=0)
+
+
 @torch.no_grad()
-def predict_inputs(
+def operation_outputs(
     model: torch.nn.Module,
     inputs: ModelInputs,
     index: np.ndarray,
@@ -35,7 +42,8 @@ def predict_inputs(
     device: torch.device | str,
     inference: bool = True,
 ) -> np.ndarray:
-    """Barriers [len(index)] (eV, float64) of the hops ``index`` of ``inputs``.
+    """Barriers [O, len(index)] (eV, float64) of the hops ``index`` for each of the O inference
+    operations.
 
     Args:
         model: The network (put in eval mode).
@@ -48,16 +56,17 @@ def predict_inputs(
         inference: Prediction precision (True) or training precision (False, validation).
 
     Returns:
-        [N] barriers averaged over the inference operations.
+        [O, N] barriers, one row per inference operation.
     """
     mode = (config.kind, config.precision, device)
     network = prepare_model(inference_network(model.eval()), *mode, inference).eval()
     ops = operations(config, inputs.kind)
-    out = np.empty(len(index), dtype=np.float64)
+    per_image = inputs.kind in PERMUTED_KINDS and config.augment != "none"
+    out = np.empty((len(inputs.perms) if per_image else len(ops), len(index)), dtype=np.float64)
     index_t = torch.as_tensor(np.asarray(index), dtype=torch.long)
     for start in range(0, len(index), batch_size):
         chunk = index_t[start : start + batch_size]
-        if inputs.kind in PERMUTED_KINDS and config.augment != "none":
+        if per_image:
             x = inputs.descriptors[chunk]
             images = symmetry_images(x.numpy(), inputs.perms.numpy(), n_species)
             xs = [torch.as_tensor(img).to(device) for img in images]
@@ -69,5 +78,5 @@ def predict_inputs(
         else:
             with autocast(*mode):
                 preds = [network(x).float() for x in xs]
-        out[start : start + len(chunk)] = torch.stack(preds).mean(0).double().cpu().numpy()
+        out[:, start : start + len(chunk)] = torch.stack(preds).double().cpu().numpy()
     return out

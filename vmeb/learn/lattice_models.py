@@ -14,6 +14,11 @@ With ``context`` both append the hop environment's composition (species fraction
 occupied template sites, [B, C]) to the features entering the dense layers: a global descriptor
 for transfer across compositions that is invariant under the hop's point group.
 
+With ``features`` (a fixed [C, F] table of element properties, `vmeb.species.element_features`)
+both describe each site by the properties of its element instead of its one-hot column: the
+input [B, S * C] is projected to [B, S * F] (`ElementProjection`) before the network and the
+linear skip, so that elements alike in those properties share what the model learns.
+
 `occupancy_onehot` turns site occupancies ([H, S] species index per template site, -1 empty)
 into the descriptors; `predict_occupancy_barriers` predicts barriers of occupancies with the
 six-image averaging, for fast on-lattice paths that never build environments.
@@ -52,6 +57,37 @@ class _Context(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         counts = x.reshape(len(x), -1, self.n_species).sum(1)
         return counts / counts.sum(1, keepdim=True).clamp_min(1.0)
+
+
+class ElementProjection(nn.Module):
+    """Maps one-hot site descriptors [B, S * C] to element features of the sites [B, S * F].
+
+    Args:
+        features: [C, F] element properties of the species (a fixed buffer, saved with the
+            model so that a checkpoint keeps the table it was trained with).
+    """
+
+    def __init__(self, features: np.ndarray):
+        super().__init__()
+        table = torch.as_tensor(np.asarray(features, dtype=np.float32))
+        if table.ndim != 2:
+            raise VmebError(
+                f"element features must be [species, features], not {tuple(table.shape)}"
+            )
+        self.register_buffer("table", table)
+
+    def sites(self, x: torch.Tensor) -> torch.Tensor:
+        """[B, S * C] -> [B, S, F]."""
+        return x.reshape(len(x), -1, self.table.shape[0]) @ self.table.to(x.dtype)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """[B, S * C] -> [B, S * F]."""
+        return self.sites(x).flatten(1)
+
+
+def _site_width(n_species: int, features: np.ndarray | None) -> int:
+    """Input width per site: C one-hot columns or F element features."""
+    return n_species if features is None else int(np.asarray(features).shape[1])
 
 
 def _head(width: int, hidden: tuple[int, ...], dropout: float) -> nn.Sequential:
@@ -97,6 +133,8 @@ class SiteNet(nn.Module):
         dropout: Dropout probability after each hidden layer.
         context: Append the environment's composition [B, C] to the input.
         linear: Add a linear term of the descriptors to the output (`LinearSkip`).
+        features: [C, F] element properties: the sites enter as [B, S * F] (`ElementProjection`)
+            instead of one-hot, in the network and the linear term.
     """
 
     def __init__(
@@ -107,16 +145,20 @@ class SiteNet(nn.Module):
         dropout: float = 0.0,
         context: bool = False,
         linear: bool = False,
+        features: np.ndarray | None = None,
     ):
         super().__init__()
+        self.project = ElementProjection(features) if features is not None else None
+        width = n_sites * _site_width(n_species, features)
         self.context = _Context(n_species) if context else None
-        self.net = _head(n_sites * n_species + (n_species if context else 0), hidden, dropout)
-        self.skip = LinearSkip(n_sites * n_species) if linear else None
+        self.net = _head(width + (n_species if context else 0), hidden, dropout)
+        self.skip = LinearSkip(width) if linear else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        inputs = torch.cat([x, self.context(x)], dim=1) if self.context is not None else x
+        sites = x if self.project is None else self.project(x)
+        inputs = torch.cat([sites, self.context(x)], dim=1) if self.context is not None else sites
         out = self.net(inputs)
-        return out if self.skip is None else out + self.skip(x)
+        return out if self.skip is None else out + self.skip(sites)
 
 
 def grid_index(template: SiteTemplate, half: int = GRID_HALF) -> np.ndarray:
@@ -159,6 +201,9 @@ class TypeMapCNN(nn.Module):
         dropout: Dropout probability in the head.
         context: Append the environment's composition to the flattened features.
         linear: Add a linear term of the descriptors to the output (`LinearSkip`).
+        features: [C, F] element properties: the grid has one channel per element feature
+            instead of one per species (`ElementProjection`); the linear term is over the sites'
+            features too.
     """
 
     def __init__(
@@ -170,6 +215,7 @@ class TypeMapCNN(nn.Module):
         dropout: float = 0.0,
         context: bool = False,
         linear: bool = False,
+        features: np.ndarray | None = None,
     ):
         super().__init__()
         half = grid_half(template)
@@ -179,10 +225,12 @@ class TypeMapCNN(nn.Module):
             "site_keep", torch.as_tensor(np.nonzero(index >= 0)[0]), persistent=False
         )
         self.n_species = n_species
+        self.project = ElementProjection(features) if features is not None else None
+        self.n_channels = _site_width(n_species, features)
         self.size = 2 * half + 1
         widths = (filters, 2 * filters, 4 * filters, 4 * filters)
         layers: list[nn.Module] = []
-        channels = n_species
+        channels = self.n_channels
         for i, width in enumerate(widths):
             stride = 2 if i % 2 else 1
             layers += [
@@ -198,21 +246,32 @@ class TypeMapCNN(nn.Module):
         self.context = _Context(n_species) if context else None
         width = channels * out**3 + (n_species if context else 0)
         self.head = _head(width, hidden, dropout)
-        self.skip = LinearSkip(template.n_sites * n_species) if linear else None
+        self.skip = LinearSkip(template.n_sites * self.n_channels) if linear else None
+
+    def _sites(self, x: torch.Tensor) -> torch.Tensor:
+        """[B, S, K] per-site input: one-hot (K = C) or element features (K = F)."""
+        if self.project is None:
+            return x.reshape(len(x), -1, self.n_species)
+        return self.project.sites(x)
 
     def type_map(self, x: torch.Tensor) -> torch.Tensor:
-        """Grid [B, C, G, G, G] of descriptors [B, S * C] (layout [b, c, z, y, x])."""
-        sites = x.reshape(len(x), -1, self.n_species)[:, self.site_keep]
-        grid = x.new_zeros(len(x), self.size**3, self.n_species)
-        grid[:, self.site_index] = sites
-        return grid.transpose(1, 2).reshape(len(x), self.n_species, *(self.size,) * 3)
+        """Grid [B, K, G, G, G] of descriptors [B, S * C] (layout [b, k, z, y, x]; K = C
+        one-hot channels, or F element features)."""
+        return self._grid(self._sites(x))
+
+    def _grid(self, sites: torch.Tensor) -> torch.Tensor:
+        k = sites.shape[2]
+        grid = sites.new_zeros(len(sites), self.size**3, k)
+        grid[:, self.site_index] = sites[:, self.site_keep]
+        return grid.transpose(1, 2).reshape(len(sites), k, *(self.size,) * 3)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        features = self.features(self.type_map(x)).flatten(1)
+        sites = self._sites(x)
+        features = self.features(self._grid(sites)).flatten(1)
         if self.context is not None:
             features = torch.cat([features, self.context(x)], dim=1)
         out = self.head(features)
-        return out if self.skip is None else out + self.skip(x)
+        return out if self.skip is None else out + self.skip(sites.flatten(1))
 
 
 def occupancy_onehot(occ: np.ndarray, n_species: int) -> np.ndarray:

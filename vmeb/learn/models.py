@@ -18,7 +18,7 @@ output neuron; mini-batches of 160/100/80/60 for 4/8/12/16 convs; NN with two hi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -30,6 +30,7 @@ from vmeb.config import config_from_mapping
 from vmeb.errors import VmebError
 from vmeb.learn.descriptors import SiteTemplate
 from vmeb.learn.lattice_models import SiteNet, TypeMapCNN
+from vmeb.species import element_features
 
 #: Model kinds understood by `build_model`.
 MODEL_KINDS = ("cnn", "nn", "lr", "mlp", "latcnn")
@@ -55,6 +56,9 @@ class ModelConfig:
         dropout: Dropout probability after hidden layers (MLP, type-map CNN).
         context: Append the environment's composition to the dense input (MLP, type-map CNN).
         linear: Add a linear term of the site descriptors to the output (MLP, type-map CNN).
+        element_features: Describe each site's species by these element properties
+            (`vmeb.species.ELEMENT_FEATURES`, e.g. ``("occupied", "vec", "period", "radius")``)
+            instead of a one-hot column (MLP, type-map CNN); empty: one-hot.
     """
 
     kind: str = "cnn"
@@ -64,8 +68,10 @@ class ModelConfig:
     dropout: float = 0.0
     context: bool = False
     linear: bool = False
+    element_features: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "element_features", tuple(self.element_features))
         if self.kind not in MODEL_KINDS:
             raise VmebError(f"model kind {self.kind!r}: choose one of {list(MODEL_KINDS)}")
         if not 1 <= self.depth <= 4:
@@ -78,6 +84,13 @@ class ModelConfig:
         if not 0.0 <= self.dropout < 1.0:
             raise VmebError(f"dropout {self.dropout}: must be in [0, 1)")
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        if self.element_features:
+            if self.kind not in ("mlp", "latcnn"):
+                raise VmebError(
+                    f"element_features: only the 'mlp' and 'latcnn' kinds take them, not "
+                    f"{self.kind!r}"
+                )
+            element_features(["Nb"], self.element_features)  # names known
 
     @property
     def n_conv(self) -> int:
@@ -93,6 +106,7 @@ class ModelConfig:
         """Plain-dict form for checkpoints (lists, no tuples)."""
         out = asdict(self)
         out["hidden"] = list(self.hidden)
+        out["element_features"] = list(self.element_features)
         return out
 
     @classmethod
@@ -201,7 +215,11 @@ class SiteLinear(_Normalised):
 
 
 def build_model(
-    config: ModelConfig, n_species: int, input_size: int, template: SiteTemplate | None = None
+    config: ModelConfig,
+    n_species: int,
+    input_size: int,
+    template: SiteTemplate | None = None,
+    species: Sequence[str] | None = None,
 ) -> nn.Module:
     """Build an untrained model.
 
@@ -211,10 +229,16 @@ def build_model(
         input_size: SDM grid size G for ``"cnn"``; number of template sites S for the site
             kinds (their input has S * n_species features).
         template: The site template; required for ``"latcnn"`` (its sites fill the grid).
+        species: The species in table order; required with ``config.element_features``.
 
     Returns:
         The model (train mode), with identity target normalisation.
     """
+    features = None
+    if config.element_features:
+        if species is None or len(species) != n_species:
+            raise VmebError("a model with element features needs its species table")
+        features = element_features(species, config.element_features)
     if config.kind == "cnn":
         return BarrierCNN(n_species, input_size, depth=config.depth, filters=config.filters)
     if config.kind == "nn":
@@ -228,6 +252,7 @@ def build_model(
                 config.dropout,
                 config.context,
                 config.linear,
+                features,
             )
         )
     if config.kind == "latcnn":
@@ -242,6 +267,7 @@ def build_model(
                 config.dropout,
                 config.context,
                 config.linear,
+                features,
             )
         )
     return SiteLinear(input_size * n_species)

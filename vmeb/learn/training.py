@@ -112,6 +112,8 @@ class TrainConfig:
         context: Composition of the environment as extra input (``"mlp"``, ``"latcnn"``).
         linear: A linear term of the site descriptors added to the output (``"mlp"``,
             ``"latcnn"``).
+        element_features: Element properties that describe each site's species instead of a
+            one-hot column (``"mlp"``, ``"latcnn"``; `vmeb.species.ELEMENT_FEATURES`).
         weight_decay: L2 weight decay of the optimiser.
         auxiliary: Barrier datasets of another fidelity (paths), e.g. SNAP barriers beside DFT
             ones: training hops only, moved to the primary level by one offset per moving
@@ -145,6 +147,7 @@ class TrainConfig:
     dropout: float = 0.0
     context: bool = False
     linear: bool = False
+    element_features: tuple[str, ...] = ()
     weight_decay: float = 0.0
     auxiliary: tuple[str, ...] = ()
     seed: int = 0
@@ -152,7 +155,7 @@ class TrainConfig:
     precision: str = "auto"
 
     def __post_init__(self) -> None:
-        for name in ("hidden", "val_groups", "test_groups", "auxiliary"):
+        for name in ("hidden", "val_groups", "test_groups", "auxiliary", "element_features"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         if self.augment not in AUGMENT_MODES:
             raise VmebError(f"augment {self.augment!r}: choose one of {list(AUGMENT_MODES)}")
@@ -181,6 +184,7 @@ class TrainConfig:
             dropout=self.dropout,
             context=self.context,
             linear=self.linear,
+            element_features=self.element_features,
         )
 
     def sdm_config(self) -> SDMConfig:
@@ -195,7 +199,7 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         """Plain-dict form (lists instead of tuples) for checkpoints and JSON."""
         out = asdict(self)
-        for name in ("hidden", "val_groups", "test_groups", "auxiliary"):
+        for name in ("hidden", "val_groups", "test_groups", "auxiliary", "element_features"):
             out[name] = list(out[name])
         return out
 
@@ -402,7 +406,7 @@ def model_from_record(record: Mapping[str, Any], path: str | os.PathLike = "<che
         else:
             template = site_template(float(record["config"]["template"]["cutoff"]))
             size = template.n_sites
-        model = build_model(config.model_config(), len(species), size, template)
+        model = build_model(config.model_config(), len(species), size, template, species)
         model.load_state_dict(record["state_dict"], strict=True)
     except (VmebError, KeyError, TypeError, ValueError, RuntimeError) as exc:
         problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -559,7 +563,9 @@ def _seeded_model(
     input_size = config.sdm_config().grid_size if config.kind == "cnn" else template.n_sites
     with torch.random.fork_rng(devices=[]):  # seeded initialisation, global RNG untouched
         torch.manual_seed(config.seed)
-        model = build_model(config.model_config(), len(data.species), input_size, template)
+        model = build_model(
+            config.model_config(), len(data.species), input_size, template, data.species
+        )
     model.lattice_range = training_lattice_range(datasets, config.test_groups)  # for checkpoints
     model.composition_range = training_composition_range(datasets, data.species, config.test_groups)
     train_y = data.barriers[split["train"]]
