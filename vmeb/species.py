@@ -243,6 +243,16 @@ ELEMENT_FEATURES: dict[str, tuple[float, float]] = {
 }
 
 
+def check_element_feature_names(names: Sequence[str]) -> None:
+    """Raise if a name is not one of `ELEMENT_FEATURES`.
+
+    Raises:
+        VmebError: naming the unknown features and the known ones.
+    """
+    if bad := [n for n in names if n not in ELEMENT_FEATURES]:
+        raise VmebError(f"element feature(s) {bad} unknown: choose from {list(ELEMENT_FEATURES)}")
+
+
 def element_features(symbols: Sequence[str], names: Sequence[str]) -> np.ndarray:
     """Scaled element properties of each species: [C, F] float32, C = ``len(symbols)``.
 
@@ -258,8 +268,7 @@ def element_features(symbols: Sequence[str], names: Sequence[str]) -> np.ndarray
     Raises:
         VmebError: naming an unknown feature or an element without tabulated properties.
     """
-    if bad := [n for n in names if n not in ELEMENT_FEATURES]:
-        raise VmebError(f"element feature(s) {bad} unknown: choose from {list(ELEMENT_FEATURES)}")
+    check_element_feature_names(names)
     if missing := [s for s in symbols if s not in ELEMENT_PROPERTIES]:
         raise VmebError(
             f"element(s) {missing} have no tabulated properties for element features "

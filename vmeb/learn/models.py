@@ -29,8 +29,8 @@ from torch import nn
 from vmeb.config import config_from_mapping
 from vmeb.errors import VmebError
 from vmeb.learn.descriptors import SiteTemplate
-from vmeb.learn.lattice_models import SiteNet, TypeMapCNN
-from vmeb.species import element_features
+from vmeb.learn.lattice_models import LATTICE_KINDS, SiteNet, TypeMapCNN
+from vmeb.species import check_element_feature_names, element_features
 
 #: Model kinds understood by `build_model`.
 MODEL_KINDS = ("cnn", "nn", "lr", "mlp", "latcnn")
@@ -85,12 +85,12 @@ class ModelConfig:
             raise VmebError(f"dropout {self.dropout}: must be in [0, 1)")
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
         if self.element_features:
-            if self.kind not in ("mlp", "latcnn"):
+            if self.kind not in LATTICE_KINDS:
                 raise VmebError(
                     f"element_features: only the 'mlp' and 'latcnn' kinds take them, not "
                     f"{self.kind!r}"
                 )
-            element_features(["Nb"], self.element_features)  # names known
+            check_element_feature_names(self.element_features)
 
     @property
     def n_conv(self) -> int:
