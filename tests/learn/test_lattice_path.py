@@ -20,9 +20,11 @@ from vmeb.learn.lattice import (
     hop_geometry,
     inference_image_count,
     inference_network,
+    lattice_operation_predictions,
     map_encoder,
     site_occupancy,
 )
+from vmeb.learn.predictors import set_precision
 from vmeb.learn.training import TrainConfig, load_checkpoint, train_model
 from vmeb.spectra.predict import predict_barriers, predict_barriers_with_uncertainty
 from vmeb.testing import SPECIES, A, random_alloy
@@ -195,3 +197,30 @@ def test_sample_without_some_model_species(tiny_setup, caplog):
     atoms = sample.copy()
     atoms.set_chemical_symbols(np.random.default_rng(5).choice(["Nb", "Mo"], size=len(atoms)))
     _compare_paths(load_checkpoint(checkpoint), atoms, caplog)
+
+
+def test_precision_change_reaches_the_cached_network(tiny_setup):
+    # the geometry caches the prepared network; a caller who changes the model's precision on
+    # the same geometry must get that precision's network and numbers
+    _, checkpoint, sample = tiny_setup
+    trained = load_checkpoint(checkpoint)
+    fit = fit_bcc_lattice(sample)
+    sites = np.arange(0, len(sample), 5)
+    channel = np.array([trained.species.index(s) for s in sample.get_chemical_symbols()])
+
+    def run(geometry, precision):
+        set_precision(trained, precision)
+        occupancy, _ = site_occupancy(fit, channel, sites, geometry)
+        direction = np.tile(np.arange(8), len(sites))
+        return lattice_operation_predictions(
+            trained, np.repeat(occupancy, 8, axis=0), direction, geometry
+        )
+
+    shared = hop_geometry(fit, sample.cell.array, trained.train_config.r_c)
+    bf16 = run(shared, "bf16")
+    fp32_cached = run(shared, "fp32")
+    fp32_fresh = run(hop_geometry(fit, sample.cell.array, trained.train_config.r_c), "fp32")
+    assert np.abs(bf16 - fp32_fresh).max() > 1e-6  # the two precisions differ on this model
+    np.testing.assert_array_equal(fp32_cached, fp32_fresh)
+    # one prepared network per precision (bf16 may change the memory layout, `prepare_model`)
+    assert sorted(k[-2] for k in shared.cache if k[0] == "network") == ["bf16", "fp32"]

@@ -589,9 +589,12 @@ def lattice_operation_predictions(
     model = trained.model.to(device).eval()
     key = (id(trained.model), trained.kind)
     mode = (trained.kind, config.precision, device)
-    if ("network", key) not in geometry.cache:
-        geometry.cache[("network", key)] = prepare_model(inference_network(model), *mode, True)
-    network = geometry.cache[("network", key)]
+    # The prepared network depends on the precision and device (bf16 folding, channels-last),
+    # which a caller may change between calls on the same geometry; the encoders do not.
+    network_key = ("network", key, *mode)
+    if network_key not in geometry.cache:
+        geometry.cache[network_key] = prepare_model(inference_network(model), *mode, True)
+    network = geometry.cache[network_key]
     if trained.kind == "cnn":
         ops = operations(config, "cnn")
         if key not in geometry.cache:
