@@ -9,7 +9,10 @@ from vmeb.errors import VmebError
 from vmeb.learn.crossval import (
     composition_folds,
     composition_scores,
+    Fold,
     is_element_rich,
+    select_outside_fold,
+    selected_predictions,
     summarise_seeds,
 )
 
@@ -101,3 +104,25 @@ def test_summarise_seeds_by_hand():
     assert s["mean_std"] == pytest.approx(0.05)
     assert s["mean_abs_bias"] == pytest.approx(((0.1 + 0) / 2 + (0 + 0.3) / 2) / 2)
     assert s["mean_centred"] == pytest.approx(0.0, abs=1e-12)  # one hop per composition
+
+
+def test_selection_never_scores_the_compositions_it_predicts():
+    groups = np.array(["A", "A", "B", "C"])
+    true = np.array([1.0, 1.0, 2.0, 3.0])
+    # "a" is exact on A and off by 0.4 on B and C; "bc" the reverse, off by 0.2 on A
+    a = true + np.array([0.0, 0.0, 0.4, -0.4])
+    bc = true + np.array([0.2, -0.2, 0.0, 0.0])
+    candidates = {"a": [a, a + 0.01], "bc": [bc, bc]}
+    # the whole table prefers "bc" (mean 0.2 / 3 against 0.8 / 3 eV) ...
+    assert select_outside_fold(candidates, true, groups, []) == "bc"
+    # ... but with A held out only B and C count, and with B, C held out only A
+    assert select_outside_fold(candidates, true, groups, ["A"]) == "bc"
+    assert select_outside_fold(candidates, true, groups, ["B", "C"]) == "a"
+    folds = [Fold(0, ("A",)), Fold(1, ("B", "C"))]
+    pred, chosen = selected_predictions(candidates, true, groups, folds, seed_index=1)
+    assert chosen == ["bc", "a"]
+    # each fold gets the other candidate's worse predictions (of seed 1): the selection's cost
+    np.testing.assert_allclose(pred, [1.2, 0.8, 2.41, 2.61])
+    assert composition_scores(pred, true, groups)["mean"] == pytest.approx((0.2 + 0.41 + 0.39) / 3)
+    with pytest.raises(VmebError, match="nothing to choose"):
+        select_outside_fold(candidates, true, groups, ["A", "B", "C"])

@@ -12,6 +12,12 @@ one by one (largest first) to the fold with the fewest hops, which keeps the fol
 `composition_scores` turns per-hop predictions into the per-composition MAE, the mean over
 compositions (each composition counts once, whatever its number of hops) and the worst
 composition; `summarise_seeds` averages those over seeds (each seed is its own fold partition).
+
+A table of CV scores is itself a choice: the best row's score is optimistic once the row was
+picked by looking at it. `select_outside_fold` and `selected_predictions` score the *selection*
+instead: for each fold, the candidate is chosen by its errors on the compositions outside that
+fold only, and its predictions of the fold's compositions are kept, so no composition's error
+takes part in choosing the model that predicts it.
 """
 
 from __future__ import annotations
@@ -193,3 +199,73 @@ def summarise_seeds(scores: Mapping[int, Mapping[str, Any]]) -> dict[str, Any]:
         "groups": per,
         **extra,
     }
+
+
+def select_outside_fold(
+    candidates: Mapping[str, Sequence[np.ndarray]],
+    true: np.ndarray,
+    groups: Sequence[str] | np.ndarray,
+    held_out: Sequence[str],
+) -> str:
+    """The candidate with the lowest composition-mean MAE over the compositions not held out.
+
+    Args:
+        candidates: ``{name: [P1, P2, ...]}``, each ``P`` [H] CV predictions (eV) of one seed.
+        true: [H] reference barriers (eV).
+        groups: [H] composition labels.
+        held_out: Labels whose hops take no part in the choice.
+
+    Returns:
+        The chosen name (ties go to the first in ``candidates``' order).
+
+    Raises:
+        VmebError: for no candidates or nothing left outside ``held_out``.
+    """
+    groups = np.asarray(groups, dtype=str)
+    keep = ~np.isin(groups, list(held_out))
+    if not candidates or not keep.any():
+        raise VmebError("nothing to choose from: no candidates or every composition held out")
+    best, best_score = "", np.inf
+    for name, preds in candidates.items():
+        score = float(
+            np.mean([composition_scores(p[keep], true[keep], groups[keep])["mean"] for p in preds])
+        )
+        if score < best_score:
+            best, best_score = name, score
+    return best
+
+
+def selected_predictions(
+    candidates: Mapping[str, Sequence[np.ndarray]],
+    true: np.ndarray,
+    groups: Sequence[str] | np.ndarray,
+    folds: Sequence[Fold],
+    seed_index: int,
+) -> tuple[np.ndarray, list[str]]:
+    """CV predictions of the procedure "pick the best candidate", chosen fold by fold.
+
+    For every fold, `select_outside_fold` picks a candidate by its errors (averaged over all
+    the candidates' seeds) on the compositions outside the fold; the fold's hops get that
+    candidate's predictions of seed ``seed_index``. Scoring the result with
+    `composition_scores` estimates the error of the choice itself, not of the best row.
+
+    Args:
+        candidates: ``{name: [P_seed0, P_seed1, ...]}``, each [H] CV predictions (eV).
+        true: [H] reference barriers (eV).
+        groups: [H] composition labels.
+        folds: The fold partition of the seed ``seed_index`` (`composition_folds`).
+        seed_index: Which of every candidate's prediction arrays to take for the fold's hops.
+
+    Returns:
+        ``(pred, chosen)``: [H] predictions (eV; NaN on hops of no fold) and the chosen name per
+        fold.
+    """
+    groups = np.asarray(groups, dtype=str)
+    pred = np.full(len(groups), np.nan)
+    chosen = []
+    for fold in folds:
+        name = select_outside_fold(candidates, true, groups, fold.test_groups)
+        mask = np.isin(groups, list(fold.test_groups))
+        pred[mask] = candidates[name][seed_index][mask]
+        chosen.append(name)
+    return pred, chosen
