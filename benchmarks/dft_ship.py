@@ -117,6 +117,11 @@ def _lattice_range(dataset) -> list[float]:
     return [round(min(values), 4), round(max(values), 4)]
 
 
+def _selection(cv: dict) -> str:
+    """The card's paragraph on how the recipe was chosen (``--selection``), or nothing."""
+    return f"\n\n{cv['selection']}" if cv.get("selection") else ""
+
+
 def _card_md(card: dict) -> str:
     cv = card["cv"]
     rows = "\n".join(f"| {g} | {mae:.4f} |" for g, mae in sorted(cv["per_composition_mae"].items()))
@@ -148,7 +153,7 @@ Trained by: `{card["command"]}`.
 {cv["protocol"]}; seeds {cv["seeds"]}. Mean over compositions **{cv["mean_mae"]:.4f} eV**
 (seed std {cv["mean_mae_seed_std"]:.4f}), worst composition {cv["worst_composition"]}
 {cv["worst_mae"]:.4f} eV. These are the errors to expect on a Nb-Mo-Ta-W-V composition the model
-has not seen; the shipped model itself was trained on all 19 compositions.
+has not seen; the shipped model itself was trained on all 19 compositions.{_selection(cv)}
 
 | composition | CV MAE (eV) |
 |---|---|
@@ -229,6 +234,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--reuse", action="store_true", help="reuse OUT/train* (rewrite the card, e.g. more seeds)"
     )
+    parser.add_argument(
+        "--selection",
+        default="",
+        help="how the recipe was chosen and what that choice, cross-validated, gives "
+        "(benchmarks/dft_select.py); a paragraph of the card",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     out = Path(args.out)
@@ -243,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"recipes {parts} differ in r_c {sorted(r_c)}; an ensemble shares one")
     data = load_hops([dataset], r_c.pop())
     cv = _cv_summary(Path(args.cv), args.model, args.seeds, data)  # exits if no complete CV
+    if args.selection:
+        cv["selection"] = args.selection
     members = [_train_part(part, *recipes[part], args, out, dataset, data) for part in parts]
     if len(parts) == 1:
         checkpoint, kind = members[0]["model_path"], members[0]["recipe"]["kind"]
