@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import FrozenInstanceError, dataclass
 
 import pytest
 
-from vmeb.config import check_keys, config_from_mapping, read_config
+from vmeb.config import check_bounds, check_keys, config_from_mapping, read_config
 from vmeb.errors import VmebError
 
 
@@ -130,7 +131,30 @@ def test_training_config_file_with_bad_values(tmp_path):
 
     path = tmp_path / "train.yaml"
     path.write_text("kind: nn\nepochs: -3\n")
-    with pytest.raises(VmebError, match=f"^{re.escape(str(path))}: epochs = -3: epochs, lr"):
+    expected = f"^{re.escape(str(path))}: epochs = -3: epochs must be finite and > 0$"
+    with pytest.raises(VmebError, match=expected):
         resolve_train_config({}, path)
     path.write_text("kind: nn\nweight_decay: 1e-5\n")
     assert resolve_train_config({}, path).weight_decay == 1e-5
+
+
+def test_check_bounds_names_every_bad_field():
+    @dataclass(frozen=True)
+    class Settings:
+        rate: float = 1.0
+        count: int = 0
+        tolerance: float = 0.0
+
+    check_bounds(Settings(), positive=("rate",), nonnegative=("count", "tolerance"))  # fine
+    with pytest.raises(VmebError) as info:
+        check_bounds(
+            Settings(rate=0.0, count=-1, tolerance=math.nan),
+            positive=("rate",),
+            nonnegative=("count", "tolerance"),
+        )
+    assert str(info.value) == (
+        "rate = 0.0, count = -1, tolerance = nan: rate must be finite and > 0; count must be "
+        "finite and >= 0; tolerance must be finite and >= 0"
+    )
+    with pytest.raises(VmebError, match=r"^rate = inf: rate must be finite and > 0$"):
+        check_bounds(Settings(rate=math.inf), positive=("rate",))

@@ -56,6 +56,15 @@ def test_failed_write_leaves_old_file_and_no_temporary(tmp_path):
         assert _names(tmp_path) == ["record.json"]
 
 
+def test_directory_in_the_way_is_named_before_anything_is_written(tmp_path):
+    """It used to fail at the rename, after the work, naming the hidden temporary file."""
+    folder = tmp_path / "out.csv"
+    folder.mkdir()
+    with pytest.raises(VmebError, match=r"out.csv: is a directory, not a file"):
+        atomic_write_text(folder, "x")
+    assert _names(tmp_path) == ["out.csv"] and _names(folder) == []
+
+
 def test_temporary_names_are_unique_and_recognised(tmp_path):
     path = tmp_path / "a.extxyz"
     with atomic_output(path) as first, atomic_output(path) as second:

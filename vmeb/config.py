@@ -4,7 +4,8 @@
 error for a missing file, bad YAML or a file that is not a mapping. `config_from_mapping` builds
 a (frozen) dataclass from a mapping, rejecting unknown keys by name and values of the wrong
 type (naming the file the mapping came from). Training, NEB and pipeline settings all go
-through these two functions.
+through these two functions; `check_bounds` refuses non-finite and out-of-range numbers of a
+config by name.
 
 This module imports no other vmeb module except `vmeb.errors` (bottom of the layer order).
 """
@@ -12,11 +13,12 @@ This module imports no other vmeb module except `vmeb.errors` (bottom of the lay
 from __future__ import annotations
 
 import dataclasses
+import math
 import numbers
 import os
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -178,3 +180,28 @@ def config_from_mapping(
         if source is None:
             raise
         raise file_error(source, str(exc)) from exc
+
+
+def check_bounds(
+    config: Any, positive: Sequence[str] = (), nonnegative: Sequence[str] = ()
+) -> None:
+    """Refuse fields of ``config`` that are not finite numbers > 0 (``positive``) or >= 0.
+
+    Args:
+        config: A config dataclass instance.
+        positive: Field names that must be finite and > 0.
+        nonnegative: Field names that must be finite and >= 0.
+
+    Raises:
+        VmebError: naming every offending field with its value (NaN and inf included).
+    """
+    bad = []
+    for names, low, strict in ((positive, 0, True), (nonnegative, 0, False)):
+        for name in names:
+            value = getattr(config, name)
+            if not (math.isfinite(value) and (value > low if strict else value >= low)):
+                bad.append((name, value, "> 0" if strict else ">= 0"))
+    if bad:
+        shown = ", ".join(f"{name} = {value}" for name, value, _ in bad)
+        rules = "; ".join(f"{name} must be finite and {rule}" for name, _, rule in bad)
+        raise VmebError(f"{shown}: {rules}")

@@ -74,8 +74,13 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
 
     Yields:
         The temporary path to write to.
+
+    Raises:
+        VmebError: naming ``path``, if it is an existing directory (before anything is written).
     """
     path = Path(path)
+    if path.is_dir():  # os.replace would fail after the work, naming the temporary file
+        raise file_error(path, "is a directory, not a file")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TMP_SUFFIX)
     os.close(fd)

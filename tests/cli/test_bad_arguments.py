@@ -108,12 +108,67 @@ def test_neb_negative_retries_refused(cli_files, capsys):
 
 @pytest.mark.parametrize(
     ("flag", "value"),
-    [("--sites", "1,x"), ("--sites", "-2"), ("--species", "Ta,nb"), ("--sites-file", "nope.txt")],
-)
+    [("--sites", "1,x"), ("--sites", "-2"), ("--species", "Ta,nb"), ("--sites-file", "nope.txt"),
+     ("--species", "Ta,Nb,Xx"), ("--species", "Ta,Ta,Mo")],
+)  # fmt: skip
 def test_bad_lists_and_files(cli_files, capsys, flag, value):
     assert main(argv_for(("predict",), cli_files / "out", [flag, value])) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and flag in err[0], err
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("Ta,Nb,Xx", "not element symbols: 'Xx'"),
+     ("Ta,Ta,Mo", "each element once, got 'Ta' more than once in 'Ta,Ta,Mo'")],
+)  # fmt: skip
+def test_species_of_lammps_types_checked_by_the_flag(cli_files, capsys, value, message):
+    """``--species Ta,Nb,Xx`` for a LAMMPS data file used to end in a KeyError traceback."""
+    import ase.io
+
+    ase.io.write(cli_files / "s.data", ase.io.read("sample.extxyz"), format="lammps-data")
+    assert main(["predict", "model.pt", "s.data", "-o", "out", "--species", value]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "argument --species: " + message in err[0], err
+    assert not (cli_files / "out").exists()
+
+
+def test_neb_bare_site_zero_says_how_to_name_one_site(cli_files, capsys):
+    """``--sites 0`` is still the deprecated count; the error used to say only 'must be a
+    positive integer', hiding that ``--sites 0,`` names site 0."""
+    assert main(["neb", "sample.extxyz", "-o", "ds", "--sites", "0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--sites" in err[0] and "write --sites 0," in err[0], err
+    assert not (cli_files / "ds").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [(["build", "--composition", "TaNb", "--cells", "2", "--a", "3.3", "-o", "folder"],
+      "folder: is a directory; --composition writes one structure file"),
+     (["build", "--grid", "Ta,Nb", "--cells", "2", "--a", "3.3", "-o", "sample.extxyz"],
+      "sample.extxyz: is a file; --grid writes a folder of samples"),
+     (["build", "--composition", "TaNb", "--cells", "2", "--a", "3.3", "-o", "new.extxyz",
+       "--lammps-data", "folder"], "folder: is a directory; --lammps-data names a file"),
+     (["build", "--grid", "Ta,W", "--divisions", "2", "--cells", "2", "-o", "grid"],
+      "has no parameters for ['W']"),
+     (["sdm", "sample.extxyz", "--vacancy", "0", "--moving", "1", "-o", "new.npy", "--png",
+       "folder"], "folder: is a directory; --png names the picture file to write"),
+     (["properties", "--elements", "Ta", "--cells", "3", "-o", "folder"],
+      "folder: is a directory; -o names the CSV file to write"),
+     (["map", "model.pt", "--elements", "Ta,Nb,Mo", "--divisions", "2", "--balance", "Ta:1,Nb:1",
+       "-o", "new"], "--balance is for a line scan (--line), not --divisions")],
+)  # fmt: skip
+def test_misplaced_outputs_and_options_before_any_work(cli_files, capsys, argv, message):
+    """Each of these used to write part of its output (the grid's first sample, the extxyz before
+    the LAMMPS file, the .npy before the picture) or do all the work (properties' NEBs) and then
+    fail naming a hidden temporary file, or ignore the option (--balance)."""
+    before = sorted(p.name for p in cli_files.iterdir())
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert sorted(p.name for p in cli_files.iterdir()) == before
+    assert not list((cli_files / "folder").iterdir())
 
 
 def test_missing_input_file_is_one_line(cli_files, capsys):

@@ -359,3 +359,18 @@ def test_analyse_cli_with_model_spectra(tmp_path):
     for symbol, rows in table.groupby("moving_species"):
         mean = stats.loc[stats["moving_species"] == symbol, "mean"].item()
         assert mean == pytest.approx(rows["barrier"].mean())
+
+
+def test_report_refuses_a_lattice_constant_far_from_the_structure(tmp_path):
+    """``vmeb analyse --lattice-constant 5`` on an a = 3.3 Å sample used to write a report whose
+    shells held the wrong neighbours; a value within a few per cent is still taken as given."""
+    from vmeb.csro.report import OrderReportConfig, write_order_report
+
+    atoms = equiatomic_alloy(3, 3.3, seed=1)
+    species = ["Ta", "Nb", "Mo"]
+    with pytest.raises(VmebError, match=r"s1: lattice constant 5 Å given, but .* gives 3.3000 Å"):
+        write_order_report({"s1": atoms}, species, tmp_path, OrderReportConfig(lattice_constant=5))
+    assert not (tmp_path / "sro.csv").exists()
+    config = OrderReportConfig(lattice_constant=3.31, random_samples=2)
+    table = write_order_report({"s1": atoms}, species, tmp_path, config)
+    assert len(table) > 0

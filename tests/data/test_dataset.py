@@ -174,6 +174,9 @@ def test_hop_table_checks(dataset):
     )
     with pytest.raises(VmebError, match="hops.csv: bad value"):
         read_hops(dataset)
+    (dataset / "hops.csv").write_bytes(b"\xf4\x00\xff binary\n")  # was a UnicodeDecodeError
+    with pytest.raises(VmebError, match=r"hops.csv: cannot parse hop table \(not text"):
+        read_hops(dataset)
     with pytest.raises(VmebError, match="unknown columns"):
         hop_rows_to_csv([hop(colour="red")])
 

@@ -257,3 +257,35 @@ def test_import_command(tmp_path, capsys):
     hops = open_dataset(tmp_path / "ds3").valid_hops()
     np.testing.assert_allclose(hops["barrier"], 0.3 + 0.1 * np.arange(8))
     np.testing.assert_array_equal(hops["moving_index"], ids[2])
+
+
+def test_csv_binary_or_short_rows_are_one_line(tmp_path, capsys):
+    """A binary file used to end in a UnicodeDecodeError traceback; a short row in 'bad barrier
+    (list index out of range)'."""
+    atoms = random_alloy(4, 6, NBMOTA, a=A)
+    ase.io.write(tmp_path / "s.extxyz", atoms, format="extxyz")
+    (tmp_path / "bin.csv").write_bytes(b"\x00\x01garbage\xff\xfe\n")
+    with pytest.raises(VmebError, match=r"bin.csv: not a text CSV file"):
+        import_csv(tmp_path / "s.extxyz", tmp_path / "bin.csv", tmp_path / "ds")
+    (tmp_path / "short.csv").write_text("vacancy,moving,barrier\n0,1\n")
+    with pytest.raises(VmebError, match=r"short.csv: line 2: no barrier \(only 2 fields\)"):
+        import_csv(tmp_path / "s.extxyz", tmp_path / "short.csv", tmp_path / "ds")
+    argv = ["import", "csv", str(tmp_path / "s.extxyz"), str(tmp_path / "bin.csv")]
+    assert main([*argv, "-o", str(tmp_path / "ds")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "bin.csv: not a text CSV file" in err[0], err
+    assert not (tmp_path / "ds").exists() and not list(tmp_path.glob(".ds.*"))
+
+
+def test_fpnnk_empty_matrix_or_file_argument_is_one_line(tmp_path, capsys):
+    """An empty barrier file used to print numpy's UserWarning (two more lines) before the error;
+    a file given as a folder was reported as missing."""
+    folder = tmp_path / "NbMoTa"
+    write_fpnnk_folder(folder, random_alloy(4, 4, NBMOTA, a=A), np.full((128, 8), 0.9))
+    (folder / "barrier_for_NN.txt").write_text("")
+    assert main(["import", "fpnnk", str(folder), "-o", str(tmp_path / "ds")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].endswith("barrier_for_NN.txt: empty file"), err
+    with pytest.raises(VmebError, match=r"POSCAR: is a file, not a directory"):
+        import_fpnnk([folder / "POSCAR"], tmp_path / "ds")
+    assert not (tmp_path / "ds").exists()

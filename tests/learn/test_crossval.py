@@ -7,9 +7,9 @@ import pytest
 
 from vmeb.errors import VmebError
 from vmeb.learn.crossval import (
+    Fold,
     composition_folds,
     composition_scores,
-    Fold,
     is_element_rich,
     select_outside_fold,
     selected_predictions,

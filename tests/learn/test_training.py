@@ -264,6 +264,36 @@ def test_corrupted_and_mismatched_checkpoints(tiny_dataset, tiny_hops, tmp_path)
         load_checkpoint(tmp_path / "mismatch.pt")
 
 
+@pytest.mark.parametrize(
+    ("line", "shown"),
+    [("seed: -1", "seed = -1"), ("val_per_group: -1", "val_per_group = -1"),
+     ("weight_decay: -1", "weight_decay = -1.0"), ("min_lr: .inf", "min_lr = inf"),
+     ("ridge: -0.5", "ridge = -0.5"), ("lr: .inf", "lr = inf"),
+     ("template_cutoff: -1", "template_cutoff = -1.0")],
+)  # fmt: skip
+def test_cli_config_file_bad_numbers_are_one_line(tiny_dataset, tmp_path, capsys, line, shown):
+    """The flags refuse these values; a --config file used to pass them to the training (a
+    traceback from numpy or torch after OUTPUT/config.yaml was written, or a run on them)."""
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(line + "\n")
+    out = tmp_path / "run"
+    argv = ["train", str(tiny_dataset.root), "-o", str(out), "--config", str(cfg)]
+    assert vmeb_main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cfg.yaml: " + shown in err[0], err
+    assert not out.exists()
+
+
+def test_cli_unknown_group_leaves_no_output(tiny_dataset, tmp_path, capsys):
+    """A test group not in the data is found after OUTPUT/config.yaml is written; it stayed."""
+    out = tmp_path / "run"
+    argv = ["train", str(tiny_dataset.root), "-o", str(out), "--test-groups", "Z"]
+    assert vmeb_main([*argv, "--kind", "lr", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "group 'Z' not in the data" in err[-1]
+    assert not out.exists()
+
+
 def test_cli_config_file_and_flags(tiny_dataset, tmp_path, capsys):
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text(

@@ -96,8 +96,17 @@ def test_choose_sites_is_reproducible_and_per_sample():
     assert choose_sites(5, "s1", None, 0) == [0, 1, 2, 3, 4]
     assert choose_sites(5, "s1", 99, 0) == [0, 1, 2, 3, 4]
     assert choose_sites(5, "s1", [4, 1, 1], 0) == [1, 4]
-    with pytest.raises(VmebError, match="out of range"):
+    with pytest.raises(VmebError, match="site index 5 out of range 0..4"):
         choose_sites(5, "s1", [5], 0)
+
+
+def test_bad_sites_fail_before_the_dataset_is_created(tmp_path):
+    """A site index beyond a sample used to leave an empty dataset (header, structures) behind,
+    whose settings then bound the next run."""
+    root = tmp_path / "ds"
+    with pytest.raises(VmebError, match="sample equi: site index 999 out of range 0..53"):
+        run_neb_campaign(_samples(), root, default_potential(), FAST_NEB, sites=[1, 999])
+    assert not root.exists()
 
 
 def test_packing_follows_mpi_ranks():

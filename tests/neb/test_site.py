@@ -298,3 +298,14 @@ def test_pool_engine_takes_the_lammps_engine_steps_to_the_same_saddle(eam, tmp_p
     assert pool.iterations == pytest.approx(lammps.iterations, abs=2)
     assert pool.barrier == pytest.approx(lammps.barrier, abs=1e-6)
     np.testing.assert_allclose(pool.profile, lammps.profile, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("spring", math.nan), ("spring", math.inf), ("timestep", math.nan), ("ftol", math.nan),
+     ("etol", -1.0)],
+)  # fmt: skip
+def test_neb_config_refuses_non_finite_settings(field, value):
+    """``spring: .nan`` in a --config file used to pass (NaN compares false with everything)."""
+    with pytest.raises(VmebError, match=rf"^{field} = {value}: {field} must be finite and >"):
+        NEBConfig(**{field: value})

@@ -242,7 +242,22 @@ def test_cli_predict_bad_sites_file(bad_inputs, tmp_path, capsys):
     sites.write_text(f"0\n{bad_inputs['n_atoms']}\n")
     assert main([*args, "--sites-file", str(sites), "--no-progress"]) == 2
     assert "sites.txt: site index" in cli_error_line(capsys)
+    sites.write_bytes(b"\xf4\x00\xff")  # was a UnicodeDecodeError traceback
+    assert main([*args, "--sites-file", str(sites)]) == 2
+    assert "sites.txt: not a text file of site indices" in cli_error_line(capsys)
     assert not out.exists()
+
+
+def test_cli_predict_refuses_a_cell_of_one_bcc_cube(tmp_path, capsys):
+    """In a 2-atom cell the 8 first neighbours of a site are one atom through 8 periodic images:
+    the lattice path used to predict 16 barriers from it (the exact path refused it)."""
+    tiny = write_structure_file(tmp_path / "tiny.extxyz", bulk("Ta", "bcc", a=3.3, cubic=True))
+    out = tmp_path / "out"
+    assert main(["predict", "tanbmo-eam", str(tiny), "-o", str(out), "--no-progress"]) == 2
+    line = cli_error_line(capsys)
+    assert "tiny.extxyz: atom 1 is a first neighbour of site 0 through several periodic" in line
+    assert "too small" in line
+    assert not out.exists() and not list(tmp_path.glob(".out.*"))
 
 
 def test_cli_predict_refuses_existing_output(bad_inputs, tmp_path, capsys):

@@ -225,3 +225,10 @@ def test_cli_bad_input_is_one_line_error(tmp_path, capsys):
     assert err.startswith("vmeb: error: composition 'TaXx'") and "\n" not in err
     assert main(["build", "--grid", "TaNb", "--cells", "0", "-o", str(tmp_path / "g")]) == 2
     assert not (tmp_path / "x").exists() and not (tmp_path / "g").exists()
+
+
+def test_parse_elements_names_only_the_repeated_symbol():
+    with pytest.raises(VmebError, match=r"unknown or repeated symbols \['Ta'\]$"):
+        parse_elements("Ta,Ta,Nb")
+    with pytest.raises(VmebError, match=r"unknown or repeated symbols \['Xx'\]$"):
+        parse_elements("Ta,Xx")

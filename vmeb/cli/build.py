@@ -75,6 +75,12 @@ def _check(args: argparse.Namespace) -> None:
         raise VmebError("--lammps-data is for one sample (--composition), not --grid")
     if args.grid is None and args.n_test:
         raise VmebError("--n-test is for --grid")
+    if args.grid is None and args.output.is_dir():
+        raise VmebError(f"{args.output}: is a directory; --composition writes one structure file")
+    if args.grid is not None and args.output.exists() and not args.output.is_dir():
+        raise VmebError(f"{args.output}: is a file; --grid writes a folder of samples")
+    if args.lammps_data is not None and args.lammps_data.is_dir():
+        raise VmebError(f"{args.lammps_data}: is a directory; --lammps-data names a file")
 
 
 def _build_one(args: argparse.Namespace) -> int:
@@ -106,6 +112,7 @@ def _build_grid(args: argparse.Namespace) -> int:
     from tqdm import tqdm  # noqa: PLC0415
 
     from vmeb.lammps.lattice import random_alloy_for_potential  # noqa: PLC0415
+    from vmeb.lammps.potentials import load_potential  # noqa: PLC0415
     from vmeb.structure.build import (  # noqa: PLC0415
         composition_label,
         parse_elements,
@@ -115,6 +122,8 @@ def _build_grid(args: argparse.Namespace) -> int:
     from vmeb.structure.io import write_structure_file  # noqa: PLC0415
 
     elements = parse_elements(args.grid)
+    if args.a is None:  # an element the potential lacks fails before any sample is written
+        load_potential(args.potential).check_species(elements)
     grid = simplex_grid(elements, args.divisions)
     _, test = split_compositions(grid, args.n_test, seed=args.seed)
     test_labels = {composition_label(c) for c in test}

@@ -159,9 +159,16 @@ def species_list(text: str) -> tuple[str, ...]:
     symbols = tuple(s.strip() for s in text.split(",") if s.strip())
     if not symbols:
         raise argparse.ArgumentTypeError(f"element symbols expected (e.g. Ta,Nb,Mo), got {text!r}")
-    bad = [s for s in symbols if not (s[0].isupper() and s.isalpha() and len(s) <= 3)]
+    from ase.data import atomic_numbers  # noqa: PLC0415 - only when the flag is given
+
+    bad = [s for s in symbols if s not in atomic_numbers or s == "X"]
     if bad:
         raise argparse.ArgumentTypeError(f"not element symbols: {', '.join(map(repr, bad))}")
+    repeated = sorted({s for s in symbols if symbols.count(s) > 1})
+    if repeated:
+        raise argparse.ArgumentTypeError(
+            f"each element once, got {', '.join(map(repr, repeated))} more than once in {text!r}"
+        )
     return symbols
 
 
@@ -310,8 +317,12 @@ class _LegacySites(argparse.Action):
             )
             try:
                 namespace.random_sites = positive_int(text)
-            except argparse.ArgumentTypeError as exc:
-                raise argparse.ArgumentError(self, str(exc)) from None
+            except argparse.ArgumentTypeError:
+                raise argparse.ArgumentError(
+                    self,
+                    f"a bare integer is still read as a count of random sites (deprecated), and "
+                    f"{text!r} is no count; for the single site {text}, write --sites {text},",
+                ) from None
             return
         try:
             setattr(namespace, self.dest, site_indices(text))

@@ -82,7 +82,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``vmeb map``."""
-    from vmeb.errors import file_error
+    from vmeb.errors import VmebError, file_error
     from vmeb.learn.predictors import load_predictor
     from vmeb.spectra.maps import (
         MapConfig,
@@ -94,6 +94,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.output.exists():
         raise file_error(args.output, "already exists (choose another output or remove it)")
+    if args.balance is not None and args.line is None:
+        raise VmebError("--balance is for a line scan (--line), not --divisions")
     elements = parse_elements(args.elements)
     compositions, line_element = map_compositions(
         elements, divisions=args.divisions, line=args.line, balance=args.balance

@@ -50,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
     output = Path(args.output) if args.output else None
     if output is not None and not output.parent.is_dir():
         raise VmebError(f"{output.parent}: output directory does not exist")
+    if output is not None and output.is_dir():  # refused before the NEB work, not after it
+        raise VmebError(f"{output}: is a directory; -o names the CSV file to write")
     potential = load_potential(args.potential)
     potential.check_species(elements)
     config = NEBConfig(n_replicas=args.replicas, engine=args.engine)

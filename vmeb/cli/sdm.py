@@ -86,6 +86,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.output.suffix != ".npy":
         raise VmebError(f"{args.output}: the map is written as a .npy file")
+    if args.png is not None and args.png.is_dir():  # refused before the map is written
+        raise VmebError(f"{args.png}: is a directory; --png names the picture file to write")
     config = SDMConfig(r_c=args.r_c, l_c=args.l_c, delta=args.delta)
     atoms, species = _load(args)
     try:

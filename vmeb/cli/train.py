@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 
 from vmeb.cli import common
-from vmeb.errors import file_error
+from vmeb.errors import VmebError, file_error
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,20 +41,29 @@ def run(args: argparse.Namespace) -> int:
     datasets = [open_dataset(path) for path in args.datasets]
     for path in config.auxiliary:  # a bad auxiliary dataset fails before OUTPUT is made
         open_dataset(path)
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
 
     def show(entry: dict) -> None:
         print(json.dumps(entry), flush=True)
 
-    result = train_model(
-        datasets,
-        config,
-        out,
-        resume=args.resume,
-        on_epoch=show,
-        progress=not args.no_progress and sys.stderr.isatty(),
-    )
+    try:
+        result = train_model(
+            datasets,
+            config,
+            out,
+            resume=args.resume,
+            on_epoch=show,
+            progress=not args.no_progress and sys.stderr.isatty(),
+        )
+    except VmebError:  # refused before the first epoch (a group not in the data): leave no run
+        if not (out / STATE_FILE).exists():
+            if created:
+                shutil.rmtree(out, ignore_errors=True)
+            else:
+                (out / "config.yaml").unlink(missing_ok=True)
+        raise
     summary = {
         "model": str(result.model_path),
         "best_epoch": result.best_epoch,

@@ -24,6 +24,10 @@ from vmeb.errors import VmebError
 STATE_COLUMNS = ("md_step", "mc_sweep")
 
 
+#: Largest relative difference between a given lattice constant and a structure's own.
+LATTICE_TOLERANCE = 0.05
+
+
 @dataclass(frozen=True)
 class OrderReportConfig:
     """Settings of the order-parameter report.
@@ -143,7 +147,15 @@ def write_order_report(
     species = list(species)
     rows, gr, trajectory = [], {}, []
     for name, atoms in structures.items():
-        a = config.lattice_constant or bcc_lattice_constant(atoms)
+        a = bcc_lattice_constant(atoms)
+        if config.lattice_constant is not None:
+            if abs(config.lattice_constant - a) > LATTICE_TOLERANCE * a:
+                raise VmebError(
+                    f"{name}: lattice constant {config.lattice_constant:g} Å given, but its volume "
+                    f"per atom gives {a:.4f} Å (more than {LATTICE_TOLERANCE:.0%} apart: the "
+                    f"neighbour shells would be misassigned)"
+                )
+            a = config.lattice_constant
         counts = pair_counts(atoms, config.shells, a, species)
         reference = random_reference(
             atoms, config.shells, config.random_samples, config.seed, a, species

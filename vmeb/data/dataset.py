@@ -309,7 +309,10 @@ def read_hops(root: str | os.PathLike) -> pd.DataFrame:
     path = Path(root) / HOPS_FILE
     if not path.exists():
         raise file_error(root, f"not a vmeb dataset (no {HOPS_FILE})")
-    text = path.read_text()
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError as exc:
+        raise file_error(path, f"cannot parse hop table (not text: {exc.reason})") from None
     if text and not text.endswith("\n"):
         text = text[: text.rfind("\n") + 1]
     try:

@@ -292,9 +292,11 @@ def _check_species_column(atoms: Atoms, moving: np.ndarray, given: np.ndarray, p
 def _load_matrix(path: Path, shape: tuple[int, int], dtype: type) -> np.ndarray:
     if not path.is_file():
         raise file_error(path, "no such file")
+    if not path.read_bytes().strip():  # np.loadtxt would warn on stderr, then fail on the shape
+        raise file_error(path, "empty file")
     try:
         values = np.loadtxt(path, dtype=dtype, ndmin=2)
-    except ValueError as exc:
+    except ValueError as exc:  # UnicodeDecodeError (a binary file) included
         raise file_error(path, f"cannot parse numbers ({exc})") from exc
     if values.shape != shape:
         raise file_error(path, f"expected {shape[0]} rows x {shape[1]} columns, got {values.shape}")
@@ -337,7 +339,8 @@ def _fpnnk_folders(paths: Sequence[str | os.PathLike]) -> list[Path]:
     for entry in paths:
         path = Path(entry)
         if not path.is_dir():
-            raise file_error(path, "no such directory")
+            problem = "is a file, not a directory" if path.exists() else "no such directory"
+            raise file_error(path, problem)
         if (path / FPNNK_POSCAR).exists():
             folders.append(path)
             continue
@@ -449,8 +452,11 @@ def read_barrier_csv(path: str | os.PathLike) -> dict[str, np.ndarray]:
     path = Path(path)
     if not path.is_file():
         raise file_error(path, "no such file")
-    with open(path, newline="") as handle:
-        rows = [r for r in csv.reader(handle) if r and not r[0].lstrip().startswith("#")]
+    try:
+        with open(path, newline="") as handle:
+            rows = [r for r in csv.reader(handle) if r and not r[0].lstrip().startswith("#")]
+    except UnicodeDecodeError as exc:
+        raise file_error(path, f"not a text CSV file ({exc.reason})") from None
     if not rows:
         raise file_error(path, "no rows")
     first = [c.strip().lower() for c in rows[0]]
@@ -484,10 +490,12 @@ def read_barrier_csv(path: str | os.PathLike) -> dict[str, np.ndarray]:
             continue
         values = []
         for line, row in enumerate(body, start=2 if has_header else 1):
+            if column >= len(row):
+                raise file_error(path, f"line {line}: no {name} (only {len(row)} fields)")
             try:
                 text = row[column].strip()
                 value = float(text) if text else math.nan
-            except (IndexError, ValueError) as exc:
+            except ValueError as exc:
                 raise file_error(path, f"line {line}: bad {name} ({exc})") from exc
             if name.endswith("_index") and (not math.isfinite(value) or value != int(value)):
                 raise file_error(path, f"line {line}: {name} must be an integer, got {text!r}")

@@ -49,7 +49,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from vmeb.config import config_from_mapping
+from vmeb.config import check_bounds, config_from_mapping
 from vmeb.data.dataset import BarrierDataset, open_dataset
 from vmeb.errors import VmebError, file_error
 from vmeb.files import atomic_output, atomic_write_text, to_json, write_json
@@ -161,11 +161,12 @@ class TrainConfig:
             raise VmebError(f"augment {self.augment!r}: choose one of {list(AUGMENT_MODES)}")
         if self.precision not in PRECISIONS:
             raise VmebError(f"precision {self.precision!r}: choose one of {list(PRECISIONS)}")
-        positive = ("epochs", "lr", "patience", "lr_patience")
-        if bad := [
-            f"{name} = {getattr(self, name)}" for name in positive if not getattr(self, name) > 0
-        ]:
-            raise VmebError(f"{', '.join(bad)}: epochs, lr, patience and lr_patience must be > 0")
+        check_bounds(
+            self,
+            positive=("epochs", "lr", "patience", "lr_patience")
+            + (("template_cutoff",) if self.template_cutoff is not None else ()),
+            nonnegative=("min_lr", "ridge", "weight_decay", "val_per_group", "seed"),
+        )
         if self.batch_size is not None and self.batch_size < 2:
             raise VmebError("batch_size must be at least 2 (batch norm)")
         overlap = set(self.val_groups) & set(self.test_groups)

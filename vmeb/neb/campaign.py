@@ -190,7 +190,8 @@ def choose_sites(
         return sorted(int(i) for i in rng.choice(n_atoms, size=int(sites), replace=False))
     chosen = sorted({int(i) for i in sites})
     if chosen and (chosen[0] < 0 or chosen[-1] >= n_atoms):
-        raise VmebError(f"sample {sample_id}: site index out of range 0..{n_atoms - 1}")
+        bad = chosen[0] if chosen[0] < 0 else chosen[-1]
+        raise VmebError(f"sample {sample_id}: site index {bad} out of range 0..{n_atoms - 1}")
     return chosen
 
 
@@ -605,6 +606,13 @@ def _progress_bar(total: int, enabled: bool):
     return tqdm(total=total, unit="site", desc="NEB sites", disable=not enabled, smoothing=0.1)
 
 
+def _check_sites(named: Mapping[str, Atoms], sites: Any, seed: int) -> None:
+    """Refuse (`choose_sites`) a site choice that does not fit some sample, before any work."""
+    for sample_id, atoms in named.items():
+        wanted = sites.get(sample_id) if isinstance(sites, Mapping) else sites
+        choose_sites(len(atoms), sample_id, wanted, seed)
+
+
 def run_neb_campaign(
     samples: Mapping[str, Atoms] | Sequence[Atoms],
     out_dataset: str | os.PathLike,
@@ -649,6 +657,7 @@ def run_neb_campaign(
     neb_config = NEBConfig() if neb_config is None else neb_config
     root = Path(out_dataset)
     named = _named_samples(samples)
+    _check_sites(named, sites, seed)  # bad sites fail before the dataset is created
     stored = prepare_dataset(root, named, potential, neb_config, groups)
     config = _config_json(neb_config)
     species = read_header(root).species

@@ -40,6 +40,7 @@ import numpy as np
 from ase import Atoms
 from scipy.interpolate import CubicHermiteSpline
 
+from vmeb.config import check_bounds
 from vmeb.data.dataset import MAX_BARRIER
 from vmeb.errors import VmebError
 from vmeb.lammps.potentials import Potential, load_potential
@@ -147,8 +148,7 @@ class NEBConfig:
             raise VmebError(f"NEB min_style {self.min_style!r}: LAMMPS neb needs fire or quickmin")
         if self.force_norm not in FORCE_NORMS:
             raise VmebError(f"force norm {self.force_norm!r}: use one of {list(FORCE_NORMS)}")
-        if self.spring <= 0 or self.ftol < 0 or self.etol < 0 or self.timestep <= 0:
-            raise VmebError("NEB spring and time step must be positive, tolerances >= 0")
+        check_bounds(self, positive=("spring", "timestep"), nonnegative=("ftol", "etol"))
         if self.max_steps < 1 or self.climb_steps < 1:
             raise VmebError("NEB step limits (max_steps, climb_steps) must be >= 1")
         if self.n_procs is not None and self.n_procs < 1:

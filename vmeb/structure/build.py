@@ -173,8 +173,9 @@ def parse_elements(text: str) -> list[str]:
     if "".join(symbols) != "".join(compact) or not symbols:
         raise VmebError(f"element list {text!r}: use 'Ta,Nb,Mo' or 'TaNbMo'")
     bad = [s for s in symbols if s not in atomic_numbers]
-    if bad or len(set(symbols)) != len(symbols):
-        raise VmebError(f"element list {text!r}: unknown or repeated symbols {bad or symbols}")
+    bad += sorted({s for s in symbols if symbols.count(s) > 1})
+    if bad:
+        raise VmebError(f"element list {text!r}: unknown or repeated symbols {bad}")
     return symbols
 
 

@@ -78,7 +78,9 @@ def _apply_species(atoms: Atoms, species: list[str] | None, path: Path) -> Atoms
     else:
         if types.max() > len(species) or types.min() < 1:
             raise file_error(
-                path, f"atom types {sorted(set(types))} but species {species} (type 1 first)"
+                path,
+                f"atom types {sorted(set(types.tolist()))} but species {list(species)} "
+                f"(type 1 first)",
             )
         symbols_by_type = {i + 1: s for i, s in enumerate(species)}
     atoms.set_chemical_symbols([symbols_by_type[int(t)] for t in types])

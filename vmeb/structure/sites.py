@@ -18,8 +18,12 @@ def read_sites_file(path: str | os.PathLike) -> list[int]:
     path = Path(path)
     if not path.is_file():
         raise file_error(path, "no such sites file")
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError as exc:
+        raise file_error(path, f"not a text file of site indices ({exc.reason})") from None
     sites = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
+    for number, line in enumerate(text.splitlines(), start=1):
         for token in line.split("#", 1)[0].replace(",", " ").split():
             try:
                 value = int(token)
