@@ -14,14 +14,20 @@ Variants: ``fp32`` (contiguous tensors, the code before this benchmark), ``fp32+
 convolutions, channels-last; what the on-lattice prediction path runs). The line ``auto picks``
 says what ``precision="auto"`` (`vmeb.learn.precision`) uses on this machine; bf16 is only
 fast with native bf16 units (AMX / AVX512-BF16, CUDA), and emulated (slower) elsewhere.
-Untrained weights (timing does not depend on them). Usage::
+Untrained weights (timing does not depend on them).
 
-    python benchmarks/bench_training.py [--threads 2] [--device cpu] [--quick]
+``--compile`` adds, for the precision ``auto`` picks, the same two rates with the model (train)
+and the prediction network (infer: the folded network of an SDM CNN, `inference_network`)
+wrapped in ``torch.compile`` (inductor, fixed shapes), each beside its eager rate measured right
+before it, with the compile time (first call) and the largest |compiled - eager| output. Usage::
+
+    python benchmarks/bench_training.py [--threads 2] [--device cpu] [--quick] [--compile]
 """
 
 from __future__ import annotations
 
 import argparse
+import time
 
 import numpy as np
 import torch
@@ -158,12 +164,80 @@ def bench(name: str, config: TrainConfig, batch: int, device: str, repeats: int)
         )
 
 
+def _compiled_pair(fn_eager, fn_compiled, batch, device, repeats) -> tuple[float, float, float]:
+    """(eager rate, compiled rate, compile seconds): the first compiled call is timed apart."""
+    eager = rate(fn_eager, batch, device, repeats)
+    start = time.perf_counter()
+    fn_compiled()
+    first = time.perf_counter() - start
+    return eager, rate(fn_compiled, batch, device, repeats), first
+
+
+def bench_compile(name: str, config: TrainConfig, batch: int, device: str, repeats: int) -> None:
+    """Print eager against ``torch.compile`` rates (train step, prediction forward)."""
+    precision = resolve_precision("auto", device)
+    make = _inputs(config, batch, device, np.random.default_rng(0))
+    targets = torch.rand(batch, device=device)
+    last = precision == "bf16" and config.kind != "latcnn"
+    x = channels_last(make()) if last else make()
+
+    def trainer(model):
+        optimizer = torch.optim.RMSprop(model.parameters(), lr=1e-4)
+
+        def step() -> None:
+            with autocast(config.kind, precision, device):
+                out = model(x)
+            loss = torch.nn.functional.l1_loss(out.float().reshape(-1), targets)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+
+        return step
+
+    def model() -> torch.nn.Module:
+        torch.manual_seed(0)
+        m = _model(config, device)
+        return m.to(memory_format=torch.channels_last_3d) if last else m
+
+    eager_model, compiled_model = model().train(), model().train()
+    train = _compiled_pair(
+        trainer(eager_model),
+        trainer(torch.compile(compiled_model, dynamic=False)),
+        batch,
+        device,
+        repeats,
+    )
+    network = inference_network(model().eval())
+    compiled = torch.compile(network, dynamic=False)
+
+    @torch.no_grad()
+    def forward(net) -> torch.Tensor:
+        with autocast(config.kind, precision, device, inference=True):
+            return net(x).float()
+
+    infer = _compiled_pair(lambda: forward(network), lambda: forward(compiled), batch, device,
+                           repeats)  # fmt: skip
+    diff = float((forward(compiled) - forward(network)).abs().max())
+    threads = torch.get_num_threads() if device == "cpu" else "-"
+    for label, (eager, comp, first) in (("train", train), ("infer", infer)):
+        print(
+            f"{name:42s} {precision:5s} {device} threads={threads} batch={batch} {label}: "
+            f"eager {eager:9.1f}, compiled {comp:9.1f} maps/s ({comp / eager:.2f}x; "
+            f"compile {first:.0f} s)",
+            flush=True,
+        )
+    print(f"{name:42s} compiled prediction - eager: max |diff| {diff:.1e} (raw units)", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="one timed repeat")
     parser.add_argument("--models", nargs="*", help="substrings of model names to run")
+    parser.add_argument(
+        "--compile", action="store_true", help="eager against torch.compile (auto precision)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     repeats = 1 if args.quick else 3
@@ -176,7 +250,10 @@ def main() -> None:
         if args.models and not any(m in name for m in args.models):
             continue
         batch = cpu_batch if args.device == "cpu" else gpu_batch
-        bench(name, config, batch, args.device, repeats)
+        if args.compile:
+            bench_compile(name, config, batch, args.device, repeats)
+        else:
+            bench(name, config, batch, args.device, repeats)
 
 
 if __name__ == "__main__":
