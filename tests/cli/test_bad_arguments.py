@@ -133,6 +133,32 @@ def test_species_of_lammps_types_checked_by_the_flag(cli_files, capsys, value, m
     assert not (cli_files / "out").exists()
 
 
+@pytest.mark.parametrize("name", ["sample.extxyz", "POSCAR"])
+@pytest.mark.parametrize("words", [("analyse",), ("sdm",)], ids=" ".join)
+def test_species_checked_against_a_file_that_names_its_elements(cli_files, capsys, name, words):
+    """``--species`` only mapped LAMMPS types; for extxyz and POSCAR it was silently ignored."""
+    import ase.io
+
+    ase.io.write(cli_files / "POSCAR", ase.io.read("sample.extxyz"), format="vasp")
+    argv = argv_for(words, cli_files / "out.npy", ["--species", "Ta,Mo"])
+    argv[len(words)] = name
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "Traceback" not in err[0], err
+    assert (
+        f"{name}: holds element(s) ['Nb'] not in the given species ['Ta', 'Mo'] (--species); "
+        "the file's elements: ['Nb', 'Ta']" in err[0]
+    ), err
+    assert not (cli_files / "out.npy").exists()
+
+
+def test_species_may_list_more_elements_than_the_file_holds(cli_files):
+    from vmeb.structure.io import read_structure
+
+    atoms = read_structure(cli_files / "sample.extxyz", species=["Mo", "Nb", "Ta"])
+    assert sorted(set(atoms.get_chemical_symbols())) == ["Nb", "Ta"]
+
+
 def test_neb_bare_site_zero_says_how_to_name_one_site(cli_files, capsys):
     """``--sites 0`` is still the deprecated count; the error used to say only 'must be a
     positive integer', hiding that ``--sites 0,`` names site 0."""
@@ -148,6 +174,11 @@ def test_neb_bare_site_zero_says_how_to_name_one_site(cli_files, capsys):
       "folder: is a directory; --composition writes one structure file"),
      (["build", "--grid", "Ta,Nb", "--cells", "2", "--a", "3.3", "-o", "sample.extxyz"],
       "sample.extxyz: is a file; --grid writes a folder of samples"),
+     (["build", "--composition", "TaNb", "--cells", "2", "--a", "3.3", "-o", "out.txt"],
+      "out.txt: --composition writes extxyz, but this name would not be read back as extxyz; "
+      "name the -o file *.extxyz or *.xyz"),
+     (["build", "--composition", "TaNb", "--cells", "2", "--a", "3.3", "-o", "s.data"],
+      "s.data: --composition writes extxyz, but this name would not be read back as extxyz"),
      (["build", "--composition", "TaNb", "--cells", "2", "--a", "3.3", "-o", "new.extxyz",
        "--lammps-data", "folder"], "folder: is a directory; --lammps-data names a file"),
      (["build", "--grid", "Ta,W", "--divisions", "2", "--cells", "2", "-o", "grid"],

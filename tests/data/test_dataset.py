@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from ase.build import bulk
 
+from vmeb.cli.main import main
 from vmeb.data.dataset import (
     FORMAT_NAME,
     FORMAT_VERSION,
@@ -187,3 +188,32 @@ def test_missing_structure_and_bad_sample_id(dataset):
         open_dataset(dataset)
     with pytest.raises(VmebError, match="sample id"):
         write_structure(dataset, "bad/id", bulk("Ta", "bcc", a=3.3))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [({"converged": "maybe"},
+      "2 row(s) whose converged is not true/false/1/0/yes/no, first on line 3: 'maybe'"),
+     ({"converged": ""}, "whose converged is not true/false/1/0/yes/no, first on line 3: ''"),
+     ({"status": "pending"},
+      "2 row(s) whose status is not ok or failed, first on line 3: 'pending'"),
+     ({"status": "OK"}, "whose status is not ok or failed, first on line 3: 'OK'")],
+)  # fmt: skip
+def test_unknown_converged_or_status_is_refused(dataset, capsys, change, message):
+    """``converged: maybe`` used to read as false, ``status: pending`` dropped the row from
+    training without a word."""
+    append_hops(dataset, [hop(), hop(i=1, j=2, species="Mo", **change), hop(i=2, **change)])
+    with pytest.raises(VmebError) as caught:
+        read_hops(dataset)
+    problem = str(caught.value)
+    assert problem.startswith(f"{dataset / 'hops.csv'}: ") and message in problem
+    assert main(["train", str(dataset), "-o", str(dataset.parent / "run")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert not (dataset.parent / "run").exists()
+
+
+def test_every_spelling_of_converged_is_read(dataset):
+    values = ["True", " yes", "1", "FALSE", "no ", "0"]
+    append_hops(dataset, [hop(i=k, j=k + 1, converged=v) for k, v in enumerate(values)])
+    assert read_hops(dataset)["converged"].tolist() == [True, True, True, False, False, False]

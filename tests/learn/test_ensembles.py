@@ -250,6 +250,15 @@ def test_load_ensemble_rejects_bad_directories(tiny_ensemble, tmp_path):
         load_ensemble(tmp_path)
 
 
+def test_cli_ensemble_train_no_progress_hides_every_bar(tmp_path, capsys):
+    """The 'environments' bar of the shared hop environments was shown despite --no-progress."""
+    dataset = _closed_form_dataset(tmp_path / "data")
+    argv = ["ensemble", "train", str(dataset), "--members", "2", "--kind", "lr", "--r-c", "4.5"]
+    assert main([*argv, "-o", str(tmp_path / "ens"), "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "environments" not in err and "it/s" not in err, err
+
+
 def test_cli_ensemble_train_predict_calibrate(tiny_ensemble, tmp_path, capsys):
     import torch
 

@@ -285,13 +285,43 @@ def test_cli_config_file_bad_numbers_are_one_line(tiny_dataset, tmp_path, capsys
 
 
 def test_cli_unknown_group_leaves_no_output(tiny_dataset, tmp_path, capsys):
-    """A test group not in the data is found after OUTPUT/config.yaml is written; it stayed."""
+    """A test group not in the data is found after OUTPUT/config.yaml is written; it stayed.
+    The message named neither the setting nor the groups there are."""
     out = tmp_path / "run"
     argv = ["train", str(tiny_dataset.root), "-o", str(out), "--test-groups", "Z"]
     assert vmeb_main([*argv, "--kind", "lr", "--no-progress"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert "group 'Z' not in the data" in err[-1]
+    assert len(err) == 1, err
+    assert (
+        "test_groups (--test-groups): group 'Z' not in the data; its groups are: A, B, C"
+        in (err[0])
+    )
     assert not out.exists()
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text("kind: lr\nval_groups: [A, Y]\n")
+    assert vmeb_main(["train", str(tiny_dataset.root), "-o", str(out), "--config", str(cfg)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert (
+        "val_groups (--val-groups): group 'Y' not in the data; its groups are: A, B, C" in (err[-1])
+    )
+    assert not out.exists()
+
+
+def test_unknown_group_lists_at_most_twenty_groups():
+    groups = np.array([f"g{k:02d}" for k in range(30)])
+    with pytest.raises(VmebError) as caught:
+        split_hops(groups, TrainConfig(test_groups=("Z",)))
+    message = str(caught.value)
+    assert message.endswith("g18, g19, ... (30 groups in all)") and "g20" not in message
+
+
+def test_cli_no_progress_hides_every_bar(tiny_dataset, tmp_path, capsys):
+    """The 'environments' bar of the hop environments was shown despite --no-progress."""
+    out = tmp_path / "run"
+    argv = ["train", str(tiny_dataset.root), "-o", str(out), "--kind", "lr", "--no-progress"]
+    assert vmeb_main(argv) == 0
+    err = capsys.readouterr().err
+    assert "environments" not in err and "it/s" not in err, err
 
 
 def test_cli_config_file_and_flags(tiny_dataset, tmp_path, capsys):

@@ -220,11 +220,12 @@ def test_cli_grid_writes_samples_and_index(tmp_path):
 
 
 def test_cli_bad_input_is_one_line_error(tmp_path, capsys):
-    assert main(["build", "--composition", "TaXx", "--cells", "2", "-o", str(tmp_path / "x")]) == 2
+    out = tmp_path / "x.extxyz"
+    assert main(["build", "--composition", "TaXx", "--cells", "2", "-o", str(out)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("vmeb: error: composition 'TaXx'") and "\n" not in err
     assert main(["build", "--grid", "TaNb", "--cells", "0", "-o", str(tmp_path / "g")]) == 2
-    assert not (tmp_path / "x").exists() and not (tmp_path / "g").exists()
+    assert not out.exists() and not (tmp_path / "g").exists()
 
 
 def test_parse_elements_names_only_the_repeated_symbol():

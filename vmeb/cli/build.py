@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
 
 from vmeb.cli import common
 
@@ -64,6 +65,22 @@ def _write_csv_atomic(path, frame) -> None:
         frame.to_csv(tmp, index=False)
 
 
+def _check_extxyz_name(path: Path) -> None:
+    """Refuse an output name that `vmeb.structure.io.guess_format` would not read as extxyz."""
+    from vmeb.errors import VmebError  # noqa: PLC0415
+    from vmeb.structure.io import EXTXYZ_SUFFIXES, guess_format  # noqa: PLC0415
+
+    try:
+        fmt = guess_format(path)
+    except VmebError:
+        fmt = None
+    if fmt != "extxyz":
+        raise VmebError(
+            f"{path}: --composition writes extxyz, but this name would not be read back as "
+            f"extxyz; name the -o file *{' or *'.join(EXTXYZ_SUFFIXES)}"
+        )
+
+
 def _check(args: argparse.Namespace) -> None:
     from vmeb.errors import VmebError  # noqa: PLC0415
 
@@ -77,6 +94,8 @@ def _check(args: argparse.Namespace) -> None:
         raise VmebError("--n-test is for --grid")
     if args.grid is None and args.output.is_dir():
         raise VmebError(f"{args.output}: is a directory; --composition writes one structure file")
+    if args.grid is None:
+        _check_extxyz_name(args.output)
     if args.grid is not None and args.output.exists() and not args.output.is_dir():
         raise VmebError(f"{args.output}: is a file; --grid writes a folder of samples")
     if args.lammps_data is not None and args.lammps_data.is_dir():

@@ -294,8 +294,37 @@ def append_hops(root: str | os.PathLike, rows: Iterable[Mapping[str, Any]]) -> i
     return len(rows)
 
 
-def _parse_bool(series: pd.Series) -> pd.Series:
-    return series.astype(str).str.strip().str.lower().isin(["true", "1", "yes"])
+#: Accepted spellings of ``converged`` (any case, surrounding blanks ignored).
+TRUE_VALUES = ("true", "1", "yes")
+FALSE_VALUES = ("false", "0", "no")
+#: Accepted values of ``status``.
+STATUS_VALUES = ("ok", "failed")
+
+
+def _first_bad(column: str, bad: pd.Series, values: pd.Series, allowed: str) -> str:
+    """The problem text of a column with values outside ``allowed``: count and first line."""
+    k = int(np.argmax(bad.to_numpy()))
+    return (
+        f"{int(bad.sum())} row(s) whose {column} is not {allowed}, first on line "
+        f"{_line(values.index[k])}: {values.iloc[k]!r}"
+    )
+
+
+def _parse_bool(series: pd.Series, path: Path) -> pd.Series:
+    """``converged`` as booleans; any value but `TRUE_VALUES` / `FALSE_VALUES` is refused."""
+    words = series.astype(str).str.strip().str.lower()
+    bad = ~words.isin(TRUE_VALUES + FALSE_VALUES)
+    if bad.any():
+        allowed = "/".join(f"{t}/{f}" for t, f in zip(TRUE_VALUES, FALSE_VALUES, strict=True))
+        raise file_error(path, _first_bad("converged", bad, series, allowed))
+    return words.isin(TRUE_VALUES)
+
+
+def _check_status(series: pd.Series, path: Path) -> None:
+    """Refuse a ``status`` other than `STATUS_VALUES` (such a row was silently never trained on)."""
+    bad = ~series.isin(STATUS_VALUES)
+    if bad.any():
+        raise file_error(path, _first_bad("status", bad, series, " or ".join(STATUS_VALUES)))
 
 
 def read_hops(root: str | os.PathLike) -> pd.DataFrame:
@@ -304,7 +333,8 @@ def read_hops(root: str | os.PathLike) -> pd.DataFrame:
     A trailing line without its newline (a write cut by a kill) is ignored.
 
     Raises:
-        VmebError: naming the file, if columns are missing or values do not parse.
+        VmebError: naming the file, if columns are missing or values do not parse, or if a
+            ``converged`` or ``status`` value is not one of the allowed ones (naming the line).
     """
     path = Path(root) / HOPS_FILE
     if not path.exists():
@@ -331,7 +361,8 @@ def read_hops(root: str | os.PathLike) -> pd.DataFrame:
             frame[column] = pd.to_numeric(frame[column].replace("", np.nan), errors="raise")
     except ValueError as exc:
         raise file_error(path, f"bad value in hop table ({exc})") from exc
-    frame["converged"] = _parse_bool(frame["converged"])
+    frame["converged"] = _parse_bool(frame["converged"], path)
+    _check_status(frame["status"], path)
     for column in ("n_replicas", "iterations"):
         if column in frame.columns:
             frame[column] = pd.to_numeric(frame[column].replace("", np.nan), errors="coerce")

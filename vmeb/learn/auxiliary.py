@@ -46,7 +46,11 @@ def is_auxiliary(groups: np.ndarray) -> np.ndarray:
 
 
 def load_with_auxiliary(
-    datasets: Sequence[BarrierDataset], auxiliary: Sequence[BarrierDataset], r_c: float
+    datasets: Sequence[BarrierDataset],
+    auxiliary: Sequence[BarrierDataset],
+    r_c: float,
+    *,
+    progress: bool = False,
 ) -> HopData:
     """Hops of the primary datasets, then those of the auxiliary ones (groups ``aux:<group>``).
 
@@ -54,6 +58,7 @@ def load_with_auxiliary(
         datasets: Primary (target-fidelity) datasets.
         auxiliary: Datasets of another fidelity; their species must be among the primary ones.
         r_c: Environment radius (Å).
+        progress: Show tqdm bars while the environments are computed.
 
     Returns:
         One `HopData` in the primary datasets' species order.
@@ -70,10 +75,10 @@ def load_with_auxiliary(
                 f"auxiliary dataset {dataset.root}: species {extra} are not in the primary "
                 f"data ({list(species)})"
             )
-    primary = load_hops(datasets, r_c, species)
+    primary = load_hops(datasets, r_c, species, progress=progress)
     if not auxiliary:
         return primary
-    aux = load_hops(auxiliary, r_c, species)
+    aux = load_hops(auxiliary, r_c, species, progress=progress)
     return HopData(
         environments=concatenate_environments([primary.environments, aux.environments]),
         barriers=np.concatenate([primary.barriers, aux.barriers]),

@@ -200,7 +200,7 @@ def train_ensemble(
         raise file_error(root, "already holds an ensemble (use resume or another directory)")
     root.mkdir(parents=True, exist_ok=True)
     if data is None:
-        data = load_hops(datasets, config.r_c)
+        data = load_hops(datasets, config.r_c, progress=progress)
     paths, val_mae, tests, records = [], [], [], []
     for k in range(members):
         seed = member_seed(config, k)

@@ -51,7 +51,11 @@ def merged_species(datasets: Sequence[BarrierDataset]) -> tuple[str, ...]:
 
 
 def load_hops(
-    datasets: Sequence[BarrierDataset], r_c: float, species: Sequence[str] | None = None
+    datasets: Sequence[BarrierDataset],
+    r_c: float,
+    species: Sequence[str] | None = None,
+    *,
+    progress: bool = False,
 ) -> HopData:
     """Valid hops of datasets with their environments (computed once per sample).
 
@@ -59,6 +63,7 @@ def load_hops(
         datasets: Opened datasets.
         r_c: Environment radius (Å).
         species: Channel order (default `merged_species`).
+        progress: Show a tqdm bar over the samples of each dataset.
 
     Returns:
         The hops of all datasets, in dataset then table order.
@@ -67,7 +72,7 @@ def load_hops(
     envs, barriers, groups = [], [], []
     for dataset in datasets:
         desc = f"environments {dataset.root.name}"
-        for _, atoms, rows in dataset.iter_samples(progress=True, desc=desc):
+        for _, atoms, rows in dataset.iter_samples(progress=progress, desc=desc):
             ghosts = ghosted_cell(atoms, r_c)
             envs.append(
                 hop_environments(
@@ -88,6 +93,28 @@ def load_hops(
     )
 
 
+#: Groups listed by name in the error about an unknown group; more are counted.
+LISTED_GROUPS = 20
+
+
+def _unknown_group(setting: str, name: str, present: set[str]) -> VmebError:
+    """The error for a ``val_groups`` / ``test_groups`` entry that names no group of the data.
+
+    Args:
+        setting: ``val_groups`` or ``test_groups`` (the config key; the flag is its dashed form).
+        name: The group asked for.
+        present: The groups of the data.
+    """
+    shown = sorted(present)
+    listed = ", ".join(shown[:LISTED_GROUPS])
+    if len(shown) > LISTED_GROUPS:
+        listed += f", ... ({len(shown)} groups in all)"
+    flag = "--" + setting.replace("_", "-")
+    return VmebError(
+        f"{setting} ({flag}): group {name!r} not in the data; its groups are: {listed}"
+    )
+
+
 def split_hops(groups: np.ndarray, config: TrainConfig) -> dict[str, np.ndarray]:
     """Train / validation / test hop indices.
 
@@ -101,9 +128,10 @@ def split_hops(groups: np.ndarray, config: TrainConfig) -> dict[str, np.ndarray]
         VmebError: if a named group does not exist or a split is empty.
     """
     present = set(groups.tolist())
-    for name in config.val_groups + config.test_groups:
-        if name not in present:
-            raise VmebError(f"group {name!r} not in the data (groups: {sorted(present)})")
+    for setting in ("val_groups", "test_groups"):
+        for name in getattr(config, setting):
+            if name not in present:
+                raise _unknown_group(setting, name, present)
     rng = np.random.default_rng(config.seed)
     test = np.isin(groups, config.test_groups)
     if config.val_groups:

@@ -507,7 +507,7 @@ def train_model(
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    data, split, template, inputs, offsets = _prepare_data(datasets, config, data)
+    data, split, template, inputs, offsets = _prepare_data(datasets, config, data, progress)
     if offsets is not None:
         species_offsets = dict(zip(data.species, offsets.round(6).tolist(), strict=True))
         write_json(out / AUX_OFFSETS_FILE, {"offsets_ev": species_offsets})
@@ -530,7 +530,12 @@ def train_model(
     return _finish(model, inputs, data, split, config, out, run.state)
 
 
-def _prepare_data(datasets: Sequence[BarrierDataset], config: TrainConfig, data: HopData | None):
+def _prepare_data(
+    datasets: Sequence[BarrierDataset],
+    config: TrainConfig,
+    data: HopData | None,
+    progress: bool = False,
+):
     """Data preparation: hops (loaded unless given), the split, the NN/LR template, auxiliary
     hops moved to the primary level, inputs.
 
@@ -540,7 +545,7 @@ def _prepare_data(datasets: Sequence[BarrierDataset], config: TrainConfig, data:
     """
     if data is None:
         auxiliary = [open_dataset(path) for path in config.auxiliary]
-        data = load_with_auxiliary(datasets, auxiliary, config.r_c)
+        data = load_with_auxiliary(datasets, auxiliary, config.r_c, progress=progress)
     split = split_hops(data.groups, config)
     logger.info("hops: %s", {k: len(v) for k, v in split.items()})
     aux = is_auxiliary(data.groups)

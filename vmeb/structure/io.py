@@ -24,6 +24,8 @@ logger = logging.getLogger(__name__)
 
 #: File formats understood by `read_structure`, by name.
 FORMATS = ("extxyz", "lammps-data", "lammps-dump-text", "vasp")
+#: File name endings `guess_format` reads as extxyz (any case).
+EXTXYZ_SUFFIXES = (".extxyz", ".xyz")
 
 
 def guess_format(path: str | os.PathLike) -> str:
@@ -33,7 +35,7 @@ def guess_format(path: str | os.PathLike) -> str:
         One of `FORMATS`.
     """
     name = Path(path).name.lower()
-    if name.endswith((".xyz", ".extxyz")):
+    if name.endswith(EXTXYZ_SUFFIXES):
         return "extxyz"
     if name.startswith(("poscar", "contcar")) or name.endswith((".vasp", ".poscar")):
         return "vasp"
@@ -88,6 +90,25 @@ def _apply_species(atoms: Atoms, species: list[str] | None, path: Path) -> Atoms
     return atoms
 
 
+def _check_species(atoms: Atoms, species: list[str], path: Path) -> None:
+    """Refuse a file with element symbols that are not all in ``species``.
+
+    Extxyz and POSCAR files name their elements, so ``species`` maps nothing there; an element
+    missing from it means the user expected another structure (or another species order).
+
+    Raises:
+        VmebError: naming the file, the elements it holds and the given species.
+    """
+    present = sorted(set(atoms.get_chemical_symbols()))
+    missing = [s for s in present if s not in species]
+    if missing:
+        raise file_error(
+            path,
+            f"holds element(s) {missing} not in the given species {list(species)} (--species); "
+            f"the file's elements: {present}",
+        )
+
+
 def _is_blank(path: Path, probe: int = 1 << 16) -> bool:
     """True if the file holds nothing but whitespace (reads at most ``probe`` bytes)."""
     with open(path, "rb") as handle:
@@ -109,7 +130,8 @@ def read_structure(
     Args:
         path: Structure file.
         fmt: One of `FORMATS`; guessed from the file name if None.
-        species: For LAMMPS files, the element of each atom type in type order.
+        species: For LAMMPS files, the element of each atom type in type order; for files
+            that name their elements, a list that must hold every one of them.
         index: Frame to read from a multi-frame file (default: the last).
         lattice: ``"bcc"`` (default) refuses a structure that is not a BCC lattice (relaxed and
             thermal displacements allowed); None checks only coordinates and overlaps.
@@ -121,7 +143,8 @@ def read_structure(
 
     Raises:
         VmebError: naming the file, if it is missing, empty or cannot be parsed, or holds
-            non-finite coordinates, overlapping atoms, another lattice or a vacancy.
+            non-finite coordinates, overlapping atoms, another lattice or a vacancy, or names
+            an element that ``species`` lacks.
     """
     path = Path(path)
     if not path.is_file():
@@ -142,6 +165,8 @@ def read_structure(
         raise file_error(path, f"cannot read as {fmt} ({type(exc).__name__}: {exc})") from exc
     if fmt.startswith("lammps"):
         atoms = _apply_species(atoms, species, path)
+    elif species is not None:
+        _check_species(atoms, species, path)
     if len(atoms) == 0:
         raise file_error(path, "contains no atoms")
     if not atoms.pbc.all():

@@ -106,7 +106,7 @@ def shells_study(
     rows = []
     for n in shells:
         r_c = float(peaks.edges[n])
-        data = load_hops(datasets, r_c)
+        data = load_hops(datasets, r_c, progress=progress)
         for name, recipe in recipes.items():
             for seed in seeds:
                 step = 4 * recipe.delta  # SDM grid a multiple of 8 voxels
