@@ -18,6 +18,7 @@ from vmeb.data.dataset import (
     write_structure,
 )
 from vmeb.errors import VmebError
+from vmeb.learn import training
 from vmeb.learn.descriptors import onehot_descriptors, site_template
 from vmeb.learn.training import (
     METRICS_FILE,
@@ -305,6 +306,18 @@ def test_cli_unknown_group_leaves_no_output(tiny_dataset, tmp_path, capsys):
         "val_groups (--val-groups): group 'Y' not in the data; its groups are: A, B, C" in (err[-1])
     )
     assert not out.exists()
+
+
+def test_unknown_group_refused_before_any_environment(tiny_dataset, tmp_path, monkeypatch):
+    """The environments take minutes on a large dataset; a mistyped group must not wait."""
+
+    def no_environments(*args, **kwargs):
+        raise AssertionError("environments computed before the group check")
+
+    monkeypatch.setattr(training, "load_with_auxiliary", no_environments)
+    config = TrainConfig(kind="lr", test_groups=("Z",))
+    with pytest.raises(VmebError, match=r"group 'Z' not in the data; its groups are: A, B, C"):
+        train_model([tiny_dataset], config, tmp_path / "run", progress=False)
 
 
 def test_unknown_group_lists_at_most_twenty_groups():

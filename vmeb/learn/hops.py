@@ -115,6 +115,23 @@ def _unknown_group(setting: str, name: str, present: set[str]) -> VmebError:
     )
 
 
+def dataset_groups(datasets: Sequence[BarrierDataset]) -> set[str]:
+    """The groups of the datasets' valid hops, without computing any environment."""
+    return {d.group_of(str(sid)) for d in datasets for sid in d.valid_hops()["sample_id"].unique()}
+
+
+def check_groups(present: set[str], config: TrainConfig) -> None:
+    """Refuse a ``val_groups`` / ``test_groups`` entry that is not among ``present``.
+
+    Raises:
+        VmebError: naming the setting, its flag, the group and the groups that exist.
+    """
+    for setting in ("val_groups", "test_groups"):
+        for name in getattr(config, setting):
+            if name not in present:
+                raise _unknown_group(setting, name, present)
+
+
 def split_hops(groups: np.ndarray, config: TrainConfig) -> dict[str, np.ndarray]:
     """Train / validation / test hop indices.
 
@@ -128,10 +145,7 @@ def split_hops(groups: np.ndarray, config: TrainConfig) -> dict[str, np.ndarray]
         VmebError: if a named group does not exist or a split is empty.
     """
     present = set(groups.tolist())
-    for setting in ("val_groups", "test_groups"):
-        for name in getattr(config, setting):
-            if name not in present:
-                raise _unknown_group(setting, name, present)
+    check_groups(present, config)
     rng = np.random.default_rng(config.seed)
     test = np.isin(groups, config.test_groups)
     if config.val_groups:

@@ -58,7 +58,14 @@ from vmeb.learn.batches import ModelInputs, batch, prepare_inputs
 from vmeb.learn.descriptors import SiteTemplate, lattice_roll, site_template
 from vmeb.learn.environment import LocalEnvironments
 from vmeb.learn.forward import predict_inputs
-from vmeb.learn.hops import HopData, load_hops, merged_species, split_hops  # noqa: F401
+from vmeb.learn.hops import (  # noqa: F401
+    HopData,
+    check_groups,
+    dataset_groups,
+    load_hops,
+    merged_species,
+    split_hops,
+)
 from vmeb.learn.inference import training_composition_range, training_lattice_range
 from vmeb.learn.lattice import HopGeometry, lattice_operation_predictions
 from vmeb.learn.metrics import training_metrics
@@ -544,6 +551,7 @@ def _prepare_data(
         auxiliary barriers per moving species, None without auxiliary hops.
     """
     if data is None:
+        check_groups(dataset_groups(datasets), config)  # before the environments' minutes
         auxiliary = [open_dataset(path) for path in config.auxiliary]
         data = load_with_auxiliary(datasets, auxiliary, config.r_c, progress=progress)
     split = split_hops(data.groups, config)
