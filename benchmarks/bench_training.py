@@ -94,27 +94,35 @@ def _inputs(config: TrainConfig, batch: int, device: str, rng: np.random.Generat
     return lambda: encode_sdm(positions, species, len(SPECIES), sdm)
 
 
-def _variant(config, make, targets, device, repeats, precision, last) -> tuple[float, float]:
-    """Train and infer maps/s of one model under one precision and memory format."""
-    torch.manual_seed(0)
-    model = _model(config, device)
-    if last and config.kind != "latcnn":
-        model = model.to(memory_format=torch.channels_last_3d)
+def _train_step(model, make, targets, kind: str, precision: str, device: str):
+    """One training step (inputs from ``make``, forward, MAE loss, backward, RMSprop) as a
+    function of no arguments."""
     optimizer = torch.optim.RMSprop(model.parameters(), lr=1e-4)
 
-    def prepare() -> torch.Tensor:
-        x = make()
-        return channels_last(x) if last else x
-
-    def train_step() -> None:
-        x = prepare()
-        with autocast(config.kind, precision, device):
+    def step() -> None:
+        x = make()  # outside the autocast, as in `train_model`
+        with autocast(kind, precision, device):
             out = model(x)
         loss = torch.nn.functional.l1_loss(out.float().reshape(-1), targets)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
 
+    return step
+
+
+def _variant(config, make, targets, device, repeats, precision, last) -> tuple[float, float]:
+    """Train and infer maps/s of one model under one precision and memory format."""
+    torch.manual_seed(0)
+    model = _model(config, device)
+    if last and config.kind != "latcnn":
+        model = model.to(memory_format=torch.channels_last_3d)
+
+    def prepare() -> torch.Tensor:
+        x = make()
+        return channels_last(x) if last else x
+
+    train_step = _train_step(model, prepare, targets, config.kind, precision, device)
     fixed = prepare()
 
     @torch.no_grad()
@@ -182,17 +190,7 @@ def bench_compile(name: str, config: TrainConfig, batch: int, device: str, repea
     x = channels_last(make()) if last else make()
 
     def trainer(model):
-        optimizer = torch.optim.RMSprop(model.parameters(), lr=1e-4)
-
-        def step() -> None:
-            with autocast(config.kind, precision, device):
-                out = model(x)
-            loss = torch.nn.functional.l1_loss(out.float().reshape(-1), targets)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-
-        return step
+        return _train_step(model, lambda: x, targets, config.kind, precision, device)
 
     def model() -> torch.nn.Module:
         torch.manual_seed(0)
