@@ -196,10 +196,10 @@ def check_bounds(
         VmebError: naming every offending field with its value (NaN and inf included).
     """
     bad = []
-    for names, low, strict in ((positive, 0, True), (nonnegative, 0, False)):
+    for names, strict in ((positive, True), (nonnegative, False)):
         for name in names:
             value = getattr(config, name)
-            if not (math.isfinite(value) and (value > low if strict else value >= low)):
+            if not (math.isfinite(value) and (value > 0 if strict else value >= 0)):
                 bad.append((name, value, "> 0" if strict else ">= 0"))
     if bad:
         shown = ", ".join(f"{name} = {value}" for name, value, _ in bad)

@@ -92,11 +92,13 @@ def _check(args: argparse.Namespace) -> None:
         raise VmebError("--lammps-data is for one sample (--composition), not --grid")
     if args.grid is None and args.n_test:
         raise VmebError("--n-test is for --grid")
-    if args.grid is None and args.output.is_dir():
-        raise VmebError(f"{args.output}: is a directory; --composition writes one structure file")
     if args.grid is None:
+        if args.output.is_dir():
+            raise VmebError(
+                f"{args.output}: is a directory; --composition writes one structure file"
+            )
         _check_extxyz_name(args.output)
-    if args.grid is not None and args.output.exists() and not args.output.is_dir():
+    elif args.output.exists() and not args.output.is_dir():
         raise VmebError(f"{args.output}: is a file; --grid writes a folder of samples")
     if args.lammps_data is not None and args.lammps_data.is_dir():
         raise VmebError(f"{args.lammps_data}: is a directory; --lammps-data names a file")

@@ -117,7 +117,7 @@ def _unknown_group(setting: str, name: str, present: set[str]) -> VmebError:
 
 def dataset_groups(datasets: Sequence[BarrierDataset]) -> set[str]:
     """The groups of the datasets' valid hops, without computing any environment."""
-    return {d.group_of(str(sid)) for d in datasets for sid in d.valid_hops()["sample_id"].unique()}
+    return {str(g) for d in datasets for g in d.with_groups()["group"].unique()}
 
 
 def check_groups(present: set[str], config: TrainConfig) -> None:

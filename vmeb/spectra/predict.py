@@ -223,7 +223,8 @@ def _lattice_chunk(trained, atoms, chunk, setup, *, batch_size, device):
     occupancy, moving = site_occupancy(fit, channel, chunk, geometry)
     if np.any(moving == chunk[:, None]):
         raise VmebError("cell too small: a first neighbour is the vacancy's own periodic image")
-    ranked = np.sort(moving, axis=1)
+    order = np.argsort(moving, axis=1, kind="stable")  # neighbours in increasing atom index
+    ranked = np.take_along_axis(moving, order, axis=1)
     twice = np.nonzero((ranked[:, 1:] == ranked[:, :-1]).any(axis=1))[0]
     if twice.size:  # as the exact path refuses it (`vmeb.learn.environment`)
         k = int(twice[0])
@@ -232,8 +233,7 @@ def _lattice_chunk(trained, atoms, chunk, setup, *, batch_size, device):
             f"atom {atom} is a first neighbour of site {int(chunk[k])} through several periodic "
             f"images: the cell is too small to define the hop"
         )
-    order = np.argsort(moving, axis=1, kind="stable")  # neighbours in increasing atom index
-    mov = np.take_along_axis(moving, order, axis=1).reshape(-1)
+    mov = ranked.reshape(-1)
     direction = order.reshape(-1)
     occ = np.repeat(occupancy, 8, axis=0)
     barriers = trained.predict_occupancies(
