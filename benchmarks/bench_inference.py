@@ -26,10 +26,11 @@ import numpy as np
 import torch
 from ase.build import bulk
 
+from vmeb.learn.checkpoints import TrainedModel
 from vmeb.learn.environment import hop_environments
 from vmeb.learn.models import build_model
 from vmeb.learn.sdm import encode_sdm
-from vmeb.learn.training import TrainConfig, TrainedModel
+from vmeb.learn.settings import TrainConfig
 from vmeb.spectra.predict import predict_barriers
 from vmeb.structure.neighbours import first_neighbours, ghosted_cell
 

@@ -38,7 +38,7 @@ from vmeb.learn.lattice import inference_network
 from vmeb.learn.models import build_model
 from vmeb.learn.precision import autocast, channels_last, native_bf16, resolve_precision
 from vmeb.learn.sdm import encode_sdm
-from vmeb.learn.training import TrainConfig
+from vmeb.learn.settings import TrainConfig
 
 SPECIES = ("Ta", "Nb", "Mo")  # as in bench_inference.py, whose sample this uses
 A = 3.30

@@ -49,11 +49,14 @@ from vmeb.data.importers import import_fpnnk
 from vmeb.learn import training
 from vmeb.learn.auxiliary import is_auxiliary, load_with_auxiliary
 from vmeb.learn.batches import prepare_inputs
+from vmeb.learn.checkpoints import load_checkpoint
 from vmeb.learn.crossval import composition_folds, composition_scores, summarise_seeds
 from vmeb.learn.descriptors import assign_sites, template_symmetries
+from vmeb.learn.hops import HopData
 from vmeb.learn.lattice_models import predict_occupancy_barriers
 from vmeb.learn.predictors import set_precision
-from vmeb.learn.training import HopData, TrainConfig, load_checkpoint, train_model
+from vmeb.learn.settings import TrainConfig
+from vmeb.learn.training import train_model
 from vmeb.testing import FPNNK_DIR
 
 ROOT = Path(__file__).resolve().parents[1]

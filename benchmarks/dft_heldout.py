@@ -30,7 +30,9 @@ import yaml
 
 from vmeb.data.dataset import open_dataset
 from vmeb.data.importers import import_fpnnk
-from vmeb.learn.training import TrainConfig, load_hops, train_model
+from vmeb.learn.hops import load_hops
+from vmeb.learn.settings import TrainConfig
+from vmeb.learn.training import train_model
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_FPNNK = ROOT.parent / "shared" / "datasets" / "fpnnk-dft"

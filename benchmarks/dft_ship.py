@@ -31,11 +31,14 @@ import yaml
 
 from vmeb.data.dataset import open_dataset
 from vmeb.data.importers import import_fpnnk
+from vmeb.learn.checkpoints import AUX_OFFSETS_FILE
 from vmeb.learn.crossval import composition_scores, summarise_seeds
 from vmeb.learn.ensembles import assemble_ensemble
+from vmeb.learn.hops import load_hops
 from vmeb.learn.predictors import load_model
 from vmeb.learn.pretrained import composition_range_text, write_pretrained
-from vmeb.learn.training import AUX_OFFSETS_FILE, TrainConfig, load_hops, train_model
+from vmeb.learn.settings import TrainConfig
+from vmeb.learn.training import train_model
 from vmeb.testing import FPNNK_DIR
 
 ROOT = Path(__file__).resolve().parents[1]

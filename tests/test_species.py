@@ -10,9 +10,9 @@ import pytest
 
 from vmeb.data.dataset import HEADER_FILE, open_dataset
 from vmeb.errors import VmebError
+from vmeb.learn.checkpoints import load_checkpoint, read_checkpoint
 from vmeb.learn.environment import hop_environments
 from vmeb.learn.evaluate import evaluate_model
-from vmeb.learn.training import load_checkpoint, read_checkpoint
 from vmeb.species import (
     ELEMENT_FEATURES,
     ELEMENT_PROPERTIES,

@@ -6,7 +6,7 @@ samples (``vmeb.structure.build``, ``vmeb.csro.montecarlo``) -> NEB barriers (``
 ``vmeb.neb.campaign``)
 -> barrier datasets (``vmeb.data.dataset``) -> local environments (``vmeb.learn.environment``)
 -> spatial density maps (``vmeb.learn.sdm``) -> models (``vmeb.learn.models``,
-``vmeb.learn.training``)
+``vmeb.learn.training``, ``vmeb.learn.checkpoints``)
 -> spectra (``vmeb.spectra.predict``, ``vmeb.learn.evaluate``).
 """
 

@@ -78,7 +78,7 @@ class PipelineConfig:
         samples_per_composition: Random samples per composition.
         sites_per_sample: Random vacancy sites per sample (8 hops each); None = every atom.
         neb: `vmeb.neb.site.NEBConfig` fields that differ from the paper's defaults.
-        train: `vmeb.learn.training.TrainConfig` fields (default: `COMPACT_CNN`).
+        train: `vmeb.learn.settings.TrainConfig` fields (default: `COMPACT_CNN`).
         predict_composition: Composition of the sample whose spectrum is predicted.
         predict_cells: Its conventional cells per edge (10: 2,000 atoms).
         lattice_constant: Lattice constant of every sample (Å); None relaxes it with the
@@ -172,9 +172,9 @@ class PipelineConfig:
         )
 
     def train_config(self):
-        """The `vmeb.learn.training.TrainConfig` of the model (held-out groups are separate
+        """The `vmeb.learn.settings.TrainConfig` of the model (held-out groups are separate
         data)."""
-        from vmeb.learn.training import TrainConfig  # noqa: PLC0415
+        from vmeb.learn.settings import TrainConfig  # noqa: PLC0415
 
         values = {**dict(self.train), "seed": self.train.get("seed", self.seed)}
         return config_from_mapping(
@@ -341,7 +341,8 @@ def stage_neb(out: Path, config: PipelineConfig, progress: bool) -> dict[str, An
 def stage_train(out: Path, config: PipelineConfig, progress: bool) -> dict[str, Any]:
     """Train the model on ``OUT/data/train`` into ``OUT/model`` (resumes a cut-short run)."""
     from vmeb.data.dataset import open_dataset  # noqa: PLC0415
-    from vmeb.learn.training import STATE_FILE, train_model  # noqa: PLC0415
+    from vmeb.learn.checkpoints import STATE_FILE  # noqa: PLC0415
+    from vmeb.learn.training import train_model  # noqa: PLC0415
 
     model_dir = out / "model"
     resume = (model_dir / STATE_FILE).exists()
@@ -363,8 +364,8 @@ def stage_train(out: Path, config: PipelineConfig, progress: bool) -> dict[str, 
 def stage_evaluate(out: Path, model_path: Path, progress: bool) -> dict[str, Any]:
     """Evaluate the model on the held-out compositions into ``OUT/evaluate``."""
     from vmeb.data.dataset import open_dataset  # noqa: PLC0415
+    from vmeb.learn.checkpoints import load_checkpoint  # noqa: PLC0415
     from vmeb.learn.evaluate import evaluate_model, write_report  # noqa: PLC0415
-    from vmeb.learn.training import load_checkpoint  # noqa: PLC0415
 
     trained = load_checkpoint(model_path)
     dataset = open_dataset(out / "data" / "test")
@@ -383,7 +384,7 @@ def stage_predict(
     from vmeb.files import save_figure  # noqa: PLC0415
     from vmeb.lammps.lattice import random_alloy_for_potential  # noqa: PLC0415
     from vmeb.lammps.potentials import load_potential  # noqa: PLC0415
-    from vmeb.learn.training import load_checkpoint  # noqa: PLC0415
+    from vmeb.learn.checkpoints import load_checkpoint  # noqa: PLC0415
     from vmeb.plots.figures import spectrum_plot  # noqa: PLC0415
     from vmeb.spectra.predict import barriers_by_species, predict_barriers, spectrum_statistics  # noqa: PLC0415
     from vmeb.structure.io import write_structure_file  # noqa: PLC0415

@@ -31,7 +31,7 @@ SNAP_DIR = SHARED / "potentials" / "NbMoTaW_SNAP_Li2020"
 SPECIES = ("Ta", "Nb", "Mo")
 A = 3.30  # lattice constant (Å)
 COUNT_RADIUS = 3.0  # Å, radius of the counting model (between the 1st and 2nd shells: 2.86, 3.30)
-#: Tiny CNN configuration (`vmeb.learn.training.TrainConfig` keywords) that trains in seconds on
+#: Tiny CNN configuration (`vmeb.learn.settings.TrainConfig` keywords) that trains in seconds on
 #: 2 cores: 8^3 maps of 1.25 Å voxels, r_c 4.5 Å, one block of 4 conv layers of 4 filters.
 TINY_CNN = dict(
     kind="cnn", depth=1, filters=4, r_c=4.5, l_c=5.0, delta=1.25, epochs=2, batch_size=32
@@ -172,7 +172,8 @@ def make_dataset(
 def train_tiny_cnn(dataset: Path, out: Path, epochs: int = 1, seed: int = 0) -> Path:
     """A small real CNN checkpoint: 8^3 maps of 1.5 Å voxels, r_c 5 Å, 4 convs of 4 filters."""
     from vmeb.data.dataset import open_dataset
-    from vmeb.learn.training import TrainConfig, train_model
+    from vmeb.learn.settings import TrainConfig
+    from vmeb.learn.training import train_model
 
     config = TrainConfig(
         kind="cnn",

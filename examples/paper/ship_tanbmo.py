@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 
 from vmeb.data.dataset import open_dataset
+from vmeb.learn.checkpoints import load_checkpoint
 from vmeb.learn.pretrained import composition_range_text, write_pretrained
-from vmeb.learn.training import load_checkpoint
 from vmeb.structure.lattice import bcc_lattice_constant_from_volume
 from vmeb.study.grid import grid_split
 

@@ -140,20 +140,30 @@ def test_cli_modules_import_only_common_and_main():
             assert _cli_imports(path.read_text()) <= allowed, path.name
 
 
+#: ``vmeb train`` flags that are not training settings.
+RUN_FLAGS = {"help", "datasets", "output", "config", "resume", "threads", "no_progress"}
+
+
 def test_train_has_a_flag_for_every_training_setting():
+    """The flags are made from `TrainConfig`: one per field and no other, help from its docs."""
     import dataclasses
 
-    from vmeb.learn.models import MODEL_KINDS
-    from vmeb.learn.training import TrainConfig
+    from vmeb.learn.kinds import KINDS
+    from vmeb.learn.settings import ELEMENT_FEATURE_CHOICES, TrainConfig, setting_docs
     from vmeb.species import ELEMENT_FEATURES
 
     parser = argparse.ArgumentParser()
     common.add_training_arguments(parser)
-    dests = {action.dest for action in parser._actions}  # noqa: SLF001
+    actions = {action.dest: action for action in parser._actions}  # noqa: SLF001
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    assert fields - dests == set()
-    assert common.TRAIN_KINDS == MODEL_KINDS
-    assert common.ELEMENT_FEATURE_CHOICES == tuple(ELEMENT_FEATURES)
+    assert fields == set(actions) - RUN_FLAGS
+    docs = setting_docs(TrainConfig)
+    assert set(docs) == fields
+    for name in fields - {"batch_size", "device"}:  # those two have the shared help texts
+        assert actions[name].help == docs[name].replace("%", "%%"), name
+        assert actions[name].option_strings == ["--" + name.replace("_", "-")]
+    assert tuple(actions["kind"].choices) == tuple(KINDS)
+    assert ELEMENT_FEATURE_CHOICES == tuple(ELEMENT_FEATURES)
     args = parser.parse_args(["d", "-o", "x", "--kind", "latcnn", "--linear", "true",
                               "--precision", "fp32", "--weight-decay", "1e-5"])  # fmt: skip
     assert (args.kind, args.linear, args.precision, args.weight_decay) == (

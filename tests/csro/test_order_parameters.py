@@ -283,7 +283,9 @@ def test_analyse_cli_with_model_spectra(tmp_path):
     from vmeb.cli.main import main
     from vmeb.data.dataset import DatasetHeader, append_hops, create_dataset, open_dataset
     from vmeb.data.dataset import write_structure as store
-    from vmeb.learn.training import TrainConfig, load_checkpoint, train_model
+    from vmeb.learn.checkpoints import load_checkpoint
+    from vmeb.learn.settings import TrainConfig
+    from vmeb.learn.training import train_model
     from vmeb.spectra.predict import predict_barriers
     from vmeb.structure.neighbours import first_neighbours
 

@@ -11,8 +11,11 @@ from vmeb.cli.main import main as vmeb_main
 from vmeb.data.dataset import DatasetHeader, create_dataset, open_dataset
 from vmeb.errors import VmebError
 from vmeb.learn.auxiliary import fidelity_offsets, is_auxiliary, load_with_auxiliary
+from vmeb.learn.checkpoints import AUX_OFFSETS_FILE
 from vmeb.learn.descriptors import site_template
-from vmeb.learn.training import AUX_OFFSETS_FILE, TrainConfig, split_hops, train_model
+from vmeb.learn.hops import split_hops
+from vmeb.learn.settings import TrainConfig
+from vmeb.learn.training import train_model
 from vmeb.testing import SPECIES, A, cli_error_line, make_dataset, random_alloy
 
 #: The auxiliary fidelity's level against the primary one, per moving species (eV).

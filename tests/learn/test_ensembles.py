@@ -69,7 +69,7 @@ def tiny_ensemble(tmp_path_factory):
     import torch
 
     from vmeb.data.dataset import open_dataset
-    from vmeb.learn.training import TrainConfig
+    from vmeb.learn.settings import TrainConfig
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny models: one thread avoids contention on shared cores
@@ -131,7 +131,8 @@ def test_calibration_rejects_bad_input():
 
 def test_bootstrap_member_keeps_validation_apart():
     from vmeb.learn.environment import LocalEnvironments
-    from vmeb.learn.training import HopData, TrainConfig, split_hops
+    from vmeb.learn.hops import HopData, split_hops
+    from vmeb.learn.settings import TrainConfig
 
     n = 300
     groups = np.repeat(["a", "b", "c"], 100)
@@ -159,8 +160,8 @@ def test_bootstrap_member_keeps_validation_apart():
 
 def test_tiny_ensemble_trains_and_round_trips(tiny_ensemble):
     from vmeb.data.dataset import open_dataset
+    from vmeb.learn.checkpoints import load_checkpoint
     from vmeb.learn.environment import hop_environments
-    from vmeb.learn.training import load_checkpoint
 
     dataset_path, root, result = tiny_ensemble
     header = json.loads((root / ENSEMBLE_FILE).read_text())
@@ -219,7 +220,7 @@ def test_tiny_ensemble_trains_and_round_trips(tiny_ensemble):
 
 def test_resume_keeps_finished_members(tiny_ensemble, tmp_path):
     from vmeb.data.dataset import open_dataset
-    from vmeb.learn.training import TrainConfig
+    from vmeb.learn.settings import TrainConfig
 
     dataset_path, root, _ = tiny_ensemble
     config = TrainConfig(**TINY_CNN, seed=3, val_per_group=40)
@@ -368,10 +369,12 @@ def test_mixed_ensemble_assembles_ships_and_evaluates(tiny_ensemble, tmp_path):
     loadable by `load_model` from its folder and, once shipped, by name."""
     from vmeb.data.dataset import open_dataset
     from vmeb.learn import pretrained
+    from vmeb.learn.checkpoints import load_checkpoint
     from vmeb.learn.ensembles import assemble_ensemble
     from vmeb.learn.evaluate import evaluate_model
     from vmeb.learn.predictors import load_model
-    from vmeb.learn.training import TrainConfig, load_checkpoint, train_model
+    from vmeb.learn.settings import TrainConfig
+    from vmeb.learn.training import train_model
 
     dataset_path, root, _ = tiny_ensemble
     dataset = open_dataset(dataset_path)

@@ -98,7 +98,7 @@ def test_evaluate_rejects_unknown_species(tmp_path):
 
 
 def test_cli_evaluate(tiny_setup, tmp_path, capsys):
-    from vmeb.learn.training import load_checkpoint
+    from vmeb.learn.checkpoints import load_checkpoint
 
     dataset, model_path, _ = tiny_setup
     out = tmp_path / "eval"

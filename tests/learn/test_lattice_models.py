@@ -11,6 +11,7 @@ import torch
 
 from vmeb.data.dataset import open_dataset
 from vmeb.errors import VmebError
+from vmeb.learn.checkpoints import MODEL_FILE, load_checkpoint
 from vmeb.learn.descriptors import (
     FIRST_SHELL,
     HOP_FRAME,
@@ -18,6 +19,7 @@ from vmeb.learn.descriptors import (
     symmetry_images,
     template_symmetries,
 )
+from vmeb.learn.hops import load_hops
 from vmeb.learn.lattice import inference_network
 from vmeb.learn.lattice_models import (
     GRID_HALF,
@@ -27,7 +29,8 @@ from vmeb.learn.lattice_models import (
     occupancy_onehot,
 )
 from vmeb.learn.models import ModelConfig, build_model
-from vmeb.learn.training import MODEL_FILE, TrainConfig, load_checkpoint, load_hops, train_model
+from vmeb.learn.settings import TrainConfig
+from vmeb.learn.training import train_model
 from vmeb.species import element_features
 from vmeb.spectra.predict import predict_barriers
 from vmeb.testing import make_dataset, random_alloy

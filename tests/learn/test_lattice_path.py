@@ -11,6 +11,7 @@ from ase.build import bulk
 
 from vmeb.data.dataset import open_dataset
 from vmeb.learn.batches import batch, operations, prepare_inputs
+from vmeb.learn.checkpoints import load_checkpoint
 from vmeb.learn.ensembles import DeepEnsemble
 from vmeb.learn.environment import hop_environments
 from vmeb.learn.lattice import (
@@ -25,7 +26,8 @@ from vmeb.learn.lattice import (
     site_occupancy,
 )
 from vmeb.learn.predictors import set_precision
-from vmeb.learn.training import TrainConfig, load_checkpoint, train_model
+from vmeb.learn.settings import TrainConfig
+from vmeb.learn.training import train_model
 from vmeb.spectra.predict import predict_barriers, predict_barriers_with_uncertainty
 from vmeb.testing import SPECIES, A, random_alloy
 

@@ -14,6 +14,7 @@ from ase.io import read
 
 from vmeb.cli.main import main
 from vmeb.errors import VmebError
+from vmeb.learn.checkpoints import load_checkpoint, read_checkpoint
 from vmeb.learn.inference import (
     check_composition,
     check_lattice,
@@ -21,7 +22,6 @@ from vmeb.learn.inference import (
     composition_outside,
     predict_hops,
 )
-from vmeb.learn.training import load_checkpoint, read_checkpoint
 from vmeb.spectra.predict import predict_barriers
 from vmeb.structure.io import write_structure_file
 from vmeb.testing import A

@@ -12,9 +12,11 @@ import torch
 from vmeb.data.dataset import open_dataset
 from vmeb.errors import VmebError
 from vmeb.learn import precision
+from vmeb.learn.checkpoints import TrainedModel, load_checkpoint
 from vmeb.learn.hops import load_hops
 from vmeb.learn.models import ModelConfig, build_model
-from vmeb.learn.training import TrainConfig, TrainedModel, load_checkpoint, train_model
+from vmeb.learn.settings import TrainConfig
+from vmeb.learn.training import train_model
 from vmeb.testing import make_dataset, random_alloy
 
 

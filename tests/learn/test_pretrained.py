@@ -199,7 +199,7 @@ def test_shipped_recipe_is_the_winning_config():
 
     import yaml
 
-    from vmeb.learn.training import TrainConfig
+    from vmeb.learn.settings import TrainConfig
 
     card = pretrained_card(NAME)
     best = Path(__file__).resolve().parents[2] / "configs" / "dft_best.yaml"

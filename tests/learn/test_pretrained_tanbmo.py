@@ -11,9 +11,9 @@ from ase.io import write
 
 from vmeb.cli.main import main
 from vmeb.data.dataset import open_dataset
+from vmeb.learn.checkpoints import load_checkpoint
 from vmeb.learn.evaluate import evaluate_model
 from vmeb.learn.pretrained import CARD_FIELDS, list_pretrained, pretrained_card
-from vmeb.learn.training import load_checkpoint
 from vmeb.spectra.predict import predict_barriers
 from vmeb.study.grid import grid_split
 

@@ -19,18 +19,17 @@ from vmeb.data.dataset import (
 )
 from vmeb.errors import VmebError
 from vmeb.learn import training
-from vmeb.learn.descriptors import onehot_descriptors, site_template
-from vmeb.learn.training import (
+from vmeb.learn.checkpoints import (
     METRICS_FILE,
     MODEL_FILE,
     STATE_FILE,
-    TrainConfig,
     load_checkpoint,
-    load_hops,
     read_checkpoint,
-    split_hops,
-    train_model,
 )
+from vmeb.learn.descriptors import onehot_descriptors, site_template
+from vmeb.learn.hops import load_hops, split_hops
+from vmeb.learn.settings import TrainConfig
+from vmeb.learn.training import train_model
 from vmeb.structure.neighbours import first_neighbours
 from vmeb.testing import random_alloy
 
@@ -373,3 +372,21 @@ def test_cli_config_file_and_flags(tiny_dataset, tmp_path, capsys):
         == 2
     )
     assert "fliters" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("change", [["--kind", "mlp"], ["--seed", "5"]], ids=["kind", "seed"])
+def test_cli_refused_resume_writes_nothing(tiny_dataset, tmp_path, capsys, change):
+    """A resume with another setting was refused only after config.yaml had been rewritten."""
+    out = tmp_path / "run"
+    argv = ["train", str(tiny_dataset.root), "-o", str(out), "--kind", "nn", "--r-c", "4.0",
+            "--epochs", "1", "--val-per-group", "10", "--no-progress"]  # fmt: skip
+    assert vmeb_main(argv) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    capsys.readouterr()
+    assert vmeb_main([*argv, "--resume", *change]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot resume: config differs in" in err[0], err
+    assert change[0].lstrip("-") in err[0]
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert vmeb_main([*argv, "--resume", "--epochs", "2"]) == 0  # only epochs may grow
+    assert "epochs: 2" in (out / "config.yaml").read_text()

@@ -138,7 +138,7 @@ def test_provider_errors_are_reported():
 
 def test_model_provider_recomputes_the_environment(tiny_setup):
     """The model provider equals predict_barriers on the current sample at every step."""
-    from vmeb.learn.training import load_checkpoint
+    from vmeb.learn.checkpoints import load_checkpoint
     from vmeb.spectra.predict import predict_barriers
 
     _, model_path, atoms = tiny_setup

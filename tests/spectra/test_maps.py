@@ -333,8 +333,8 @@ def tiny_model(tiny_setup):
 
 
 def test_cli_map_grid_and_line_with_trained_model(tiny_model, tmp_path, capsys):
+    from vmeb.learn.checkpoints import load_checkpoint
     from vmeb.learn.ensembles import DeepEnsemble
-    from vmeb.learn.training import load_checkpoint
 
     trained = load_checkpoint(tiny_model)
     out = tmp_path / "grid"

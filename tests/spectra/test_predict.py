@@ -61,7 +61,7 @@ def test_predict_hops_equals_site_table():
 
 
 def test_cnn_prediction_invariant_to_translation_and_atom_order(tiny_setup):
-    from vmeb.learn.training import load_checkpoint
+    from vmeb.learn.checkpoints import load_checkpoint
 
     _, model_path, atoms = tiny_setup
     trained = load_checkpoint(model_path)
@@ -119,7 +119,7 @@ def test_library_rejects_bad_input():
 
 
 def test_cli_predict_outputs_and_formats(tiny_setup, tmp_path, capsys):
-    from vmeb.learn.training import load_checkpoint
+    from vmeb.learn.checkpoints import load_checkpoint
 
     dataset, model_path, atoms = tiny_setup
     xyz = write_structure_file(tmp_path / "sample.extxyz", atoms)
@@ -181,7 +181,7 @@ def bad_inputs(tiny_setup, tmp_path):
     """Paths of malformed inputs for the CLI error tests."""
     import torch
 
-    from vmeb.learn.training import read_checkpoint
+    from vmeb.learn.checkpoints import read_checkpoint
 
     _, model_path, atoms = tiny_setup
     good = write_structure_file(tmp_path / "good.extxyz", atoms)

@@ -10,7 +10,7 @@ import pytest
 from vmeb.data.dataset import open_dataset
 from vmeb.errors import VmebError
 from vmeb.learn.hops import load_hops
-from vmeb.learn.training import TrainConfig
+from vmeb.learn.settings import TrainConfig
 from vmeb.study.compositions import (
     composition_study,
     distributions_figure,

@@ -9,7 +9,8 @@ import pytest
 
 from vmeb.data.dataset import open_dataset
 from vmeb.errors import VmebError
-from vmeb.learn.training import TrainConfig, load_checkpoint
+from vmeb.learn.checkpoints import load_checkpoint
+from vmeb.learn.settings import TrainConfig
 from vmeb.study.shells import peak_shells, radial_figure, shells_figure, shells_study
 from vmeb.testing import A, make_dataset, random_alloy
 

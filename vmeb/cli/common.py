@@ -18,9 +18,11 @@ noted on the namespace (``_deprecations``) and logged by `vmeb.cli.main` once lo
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import os
 import tempfile
+import typing
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -563,84 +565,58 @@ def _optional(kind: Callable[[str], Any]) -> Callable[[str], Any]:
     return parse
 
 
-#: ``--kind`` choices: `vmeb.learn.models.MODEL_KINDS` (not imported: torch stays unloaded).
-TRAIN_KINDS = ("cnn", "nn", "lr", "mlp", "latcnn")
-#: `vmeb.species.ELEMENT_FEATURES` (tested equal; kept here so that parsing imports no library).
-ELEMENT_FEATURE_CHOICES = ("onehot", "occupied", "vec", "period", "radius")
+#: The value checks a `vmeb.learn.settings.TrainConfig` field's metadata names (``value``).
+SETTING_VALUES: dict[str, Callable[[str], Any]] = {
+    "positive_int": positive_int,
+    "nonnegative_int": nonnegative_int,
+    "int_at_least_1": int_at_least(1),
+    "positive_float": positive_float,
+    "nonnegative_float": nonnegative_float,
+}
+
+
+def _setting_flag(spec: dataclasses.Field, hint: Any, text: str) -> dict[str, Any]:
+    """The ``add_argument`` keywords of one `TrainConfig` field (absent unless given)."""
+    meta = spec.metadata
+    args = typing.get_args(hint)
+    optional = type(None) in args
+    if optional:
+        hint = next(a for a in args if a is not type(None))
+    flag: dict[str, Any] = {"default": SUPPRESS, "help": text.replace("%", "%%")}
+    if typing.get_origin(hint) is tuple:
+        flag["nargs"] = meta.get("nargs", "+")
+        hint = typing.get_args(hint)[0]
+    value = SETTING_VALUES[meta["value"]] if "value" in meta else None
+    if hint is bool:
+        value = _bool
+    if value is not None:
+        flag["type"] = _optional(value) if optional else value
+    if "choices" in meta:
+        choices = meta["choices"]
+        flag["choices"] = tuple(choices() if callable(choices) else choices)
+    if "metavar" in meta:
+        flag["metavar"] = meta["metavar"]
+    return flag
 
 
 def add_training_arguments(parser: argparse.ArgumentParser) -> None:
-    """The ``vmeb train`` flags (one per `vmeb.learn.training.TrainConfig` field), shared by
-    ``vmeb ensemble train``. Fields not given stay absent (the config file or the library's
-    default applies)."""
+    """The ``vmeb train`` flags, shared by ``vmeb ensemble train``: one per
+    `vmeb.learn.settings.TrainConfig` field, made from the dataclass (name from the field, value
+    type from its annotation and metadata, help from its docstring: `setting_docs`). Fields not
+    given stay absent (the config file or the library's default applies); ``batch_size`` and
+    ``device`` are the shared flags of every command that runs a model."""
+    from vmeb.learn.settings import TrainConfig, setting_docs  # noqa: PLC0415 - torch-free
+
     parser.add_argument("datasets", nargs="+", metavar="DATASET", help="barrier dataset dirs")
     add_output(parser, new=False)
     add_config(parser)
     parser.add_argument("--resume", action="store_true", help="continue OUTPUT/checkpoint.pt")
     add_model_work(parser, batch_size=SUPPRESS, device_default=SUPPRESS, precision=False)
     batch = next(a for a in parser._actions if a.dest == "batch_size")  # noqa: SLF001
-    batch.type = _optional(positive_int)  # "auto": the paper's size for the depth
-    add = parser.add_argument_group("training configuration (defaults in vmeb.learn.training)")
-    sup = SUPPRESS
-    add.add_argument("--kind", choices=TRAIN_KINDS, default=sup, help="model kind")
-    add.add_argument(
-        "--depth", type=int_at_least(1), default=sup, help="CNN n: 4n conv layers (1..4)"
-    )
-    add.add_argument("--filters", type=positive_int, default=sup, help="CNN filters per layer")
-    add.add_argument("--hidden", type=positive_int, nargs="+", default=sup, help="NN hidden widths")
-    add.add_argument("--r-c", type=positive_float, default=sup, help="environment radius (Å)")
-    add.add_argument("--l-c", type=positive_float, default=sup, help="SDM half edge (Å, 8.0)")
-    add.add_argument("--delta", type=positive_float, default=sup, help="SDM voxel width (Å)")
-    add.add_argument(
-        "--template-cutoff",
-        type=_optional(positive_float),
-        default=sup,
-        help="one-hot template radius in lattice constants (auto: r_c / median a)",
-    )
-    add.add_argument(
-        "--augment",
-        choices=("random", "lattice", "none"),
-        default=sup,
-        help="rotation augmentation about the hop axis",
-    )
-    add.add_argument("--mirror", type=_bool, default=sup, help="mirror augmentation (true)")
-    add.add_argument("--epochs", type=positive_int, default=sup, help="maximum epochs")
-    add.add_argument("--lr", type=positive_float, default=sup, help="initial learning rate")
-    add.add_argument(
-        "--lr-patience", type=positive_int, default=sup, help="plateau epochs before lr cut"
-    )
-    add.add_argument("--min-lr", type=nonnegative_float, default=sup, help="smallest lr")
-    add.add_argument("--patience", type=positive_int, default=sup, help="early-stopping patience")
-    add.add_argument(
-        "--val-per-group", type=nonnegative_int, default=sup, help="random val hops per group"
-    )
-    add.add_argument("--val-groups", nargs="+", default=sup, help="groups used for validation")
-    add.add_argument("--test-groups", nargs="+", default=sup, help="groups held out as test")
-    add.add_argument("--ridge", type=nonnegative_float, default=sup, help="L2 penalty of LR")
-    add.add_argument("--seed", type=nonnegative_int, default=sup, help="random seed")
-    add.add_argument("--dropout", type=nonnegative_float, default=sup, help="mlp/latcnn dropout")
-    add.add_argument("--context", type=_bool, default=sup, help="mlp/latcnn composition input")
-    add.add_argument("--linear", type=_bool, default=sup, help="mlp/latcnn linear skip term")
-    add.add_argument(
-        "--element-features",
-        nargs="*",
-        choices=ELEMENT_FEATURE_CHOICES,
-        default=sup,
-        help="mlp/latcnn: describe each site's species by these element properties instead of "
-        "one-hot (e.g. occupied vec period radius; none given: one-hot)",
-    )
-    add.add_argument("--weight-decay", type=nonnegative_float, default=sup, help="L2 decay")
-    add.add_argument(
-        "--auxiliary",
-        nargs="+",
-        metavar="DATASET",
-        default=sup,
-        help="barrier datasets of another fidelity (e.g. SNAP beside DFT): training only, "
-        "moved to the main data's level per moving species",
-    )
-    add.add_argument(
-        "--precision",
-        choices=PRECISION_CHOICES,
-        default=sup,
-        help="CNN arithmetic (auto: bf16 where the device has native bf16, else fp32)",
-    )
+    batch.type = _optional(positive_int)  # "auto": the kind's default for the architecture
+    add = parser.add_argument_group("training configuration (defaults in vmeb.learn.settings)")
+    docs, hints = setting_docs(TrainConfig), typing.get_type_hints(TrainConfig)
+    for spec in dataclasses.fields(TrainConfig):
+        if not spec.metadata.get("shared"):
+            flag = _setting_flag(spec, hints[spec.name], docs[spec.name])
+            add.add_argument("--" + spec.name.replace("_", "-"), **flag)

@@ -1,4 +1,4 @@
-"""Train a barrier model (CNN on SDMs, NN or LR on one-hot sites) on barrier datasets.
+"""Train a barrier model (--kind: the CNN on SDMs or a model on one-hot sites) on datasets.
 
 Writes OUTPUT/model.pt (best validation model), OUTPUT/checkpoint.pt (last epoch, for
 --resume), OUTPUT/metrics.jsonl (one JSON line per epoch, also printed to stdout),
@@ -29,8 +29,9 @@ def run(args: argparse.Namespace) -> int:
 
     from vmeb.data.dataset import open_dataset
     from vmeb.files import atomic_write_text
+    from vmeb.learn.checkpoints import STATE_FILE
     from vmeb.learn.settings import resolve_train_config
-    from vmeb.learn.training import STATE_FILE, train_model
+    from vmeb.learn.training import check_resume, train_model
 
     config = resolve_train_config(vars(args), args.config)
     out = args.output
@@ -38,6 +39,8 @@ def run(args: argparse.Namespace) -> int:
         raise file_error(out / STATE_FILE, "nothing to resume (no checkpoint)")
     if not args.resume and (out / STATE_FILE).exists():
         raise file_error(out, "already holds a training run (use --resume or another --output)")
+    if args.resume:  # a refused resume (another --kind ...) writes nothing, config.yaml included
+        check_resume(out / STATE_FILE, config)
     datasets = [open_dataset(path) for path in args.datasets]
     for path in config.auxiliary:  # a bad auxiliary dataset fails before OUTPUT is made
         open_dataset(path)

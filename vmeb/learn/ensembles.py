@@ -1,7 +1,7 @@
 """Deep ensembles: K independently seeded trainings, predictions with uncertainty, calibration.
 
 An ensemble (Lakshminarayanan, Pritzel & Blundell, NeurIPS 2017) is K trainings of the same
-`vmeb.learn.training.TrainConfig` that differ only in their seed: member k uses ``seed + k``, which
+`vmeb.learn.settings.TrainConfig` that differ only in their seed: member k uses ``seed + k``, which
 changes the weight initialisation, the mini-batch order, the augmentation angles and the random
 validation hops. With ``bootstrap`` each member also trains on a resample (with replacement,
 within each composition group) of its training hops; its validation and test hops are kept
@@ -49,22 +49,20 @@ from vmeb.data.dataset import BarrierDataset
 from vmeb.errors import VmebError, file_error
 from vmeb.files import write_json
 from vmeb.learn.batches import prepare_inputs
-from vmeb.learn.environment import LocalEnvironments
-from vmeb.learn.forward import operation_outputs
-from vmeb.learn.inference import predict_hops
-from vmeb.learn.lattice import lattice_operation_predictions
-from vmeb.learn.training import (
+from vmeb.learn.checkpoints import (
     MODEL_FILE,
     STATE_FILE,
     SUMMARY_FILE,
-    HopData,
-    TrainConfig,
     TrainedModel,
     load_checkpoint,
-    load_hops,
-    split_hops,
-    train_model,
 )
+from vmeb.learn.environment import LocalEnvironments
+from vmeb.learn.forward import operation_outputs
+from vmeb.learn.hops import HopData, load_hops, split_hops
+from vmeb.learn.inference import predict_hops
+from vmeb.learn.lattice import lattice_operation_predictions
+from vmeb.learn.settings import TrainConfig
+from vmeb.learn.training import train_model
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +96,7 @@ def bootstrap_member(
 ) -> tuple[HopData, TrainConfig]:
     """Hops and configuration of one bootstrap member.
 
-    The member's own split (`vmeb.learn.training.split_hops` with ``config``) is made first; its
+    The member's own split (`vmeb.learn.hops.split_hops` with ``config``) is made first; its
     training hops are resampled with replacement within each group (same size per group), its
     validation hops relabelled ``val:<group>`` and named in ``val_groups`` so that the split of
     the returned data reproduces them exactly; test hops are kept as they are.
@@ -182,7 +180,7 @@ def train_ensemble(
         resume: Keep finished members, continue an interrupted one from its checkpoint.
         progress: Show tqdm bars.
         on_epoch: Called with (member, epoch metrics) after every epoch.
-        data: Precomputed hops (`vmeb.learn.training.load_hops`), else computed here once.
+        data: Precomputed hops (`vmeb.learn.hops.load_hops`), else computed here once.
 
     Returns:
         Paths and validation/test metrics of the members.

@@ -76,7 +76,7 @@ def evaluate_model(
     """Predict every valid hop of a dataset and compare with its barriers.
 
     Args:
-        trained: A `vmeb.learn.training.TrainedModel`.
+        trained: A `vmeb.learn.checkpoints.TrainedModel`.
         dataset: The dataset (any species order: channels follow the model's species).
         batch_size: Hops per model batch.
         device: Torch device of the model evaluation.

@@ -1,7 +1,8 @@
 """Deterministic predictions of a network over prepared inputs (the exact, per-hop path).
 
-`operation_outputs` evaluates a model on each inference operation of its augmentation (the six
-point-group images of a site model, the rotations and mirrors of an SDM CNN) with the faster
+`operation_outputs` evaluates a model on each inference image its kind gives
+(`vmeb.learn.kinds.base.ModelKind.inference_inputs`: the six point-group images of a site model,
+the rotations and mirrors of an SDM CNN) with the faster
 eval-only equivalent of the network (`vmeb.learn.lattice.inference_network`); `predict_inputs`
 averages them (an ensemble keeps them apart for its spread). Predictions use
 the prediction precision (`vmeb.learn.precision`, ``inference=True``); the validation of a
@@ -15,14 +16,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from vmeb.learn.batches import ModelInputs, batch, operations
-from vmeb.learn.descriptors import symmetry_images
+from vmeb.learn.batches import ModelInputs
+from vmeb.learn.kinds import get_kind
 from vmeb.learn.lattice import inference_network
-from vmeb.learn.models import PERMUTED_KINDS
 from vmeb.learn.precision import autocast, inference_forward, prepare_maps, prepare_model
 
 if TYPE_CHECKING:
-    from vmeb.learn.training import TrainConfig
+    from vmeb.learn.settings import TrainConfig
 
 
 def predict_inputs(*args: Any, **kwargs: Any) -> np.ndarray:
@@ -58,21 +58,16 @@ def operation_outputs(
     Returns:
         [O, N] barriers, one row per inference operation.
     """
+    kind = get_kind(inputs.kind)
     mode = (config.kind, config.precision, device)
     network = prepare_model(inference_network(model.eval()), *mode, inference).eval()
-    ops = operations(config, inputs.kind)
-    per_image = inputs.kind in PERMUTED_KINDS and config.augment != "none"
-    out = np.empty((len(inputs.perms) if per_image else len(ops), len(index)), dtype=np.float64)
+    out = np.empty((kind.inference_count(inputs, config), len(index)), dtype=np.float64)
     index_t = torch.as_tensor(np.asarray(index), dtype=torch.long)
     for start in range(0, len(index), batch_size):
         chunk = index_t[start : start + batch_size]
-        if per_image:
-            x = inputs.descriptors[chunk]
-            images = symmetry_images(x.numpy(), inputs.perms.numpy(), n_species)
-            xs = [torch.as_tensor(img).to(device) for img in images]
-        else:  # maps are made in fp32, outside autocast
-            maps = [batch(inputs, chunk, n_species, config, None, op, device) for op in ops]
-            xs = [prepare_maps(x, *mode, inference) for x in maps]
+        # maps are made in fp32, outside autocast
+        images = kind.inference_inputs(inputs, chunk, n_species, config, device)
+        xs = [prepare_maps(x, *mode, inference) for x in images]
         if inference:
             preds = [inference_forward(network, x, *mode) for x in xs]
         else:

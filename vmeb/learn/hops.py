@@ -19,7 +19,7 @@ from vmeb.species import SpeciesTable
 from vmeb.structure.neighbours import ghosted_cell
 
 if TYPE_CHECKING:
-    from vmeb.learn.training import TrainConfig
+    from vmeb.learn.settings import TrainConfig
 
 
 @dataclass

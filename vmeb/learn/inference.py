@@ -52,7 +52,7 @@ def model_cutoff(trained: Any) -> float:
     """The environment radius r_c (Å) a trained model was built for.
 
     Args:
-        trained: A `vmeb.learn.training.TrainedModel`.
+        trained: A `vmeb.learn.checkpoints.TrainedModel`.
 
     Returns:
         r_c in Å.
@@ -262,7 +262,7 @@ def predict_hops(
     """Predicted barriers of given hops of one structure.
 
     Args:
-        trained: A `vmeb.learn.training.TrainedModel`.
+        trained: A `vmeb.learn.checkpoints.TrainedModel`.
         atoms: The perfect (vacancy-free) periodic structure.
         vacancy_indices: [H] atom removed to make each hop's vacancy.
         moving_indices: [H] first neighbour that jumps into it.

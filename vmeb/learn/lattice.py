@@ -10,15 +10,16 @@ occupancies by precomputed tables instead of per-hop geometry:
   operation (rotation about the hop axis, then the mirror z -> -z) the map of a hop is
   ``onehot(occupancy) @ templates`` with one [G^3] template per site: a matrix product equal to
   `vmeb.learn.sdm.encode_sdm` on the same environment to float rounding.
-* NN, LR: the one-hot site descriptor is a fixed scatter of the occupancy into the site template
-  of `vmeb.learn.descriptors`.
+* site kinds (NN, LR, MLP, type-map CNN): the one-hot site descriptor is a fixed scatter of the
+  occupancy into the site template of `vmeb.learn.descriptors`.
 
 Pieces: `fit_bcc_lattice` decides whether a structure is on-lattice (every atom within a
 tolerance of the ideal site of the lattice fitted to its cell) and gives each atom integer
 coordinates and a periodic index table; `hop_geometry` gives the offset table and the hop-frame
 positions of the offsets for each direction (the same frame convention as the exact path);
 `site_occupancy` gathers the occupancies of vacancy sites; `lattice_operation_predictions` runs a
-trained model on occupancies (``TrainedModel.predict_occupancies``).
+trained model on occupancies (``TrainedModel.predict_occupancies``) through its kind
+(`vmeb.learn.kinds.base.ModelKind.lattice_encoder`, `lattice_inputs`).
 
 Integer coordinates are *doubled* cubic coordinates: ``u = 2 (r - origin) A^-1`` with the rows of
 A the conventional cube vectors (length a); BCC sites have all-even or all-odd u, the 8 first
@@ -38,18 +39,16 @@ from ase import Atoms
 from torch import nn
 
 from vmeb.errors import VmebError
-from vmeb.learn.batches import operations
 from vmeb.learn.descriptors import (
     SiteTemplate,
     align_to_lattice,
     assign_sites,
     rotate_about_x,
-    symmetry_images,
-    template_symmetries,
 )
 from vmeb.learn.environment import hop_frames
+from vmeb.learn.kinds import get_kind
 from vmeb.learn.lattice_models import TypeMapCNN
-from vmeb.learn.models import PERMUTED_KINDS, BarrierCNN, LatticeModel
+from vmeb.learn.models import BarrierCNN, LatticeModel
 from vmeb.learn.precision import inference_forward, prepare_model
 from vmeb.learn.sdm import SDMConfig, encode_sdm
 
@@ -413,7 +412,7 @@ def descriptor_sites(geometry: HopGeometry, template: SiteTemplate) -> np.ndarra
 
     Args:
         geometry: Offsets and their hop-frame positions.
-        template: The one-hot site template of an NN or LR model.
+        template: The one-hot site template of a site model (NN, LR, MLP, type-map CNN).
 
     Returns:
         [8, S] int64 template site index, -1 for offsets outside the template.
@@ -548,15 +547,11 @@ def inference_image_count(trained: Any) -> int:
     """Forward passes per barrier of a trained model (its predictions average them).
 
     The SDM CNN: one per inference operation (`vmeb.learn.batches.operations`); the site kinds
-    of `PERMUTED_KINDS` trained with augmentation: the hop's six point-group images; LR and
+    that permute sites, trained with augmentation: the hop's six point-group images; LR and
     unaugmented site models: one (LR averages the images' descriptors before its one pass).
+    The kind says (`vmeb.learn.kinds.base.ModelKind.image_count`).
     """
-    config = trained.train_config
-    if trained.kind == "cnn":
-        return len(operations(config, "cnn"))
-    if trained.kind in PERMUTED_KINDS and config.augment != "none":
-        return len(template_symmetries(trained.template()))
-    return 1
+    return get_kind(trained.kind).image_count(trained.train_config, trained.template())
 
 
 @torch.no_grad()
@@ -568,10 +563,13 @@ def lattice_operation_predictions(
     batch_size: int = 1024,
     device: str = "cpu",
 ) -> np.ndarray:
-    """A `vmeb.learn.training.TrainedModel` on on-lattice hops, per inference operation.
+    """A `vmeb.learn.checkpoints.TrainedModel` on on-lattice hops, per inference operation.
+
+    The model's kind encodes the occupancies (`vmeb.learn.kinds.base.ModelKind.lattice_encoder`
+    once per model and geometry, then `lattice_inputs` per batch).
 
     Args:
-        trained: The model (``kind`` ``"cnn"``, ``"lr"`` or a site kind of `PERMUTED_KINDS`).
+        trained: The model.
         occupancy: [H, S] integer species index (the model's ``species`` order) on each offset
             of ``geometry.offsets``, -1 for empty.
         direction: [H] index into ``geometry.directions`` of the moving atom.
@@ -585,7 +583,7 @@ def lattice_operation_predictions(
     """
     n_species = len(trained.species)
     occupancy, direction = _check_occupancy(occupancy, direction, geometry, n_species)
-    config = trained.train_config
+    config, kind, template = trained.train_config, get_kind(trained.kind), trained.template()
     model = trained.model.to(device).eval()
     key = (id(trained.model), trained.kind)
     mode = (trained.kind, config.precision, device)
@@ -595,42 +593,15 @@ def lattice_operation_predictions(
     if network_key not in geometry.cache:
         geometry.cache[network_key] = prepare_model(inference_network(model), *mode, True)
     network = geometry.cache[network_key]
-    if trained.kind == "cnn":
-        ops = operations(config, "cnn")
-        if key not in geometry.cache:
-            geometry.cache[key] = map_encoder(
-                geometry, config.sdm_config(), ops, config.augment == "lattice"
-            )
-        encoder = geometry.cache[key]
-    else:
-        template = trained.template()
-        if key not in geometry.cache:
-            geometry.cache[key] = descriptor_sites(geometry, template)
-        sites = geometry.cache[key]
-        perms = template_symmetries(template)
-        images = trained.kind in PERMUTED_KINDS and config.augment != "none"
-    out = np.empty((inference_image_count(trained), len(direction)), dtype=np.float64)
-    occ_t = torch.as_tensor(occupancy.astype(np.int64))
-    dir_t = torch.as_tensor(direction)
+    if key not in geometry.cache:
+        geometry.cache[key] = kind.lattice_encoder(geometry, config, template)
+    encoder = geometry.cache[key]
+    out = np.empty((kind.image_count(config, template), len(direction)), dtype=np.float64)
     for start in range(0, len(direction), batch_size):
         stop = min(start + batch_size, len(direction))
-        if trained.kind == "cnn":
-            maps = (
-                encoder.maps(occ_t[start:stop], dir_t[start:stop], o, n_species).to(device)
-                for o in range(len(ops))
-            )
-            preds = [inference_forward(network, x, *mode) for x in maps]
-        else:
-            x = descriptors(
-                occupancy[start:stop], direction[start:stop], sites, template.n_sites, n_species
-            )
-            stack = symmetry_images(x, perms, n_species)
-            if trained.kind == "lr" and config.augment != "none":
-                stack = stack.mean(axis=0, keepdims=True)
-            elif not images:
-                stack = x[None]
-            preds = [
-                inference_forward(network, torch.as_tensor(img).to(device), *mode) for img in stack
-            ]
+        xs = kind.lattice_inputs(
+            encoder, occupancy[start:stop], direction[start:stop], n_species, config, device
+        )
+        preds = [inference_forward(network, x, *mode) for x in xs]
         out[:, start:stop] = torch.stack(preds).double().cpu().numpy()
     return out

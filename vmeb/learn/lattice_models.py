@@ -33,8 +33,6 @@ from torch import nn
 from vmeb.errors import VmebError
 from vmeb.learn.descriptors import HOP_FRAME, SiteTemplate, symmetry_images
 
-#: Kinds defined here.
-LATTICE_KINDS = ("mlp", "latcnn")
 #: Smallest half width of the type-map grid in doubled lattice coordinates: 9^3 points,
 #: |x| <= 2 a (every site within 7.6 Å); a template reaching further widens the grid.
 GRID_HALF = 4

@@ -1,8 +1,9 @@
-"""Barrier models: the paper's 3D CNN on SDMs and the one-hot site baselines (NN, LR).
+"""Barrier models: the paper's 3D CNN on SDMs, the one-hot site baselines (NN, LR), and more.
 
 All models map one input per hop to one barrier in eV. The target normalisation (mean and
 standard deviation of the training barriers, eV) lives in buffers inside each model, so a
-state_dict alone reproduces predictions in eV and checkpoints stay uniform across kinds:
+state_dict alone reproduces predictions in eV and checkpoints stay uniform across kinds. Which
+kind builds which network is the kind's business (`vmeb.learn.kinds`, `build_model` asks it):
 
 - ``"cnn"`` `BarrierCNN`: input SDMs [B, C, G, G, G] (C species channels, G voxels per edge).
 - ``"nn"`` `SiteMLP`: input one-hot site descriptors [B, S * C] (S template sites).
@@ -29,15 +30,8 @@ from torch import nn
 from vmeb.config import config_from_mapping
 from vmeb.errors import VmebError
 from vmeb.learn.descriptors import SiteTemplate
-from vmeb.learn.lattice_models import LATTICE_KINDS, SiteNet, TypeMapCNN
+from vmeb.learn.kinds import check_kind, get_kind, kind_names
 from vmeb.species import check_element_feature_names, element_features
-
-#: Model kinds understood by `build_model`.
-MODEL_KINDS = ("cnn", "nn", "lr", "mlp", "latcnn")
-#: Kinds whose input is one-hot site descriptors (all but the SDM CNN).
-SITE_KINDS = ("nn", "lr", "mlp", "latcnn")
-#: Site kinds trained with point-group permutations and averaged over the six images.
-PERMUTED_KINDS = ("nn", "mlp", "latcnn")
 
 #: The paper's mini-batch size by number of conv layers (Methods).
 PAPER_BATCH_SIZES = {4: 160, 8: 100, 12: 80, 16: 60}
@@ -48,7 +42,7 @@ class ModelConfig:
     """Architecture of a barrier model.
 
     Attributes:
-        kind: One of `MODEL_KINDS`.
+        kind: A registered model kind (`vmeb.learn.kinds.KINDS`).
         depth: n of the CNN: 4n conv layers (n = 1..4).
         filters: Filters per conv layer (paper: 60); f of the type-map CNN.
         hidden: Hidden layer widths of the NN and MLP (paper NN: (10, 10)); the dense head of
@@ -72,8 +66,7 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "element_features", tuple(self.element_features))
-        if self.kind not in MODEL_KINDS:
-            raise VmebError(f"model kind {self.kind!r}: choose one of {list(MODEL_KINDS)}")
+        check_kind(self.kind)
         if not 1 <= self.depth <= 4:
             raise VmebError(f"model depth {self.depth}: n must be 1..4 (4n conv layers)")
         if self.filters < 1 or any(h < 1 for h in self.hidden):
@@ -85,10 +78,10 @@ class ModelConfig:
             raise VmebError(f"dropout {self.dropout}: must be in [0, 1)")
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
         if self.element_features:
-            if self.kind not in LATTICE_KINDS:
+            if not get_kind(self.kind).element_features:
+                takers = " and ".join(repr(k) for k in kind_names() if get_kind(k).element_features)
                 raise VmebError(
-                    f"element_features: only the 'mlp' and 'latcnn' kinds take them, not "
-                    f"{self.kind!r}"
+                    f"element_features: only the {takers} kinds take them, not {self.kind!r}"
                 )
             check_element_feature_names(self.element_features)
 
@@ -99,8 +92,9 @@ class ModelConfig:
 
     @property
     def paper_batch_size(self) -> int:
-        """The paper's mini-batch size for this depth (CNN) or 160 for the baselines."""
-        return PAPER_BATCH_SIZES[self.n_conv] if self.kind == "cnn" else 160
+        """The kind's default mini-batch size: the paper's for this depth (CNN), 160 for the
+        baselines (`vmeb.learn.kinds.base.ModelKind.default_batch_size`)."""
+        return get_kind(self.kind).default_batch_size(self)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-dict form for checkpoints (lists, no tuples)."""
@@ -191,7 +185,8 @@ class SiteMLP(_Normalised):
 
 
 class LatticeModel(_Normalised):
-    """An on-lattice network (`SiteNet`, `TypeMapCNN`) with target normalisation: [B] eV."""
+    """An on-lattice network (`vmeb.learn.lattice_models.SiteNet`, `TypeMapCNN`) with target
+    normalisation: [B] eV."""
 
     def __init__(self, body: nn.Module):
         super().__init__()
@@ -221,13 +216,15 @@ def build_model(
     template: SiteTemplate | None = None,
     species: Sequence[str] | None = None,
 ) -> nn.Module:
-    """Build an untrained model.
+    """Build an untrained model: the element features, then the kind's network
+    (`vmeb.learn.kinds.base.ModelKind.build`).
 
     Args:
         config: Architecture.
         n_species: Number of species (SDM channels / one-hot width).
         input_size: SDM grid size G for ``"cnn"``; number of template sites S for the site
-            kinds (their input has S * n_species features).
+            kinds (their input has S * n_species features); the kind's
+            `vmeb.learn.kinds.base.ModelKind.input_size`.
         template: The site template; required for ``"latcnn"`` (its sites fill the grid).
         species: The species in table order; required with ``config.element_features``.
 
@@ -239,38 +236,7 @@ def build_model(
         if species is None or len(species) != n_species:
             raise VmebError("a model with element features needs its species table")
         features = element_features(species, config.element_features)
-    if config.kind == "cnn":
-        return BarrierCNN(n_species, input_size, depth=config.depth, filters=config.filters)
-    if config.kind == "nn":
-        return SiteMLP(input_size * n_species, hidden=config.hidden)
-    if config.kind == "mlp":
-        return LatticeModel(
-            SiteNet(
-                input_size,
-                n_species,
-                config.hidden,
-                config.dropout,
-                config.context,
-                config.linear,
-                features,
-            )
-        )
-    if config.kind == "latcnn":
-        if template is None or template.n_sites != input_size:
-            raise VmebError("a type-map CNN needs the site template of its input")
-        return LatticeModel(
-            TypeMapCNN(
-                template,
-                n_species,
-                config.filters,
-                config.hidden,
-                config.dropout,
-                config.context,
-                config.linear,
-                features,
-            )
-        )
-    return SiteLinear(input_size * n_species)
+    return get_kind(config.kind).build(config, n_species, input_size, template, features)
 
 
 def fit_linear(

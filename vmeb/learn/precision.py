@@ -14,7 +14,8 @@ shared DFT hops within 0.004 eV of fp32, 0.0005 eV on average;
 `benchmarks/bench_spectrum.py --precision`). `inference_forward` redoes in fp32 any batch whose
 bf16 output is not finite, and training skips any step whose loss or gradients are not finite,
 as AMP's grad scaler does, and logs how many.
-Only the convolutional kinds use it (`AUTOCAST_KINDS`): the site models are a few small matrix
+Only the convolutional kinds use it (those whose `vmeb.learn.kinds.base.ModelKind.autocast` is
+set: ``"cnn"``, ``"latcnn"``): the site models are a few small matrix
 products whose cost is the Python loop, not the arithmetic. Losses, the target normalisation and
 the returned barriers stay fp32/fp64.
 """
@@ -29,13 +30,11 @@ from collections.abc import Iterator
 import torch
 
 from vmeb.errors import VmebError
+from vmeb.learn.kinds import get_kind
+from vmeb.learn.settings import PRECISIONS
 
 logger = logging.getLogger(__name__)
 
-#: Accepted values of ``precision``.
-PRECISIONS = ("auto", "fp32", "bf16")
-#: Model kinds whose forward pass runs under autocast.
-AUTOCAST_KINDS = ("cnn", "latcnn")
 #: CPU flags (``/proc/cpuinfo``) under which ``"auto"`` trains in bf16 (AMX tiles; not AVX512-BF16).
 BF16_CPU_FLAGS = ("amx_bf16",)
 #: CPU flags under which ``"auto"`` predicts in bf16 (no gradients: AVX512-BF16 as well).
@@ -93,7 +92,7 @@ def autocast(
     """Context of a forward pass: bf16 autocast for a CNN kind at ``precision`` bf16, else none.
 
     Args:
-        kind: The model kind (only `AUTOCAST_KINDS` are cast).
+        kind: The model kind (only kinds with `ModelKind.autocast` are cast).
         precision: ``"auto"``, ``"fp32"`` or ``"bf16"`` (`resolve_precision`).
         device: Torch device of the model.
         inference: A prediction, not a training step (`resolve_precision`).
@@ -109,7 +108,7 @@ def uses_bf16(
     kind: str, precision: str, device: str | torch.device, inference: bool = False
 ) -> bool:
     """Whether a model of ``kind`` runs under bf16 autocast at ``precision`` on ``device``."""
-    return kind in AUTOCAST_KINDS and resolve_precision(precision, device, inference) == "bf16"
+    return get_kind(kind).autocast and resolve_precision(precision, device, inference) == "bf16"
 
 
 def inference_forward(

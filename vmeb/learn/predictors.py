@@ -12,39 +12,7 @@ import os
 from typing import Any
 
 from vmeb.errors import VmebError, file_error
-
-
-def check_device(name: str) -> str:
-    """Return ``name`` if it is a torch device usable on this machine.
-
-    Args:
-        name: ``cpu``, ``cuda``, ``cuda:1``, ``mps`` ...
-
-    Raises:
-        VmebError: naming the device, if torch does not know it or this machine lacks it.
-    """
-    if name == "cpu":
-        return name
-    import torch  # noqa: PLC0415
-
-    try:
-        device = torch.device(name)
-    except (RuntimeError, ValueError, TypeError):
-        raise VmebError(f"device {name!r}: not a torch device (cpu, cuda, cuda:1 ...)") from None
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise VmebError(f"device {name!r} is not available: this machine has no usable CUDA")
-        count = torch.cuda.device_count()
-        if device.index is not None and device.index >= count:
-            raise VmebError(
-                f"device {name!r} is not available: this machine has {count} CUDA device(s)"
-            )
-    elif device.type == "mps":
-        if not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
-            raise VmebError(f"device {name!r} is not available on this machine")
-    elif device.type != "cpu":
-        raise VmebError(f"device {name!r}: unsupported device type (cpu, cuda or mps)")
-    return name
+from vmeb.learn.devices import check_device
 
 
 def set_precision(predictor: Any, precision: str | None) -> Any:
@@ -66,7 +34,7 @@ def set_precision(predictor: Any, precision: str | None) -> Any:
 
 
 def load_model(path: str | os.PathLike, device: str = "cpu", precision: str | None = None) -> Any:
-    """A trained checkpoint (`vmeb.learn.training.TrainedModel`) on ``device``, or the deep
+    """A trained checkpoint (`vmeb.learn.checkpoints.TrainedModel`) on ``device``, or the deep
     ensemble (`vmeb.learn.ensembles.DeepEnsemble`) of an ensemble directory or of a shipped
     model that is one; both predict through the same interface.
 
@@ -79,16 +47,16 @@ def load_model(path: str | os.PathLike, device: str = "cpu", precision: str | No
     Raises:
         VmebError: one line naming the file (or the device) and the problem.
     """
+    from vmeb.learn.checkpoints import open_checkpoint  # noqa: PLC0415
     from vmeb.learn.ensembles import load_ensemble  # noqa: PLC0415
     from vmeb.learn.pretrained import resolve_checkpoint  # noqa: PLC0415
-    from vmeb.learn.training import load_checkpoint  # noqa: PLC0415
 
     check_device(device)
     resolved = resolve_checkpoint(path)
     if resolved.is_dir():
         return set_precision(load_ensemble(resolved, device=device), precision)
     try:
-        trained = load_checkpoint(path, device=device)
+        trained = open_checkpoint(resolved, device=device)
     except VmebError as exc:
         message = str(exc)
         raise (exc if str(path) in message else file_error(path, message)) from None
@@ -107,6 +75,6 @@ def load_predictor(
     the name the ensemble and map commands use.
 
     Returns:
-        A `vmeb.learn.training.TrainedModel` or a `vmeb.learn.ensembles.DeepEnsemble`.
+        A `vmeb.learn.checkpoints.TrainedModel` or a `vmeb.learn.ensembles.DeepEnsemble`.
     """
     return load_model(path, device, precision)

@@ -4,7 +4,7 @@ Each shipped model is a folder holding its checkpoint and a model card: ``card.j
 (machine-readable: species, lattice and composition ranges, training data and citation,
 recipe, cross-validated MAE per composition, the command that trained it) and ``card.md`` (the
 same for people).
-`load_checkpoint` (`vmeb.learn.training`) accepts a shipped model's name wherever it accepts a
+`load_checkpoint` (`vmeb.learn.checkpoints`) accepts a shipped model's name wherever it accepts a
 checkpoint path, through `resolve_checkpoint`; a real file or folder of that name wins.
 """
 

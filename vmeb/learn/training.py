@@ -1,16 +1,18 @@
-"""Training barrier models (CNN on SDMs, NN and LR on one-hot sites), checkpoints, resume.
+"""Training barrier models: the epoch loop, closed-form fits, resume.
 
 Procedure (paper Methods): MAE loss, RMSprop, learning rate 1e-3 divided by sqrt(10) whenever the
 validation MAE plateaus (``lr_patience`` epochs without improvement), early stopping after
 ``patience`` epochs without improvement, keeping the best-validation model; mini-batches of
-160/100/80/60 for 4/8/12/16 conv layers unless ``batch_size`` is given. The LR baseline is
-fitted in closed form (`vmeb.learn.models.fit_linear`).
+160/100/80/60 for 4/8/12/16 conv layers unless ``batch_size`` is given. A kind that is not
+`vmeb.learn.kinds.base.ModelKind.iterative` (the LR baseline) is fitted in closed form instead
+(`vmeb.learn.models.fit_linear`). The settings are `vmeb.learn.settings.TrainConfig`; the files
+written (checkpoints, metrics, summary) are described in `vmeb.learn.checkpoints`.
 
 Data flow: hop environments are computed once per hop (`vmeb.learn.environment.hop_environments`);
-CNN inputs are SDMs made on the fly for every batch (`vmeb.learn.sdm.encode_sdm`) with fresh
-augmentation; validation and test predictions average over a fixed set of symmetry operations
-(deterministic); input preparation and batching are `vmeb.learn.batches`. Augmentation modes
-(``augment``):
+the model kind (`vmeb.learn.kinds`) prepares its inputs once per run and makes every batch (SDMs
+made on the fly with fresh augmentation for the CNN); validation and test predictions average
+over a fixed set of symmetry operations (deterministic); the entry points are
+`vmeb.learn.batches`. Augmentation modes (``augment``):
 
 - ``"random"`` (paper): a uniform random rotation about the hop axis; inference averages over
   `vmeb.learn.sdm.INFERENCE_ANGLES`.
@@ -22,14 +24,13 @@ augmentation; validation and test predictions average over a fixed set of symmet
 
 With ``mirror`` each training map is also reflected z -> -z with probability 1/2 (a reflection
 through a plane containing the hop axis: the barrier is invariant) and inference averages over
-both. For the NN the same point group acts on the one-hot site sequence
-(`vmeb.learn.descriptors.template_symmetries`); the LR is fitted on symmetry-averaged descriptors
-when ``augment`` is not ``"none"``.
+both. For the site kinds that permute sites (NN, MLP, type-map CNN) the same point group acts on
+the one-hot site sequence (`vmeb.learn.descriptors.template_symmetries`); the LR is fitted on
+symmetry-averaged descriptors when ``augment`` is not ``"none"``.
 
-A checkpoint is a plain dict (tensors, numbers, strings, lists) loaded with
-``torch.load(weights_only=True)``; see `save_checkpoint`. ``OUT/model.pt`` holds the best model,
-``OUT/checkpoint.pt`` the last epoch with optimiser, scheduler and generator state for ``resume``,
-``OUT/metrics.jsonl`` one JSON line per epoch, ``OUT/summary.json`` the final metrics.
+``OUT/model.pt`` holds the best model, ``OUT/checkpoint.pt`` the last epoch with optimiser,
+scheduler and generator state for ``resume``, ``OUT/metrics.jsonl`` one JSON line per epoch,
+``OUT/summary.json`` the final metrics.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -49,172 +50,32 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from vmeb.config import check_bounds, config_from_mapping
 from vmeb.data.dataset import BarrierDataset, open_dataset
 from vmeb.errors import VmebError, file_error
-from vmeb.files import atomic_output, atomic_write_text, to_json, write_json
+from vmeb.files import atomic_write_text, to_json, write_json
 from vmeb.learn.auxiliary import align_auxiliary, is_auxiliary, load_with_auxiliary
 from vmeb.learn.batches import ModelInputs, batch, prepare_inputs
-from vmeb.learn.descriptors import SiteTemplate, lattice_roll, site_template
-from vmeb.learn.environment import LocalEnvironments
-from vmeb.learn.forward import predict_inputs
-from vmeb.learn.hops import (  # noqa: F401
-    HopData,
-    check_groups,
-    dataset_groups,
-    load_hops,
-    merged_species,
-    split_hops,
+from vmeb.learn.checkpoints import (
+    AUX_OFFSETS_FILE,
+    METRICS_FILE,
+    MODEL_FILE,
+    STATE_FILE,
+    SUMMARY_FILE,
+    model_record,
+    read_checkpoint,
+    save_checkpoint,
 )
+from vmeb.learn.descriptors import SiteTemplate, lattice_roll, site_template
+from vmeb.learn.forward import predict_inputs
+from vmeb.learn.hops import HopData, check_groups, dataset_groups, split_hops
 from vmeb.learn.inference import training_composition_range, training_lattice_range
-from vmeb.learn.lattice import HopGeometry, lattice_operation_predictions
+from vmeb.learn.kinds import get_kind
 from vmeb.learn.metrics import training_metrics
-from vmeb.learn.models import ModelConfig, build_model, fit_linear
-from vmeb.learn.precision import PRECISIONS, autocast, prepare_maps, prepare_model
-from vmeb.learn.pretrained import resolve_checkpoint
-from vmeb.learn.sdm import SDMConfig
-from vmeb.species import SpeciesTable
+from vmeb.learn.models import build_model
+from vmeb.learn.precision import autocast, prepare_maps, prepare_model
+from vmeb.learn.settings import TrainConfig
 
 logger = logging.getLogger(__name__)
-
-CHECKPOINT_FORMAT = "vmeb-model"
-CHECKPOINT_VERSION = 1
-AUGMENT_MODES = ("random", "lattice", "none")
-MODEL_FILE = "model.pt"
-STATE_FILE = "checkpoint.pt"
-METRICS_FILE = "metrics.jsonl"
-SUMMARY_FILE = "summary.json"
-#: Offsets per moving species subtracted from auxiliary barriers (eV), written when there are any.
-AUX_OFFSETS_FILE = "auxiliary_offsets.json"
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything that defines a training run; keys equal the ``vmeb train`` flags.
-
-    Attributes:
-        kind: ``"cnn"``, ``"nn"`` or ``"lr"``.
-        depth: CNN n (4n conv layers).
-        filters: CNN filters per conv layer.
-        hidden: NN hidden widths.
-        r_c: Environment radius (Å).
-        l_c: SDM half edge (Å).
-        delta: SDM voxel size and Gaussian width (Å).
-        template_cutoff: One-hot template radius in lattice constants; None = r_c over the
-            median lattice constant of the training hops.
-        augment: ``"random"``, ``"lattice"`` or ``"none"`` (module docstring).
-        mirror: Also augment/average with the mirror z -> -z.
-        epochs: Maximum number of epochs.
-        batch_size: Mini-batch size; None = the paper's size for the depth.
-        lr: Initial learning rate.
-        lr_patience: Epochs without validation improvement before lr /= sqrt(10).
-        min_lr: Lower bound of the learning rate.
-        patience: Epochs without validation improvement before early stopping.
-        val_per_group: Random validation hops per group (paper: 218), capped at a fifth of the
-            group; ignored when ``val_groups`` is given.
-        val_groups: Groups (compositions) used entirely for validation.
-        test_groups: Groups held out entirely and evaluated at the end.
-        ridge: L2 penalty of the LR fit.
-        dropout: Dropout after hidden layers (``"mlp"``, ``"latcnn"``).
-        context: Composition of the environment as extra input (``"mlp"``, ``"latcnn"``).
-        linear: A linear term of the site descriptors added to the output (``"mlp"``,
-            ``"latcnn"``).
-        element_features: Element properties that describe each site's species instead of a
-            one-hot column (``"mlp"``, ``"latcnn"``; `vmeb.species.ELEMENT_FEATURES`).
-        weight_decay: L2 weight decay of the optimiser.
-        auxiliary: Barrier datasets of another fidelity (paths), e.g. SNAP barriers beside DFT
-            ones: training hops only, moved to the primary level by one offset per moving
-            species fitted on the training hops (`vmeb.learn.auxiliary`).
-        seed: Seed of the split, initialisation, shuffling and augmentation.
-        device: Torch device.
-        precision: ``"auto"`` (bf16 autocast for the CNN kinds where the device has native
-            bf16, else fp32), ``"fp32"`` or ``"bf16"`` (`vmeb.learn.precision`).
-    """
-
-    kind: str = "cnn"
-    depth: int = 3
-    filters: int = 60
-    hidden: tuple[int, ...] = (10, 10)
-    r_c: float = 7.6
-    l_c: float = 8.0
-    delta: float = 0.5
-    template_cutoff: float | None = None
-    augment: str = "random"
-    mirror: bool = True
-    epochs: int = 100
-    batch_size: int | None = None
-    lr: float = 1e-3
-    lr_patience: int = 5
-    min_lr: float = 1e-6
-    patience: int = 15
-    val_per_group: int = 218
-    val_groups: tuple[str, ...] = ()
-    test_groups: tuple[str, ...] = ()
-    ridge: float = 0.0
-    dropout: float = 0.0
-    context: bool = False
-    linear: bool = False
-    element_features: tuple[str, ...] = ()
-    weight_decay: float = 0.0
-    auxiliary: tuple[str, ...] = ()
-    seed: int = 0
-    device: str = "cpu"
-    precision: str = "auto"
-
-    def __post_init__(self) -> None:
-        for name in ("hidden", "val_groups", "test_groups", "auxiliary", "element_features"):
-            object.__setattr__(self, name, tuple(getattr(self, name)))
-        if self.augment not in AUGMENT_MODES:
-            raise VmebError(f"augment {self.augment!r}: choose one of {list(AUGMENT_MODES)}")
-        if self.precision not in PRECISIONS:
-            raise VmebError(f"precision {self.precision!r}: choose one of {list(PRECISIONS)}")
-        check_bounds(
-            self,
-            positive=("epochs", "lr", "patience", "lr_patience")
-            + (("template_cutoff",) if self.template_cutoff is not None else ()),
-            nonnegative=("min_lr", "ridge", "weight_decay", "val_per_group", "seed"),
-        )
-        if self.batch_size is not None and self.batch_size < 2:
-            raise VmebError("batch_size must be at least 2 (batch norm)")
-        overlap = set(self.val_groups) & set(self.test_groups)
-        if overlap:
-            raise VmebError(f"groups {sorted(overlap)} are both validation and test groups")
-        self.model_config()  # validates kind, depth, filters
-        self.sdm_config()
-
-    def model_config(self) -> ModelConfig:
-        """The architecture part."""
-        return ModelConfig(
-            kind=self.kind,
-            depth=self.depth,
-            filters=self.filters,
-            hidden=self.hidden,
-            dropout=self.dropout,
-            context=self.context,
-            linear=self.linear,
-            element_features=self.element_features,
-        )
-
-    def sdm_config(self) -> SDMConfig:
-        """The SDM geometry part."""
-        return SDMConfig(r_c=self.r_c, l_c=self.l_c, delta=self.delta)
-
-    @property
-    def effective_batch_size(self) -> int:
-        """``batch_size`` or the paper's size for this depth."""
-        return self.batch_size or self.model_config().paper_batch_size
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-dict form (lists instead of tuples) for checkpoints and JSON."""
-        out = asdict(self)
-        for name in ("hidden", "val_groups", "test_groups", "auxiliary", "element_features"):
-            out[name] = list(out[name])
-        return out
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
-        """Build from a dict (e.g. a YAML config); unknown keys are an error."""
-        return config_from_mapping(cls, data, what="training config")
 
 
 @dataclass
@@ -240,219 +101,6 @@ class TrainResult:
         """Mean wall seconds of the recorded epochs, or None when none were timed."""
         seconds = [h["seconds"] for h in self.history if h.get("seconds") is not None]
         return float(np.mean(seconds)) if seconds else None
-
-
-# ----------------------------------------------------------------------------- prediction
-
-
-# ----------------------------------------------------------------------------- checkpoints
-
-
-def _atomic_torch_save(obj: Any, path: Path) -> None:
-    with atomic_output(path) as tmp:
-        torch.save(obj, tmp)
-
-
-def _model_record(
-    model: torch.nn.Module,
-    config: TrainConfig,
-    species: Sequence[str],
-    template: SiteTemplate | None,
-) -> dict[str, Any]:
-    """The checkpoint fields that define a trained model."""
-    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    lattice_range = getattr(model, "lattice_range", None)  # set by train_model (Å)
-    fractions = getattr(model, "composition_range", None)  # set by train_model
-    return {
-        **({"lattice_range": list(lattice_range)} if lattice_range else {}),
-        **({"composition_range": {k: list(v) for k, v in fractions.items()}} if fractions else {}),
-        "format": CHECKPOINT_FORMAT,
-        "version": CHECKPOINT_VERSION,
-        "kind": config.kind,
-        "species": list(species),
-        "config": {
-            "model": config.model_config().to_dict(),
-            "sdm": config.sdm_config().to_dict(),
-            "train": config.to_dict(),
-            "template": {"cutoff": template.cutoff} if template is not None else None,
-        },
-        "target": {
-            "mean": float(model.target_mean),
-            "std": float(model.target_std),
-        },
-        "state_dict": state,
-    }
-
-
-def save_checkpoint(record: Mapping[str, Any], path: str | os.PathLike) -> Path:
-    """Write a checkpoint dict atomically (temporary file, fsync, rename)."""
-    path = Path(path)
-    _atomic_torch_save(dict(record), path)
-    return path
-
-
-def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """Load a checkpoint dict with ``weights_only=True`` and check its format.
-
-    Raises:
-        VmebError: naming the file if it is missing, unreadable or not a vmeb checkpoint.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise file_error(path, "no such checkpoint file")
-    try:
-        record = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure is a corrupted file
-        raise file_error(
-            path, f"corrupted or unreadable checkpoint ({type(exc).__name__})"
-        ) from exc
-    if not isinstance(record, dict) or record.get("format") != CHECKPOINT_FORMAT:
-        raise file_error(path, "not a vmeb model checkpoint")
-    if record.get("version") != CHECKPOINT_VERSION:
-        raise file_error(
-            path,
-            f"checkpoint version {record.get('version')!r}; this vmeb reads {CHECKPOINT_VERSION}",
-        )
-    for key in ("kind", "species", "config", "target", "state_dict"):
-        if key not in record:
-            raise file_error(path, f"checkpoint lacks {key!r}")
-    return record
-
-
-@dataclass
-class TrainedModel:
-    """A trained barrier model ready for prediction.
-
-    Attributes:
-        model: The network, in eval mode.
-        kind: ``"cnn"``, ``"nn"`` or ``"lr"``.
-        species: Channel order; environments must use it.
-        config: The saved configs: ``{"model", "sdm", "train", "template"}`` plain dicts.
-        lattice_range: ``(a_min, a_max)`` (Å) of the training samples, None in older checkpoints
-            (`vmeb.learn.inference.check_lattice`).
-        composition_range: ``{symbol: (x_min, x_max)}`` atomic fractions of the training
-            samples, None in older checkpoints (`vmeb.learn.inference.check_composition`).
-    """
-
-    model: torch.nn.Module
-    kind: str
-    species: tuple[str, ...]
-    config: dict
-    lattice_range: tuple[float, float] | None = None
-    composition_range: dict[str, tuple[float, float]] | None = None
-
-    @property
-    def train_config(self) -> TrainConfig:
-        """The training config the model was made with."""
-        return TrainConfig.from_dict(self.config["train"])
-
-    @property
-    def r_c(self) -> float:
-        """Environment radius (Å) the model expects."""
-        return float(self.config["sdm"]["r_c"])
-
-    def template(self) -> SiteTemplate | None:
-        """The one-hot site template (NN, LR) or None (CNN)."""
-        spec = self.config.get("template")
-        return site_template(float(spec["cutoff"])) if spec else None
-
-    def predict_environments(
-        self, env: LocalEnvironments, batch_size: int = 256, device: str = "cpu"
-    ) -> np.ndarray:
-        """Barriers of hop environments, deterministic.
-
-        Args:
-            env: H environments whose species indices follow `species`, radius `r_c`.
-            batch_size: Hops per forward pass.
-            device: Torch device.
-
-        Returns:
-            [H] barriers (eV), float64.
-        """
-        if len(env) == 0:
-            return np.zeros(0)
-        if int(env.species.max()) >= len(self.species):
-            raise VmebError(
-                f"environment species index {int(env.species.max())} beyond the model's "
-                f"{len(self.species)} species {list(self.species)}"
-            )
-        config = self.train_config
-        self.model.to(device)
-        inputs = prepare_inputs(env, config, len(self.species), self.template())
-        return predict_inputs(
-            self.model, inputs, np.arange(len(env)), len(self.species), config, batch_size, device
-        )
-
-    def predict_occupancies(
-        self, occupancy, direction, geometry: HopGeometry, batch_size=1024, device="cpu"
-    ) -> np.ndarray:
-        """[H] float64 barriers (eV) of on-lattice hops, equal to `predict_environments` of the
-        same ideal hops within 1e-4 eV: the fast path of `vmeb.spectra.predict`.
-
-        Contract (every model kind implements it): ``occupancy`` [H, S] integer species index
-        in `species` order on each lattice offset ``geometry.offsets[s]`` (a
-        `vmeb.learn.lattice.HopGeometry`, vacancy at the origin), -1 for an empty site;
-        ``direction`` [H] index 0..7 of the moving atom's offset in ``geometry.directions``;
-        ``geometry.positions`` [8, S, 3] the ideal hop-frame positions (Å) of the offsets.
-        """
-        args = (occupancy, direction, geometry, batch_size, device)
-        return lattice_operation_predictions(self, *args).mean(axis=0)
-
-
-def model_from_record(record: Mapping[str, Any], path: str | os.PathLike = "<checkpoint>"):
-    """Build the eval-mode `TrainedModel` of a checkpoint dict.
-
-    Raises:
-        VmebError: naming ``path`` if the configs or weights do not fit together.
-    """
-    try:
-        config = TrainConfig.from_dict(record["config"]["train"])
-        species = SpeciesTable.from_json(record["species"], "checkpoint").symbols
-        template = None
-        if config.kind == "cnn":
-            size = config.sdm_config().grid_size
-        else:
-            template = site_template(float(record["config"]["template"]["cutoff"]))
-            size = template.n_sites
-        model = build_model(config.model_config(), len(species), size, template, species)
-        model.load_state_dict(record["state_dict"], strict=True)
-    except (VmebError, KeyError, TypeError, ValueError, RuntimeError) as exc:
-        problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise file_error(path, f"checkpoint does not match its model config ({problem})") from exc
-    model.eval()
-    span, fractions = record.get("lattice_range"), record.get("composition_range")
-    return TrainedModel(
-        model=model,
-        kind=config.kind,
-        species=species,
-        config=record["config"],
-        lattice_range=(float(span[0]), float(span[1])) if span else None,
-        composition_range=(
-            {str(k): (float(lo), float(hi)) for k, (lo, hi) in fractions.items()}
-            if fractions
-            else None
-        ),
-    )
-
-
-def load_checkpoint(path: str | os.PathLike, device: str = "cpu") -> TrainedModel:
-    """Load a trained model (``OUT/model.pt`` or ``OUT/checkpoint.pt``) for prediction.
-
-    Args:
-        path: Checkpoint file, or the name of a shipped model (`vmeb.learn.pretrained`, e.g.
-            ``"nbmotawv-dft"``; an existing file of that name wins).
-        device: Torch device for the model.
-
-    Returns:
-        The model in eval mode.
-
-    Raises:
-        VmebError: naming the file if it is corrupted, of another format, or mismatched.
-    """
-    path = resolve_checkpoint(path)
-    trained = model_from_record(read_checkpoint(path), path)
-    trained.model.to(device)
-    return trained
 
 
 # ----------------------------------------------------------------------------- training
@@ -519,8 +167,8 @@ def train_model(
         species_offsets = dict(zip(data.species, offsets.round(6).tolist(), strict=True))
         write_json(out / AUX_OFFSETS_FILE, {"offsets_ev": species_offsets})
     model = _seeded_model(config, datasets, data, split, template)
-    if config.kind == "lr":
-        return _fit_lr(model, inputs, data, split, config, data.species, template, out, on_epoch)
+    if not get_kind(config.kind).iterative:
+        return _fit(model, inputs, data, split, config, data.species, template, out, on_epoch)
     run = _setup_run(model, config, data, split, template, inputs, out, resume)
     log = _Log(out / METRICS_FILE, run.state["history"], on_epoch)
     while run.state["epoch"] < config.epochs and run.state["stale"] < config.patience:
@@ -543,8 +191,9 @@ def _prepare_data(
     data: HopData | None,
     progress: bool = False,
 ):
-    """Data preparation: hops (loaded unless given), the split, the NN/LR template, auxiliary
-    hops moved to the primary level, inputs.
+    """Data preparation: hops (loaded unless given), the split, the site template (a kind that
+    `uses_template`, or for the auxiliary alignment), auxiliary hops moved to the primary
+    level, inputs.
 
     Returns:
         ``(data, split, template, inputs, offsets)``; ``offsets`` [C] (eV) subtracted from the
@@ -558,14 +207,15 @@ def _prepare_data(
     logger.info("hops: %s", {k: len(v) for k, v in split.items()})
     aux = is_auxiliary(data.groups)
     primary_train = split["train"][~aux[split["train"]]]
+    uses_template = get_kind(config.kind).uses_template
     template = None
-    if config.kind != "cnn" or aux.any():
+    if uses_template or aux.any():
         template = _resolve_template(config, data, primary_train)
     offsets = None
     if aux.any():
         data, offsets = align_auxiliary(data, template, split["train"])
-    if config.kind == "cnn":
-        template = None  # the SDM CNN reads maps, not sites
+    if not uses_template:
+        template = None  # e.g. the SDM CNN reads maps, not sites
     inputs = prepare_inputs(data.environments, config, len(data.species), template)
     return data, split, template, inputs, offsets
 
@@ -574,7 +224,7 @@ def _seeded_model(
     config: TrainConfig, datasets: Sequence[BarrierDataset], data: HopData, split, template
 ) -> torch.nn.Module:
     """The model, initialised from ``config.seed``, target-normalised on the training hops."""
-    input_size = config.sdm_config().grid_size if config.kind == "cnn" else template.n_sites
+    input_size = get_kind(config.kind).input_size(config, template)
     with torch.random.fork_rng(devices=[]):  # seeded initialisation, global RNG untouched
         torch.manual_seed(config.seed)
         model = build_model(
@@ -710,7 +360,7 @@ def _validate(run: _Run, epoch: int, train_mae: float) -> dict[str, Any]:
 
 def _save_progress(run: _Run) -> None:
     """The resumable checkpoint: last weights, optimiser, scheduler, generator, best weights."""
-    record = _model_record(run.model, run.config, run.data.species, run.template)
+    record = model_record(run.model, run.config, run.data.species, run.template)
     record.update(
         optimizer=run.optimizer.state_dict(),
         scheduler=run.scheduler.state_dict(),
@@ -723,17 +373,33 @@ def _save_progress(run: _Run) -> None:
 
 
 def _with_state(model, state_dict, config, species, template) -> dict[str, Any]:
-    record = _model_record(model, config, species, template)
+    record = model_record(model, config, species, template)
     record["state_dict"] = {k: v.detach().cpu().clone() for k, v in state_dict.items()}
     return record
 
 
-def _restore(path, config, model, optimizer, scheduler, generator, state) -> dict:
+def check_resume(path: str | os.PathLike, config: TrainConfig) -> dict[str, Any]:
+    """Refuse to resume the run of the checkpoint ``path`` with another config.
+
+    Only ``epochs`` may differ (a resumed run may go on for longer). Callers that write
+    anything for a resumed run (the command line's ``config.yaml``) check first.
+
+    Returns:
+        The checkpoint dict (`vmeb.learn.checkpoints.read_checkpoint`).
+
+    Raises:
+        VmebError: naming the file and the settings that differ, or a bad checkpoint.
+    """
     record = read_checkpoint(path)
     saved = TrainConfig.from_dict(record["config"]["train"])
     if {**saved.to_dict(), "epochs": 0} != {**config.to_dict(), "epochs": 0}:
         diff = sorted(k for k, v in config.to_dict().items() if saved.to_dict()[k] != v)
         raise file_error(path, f"cannot resume: config differs in {diff}")
+    return record
+
+
+def _restore(path, config, model, optimizer, scheduler, generator, state) -> dict:
+    record = check_resume(path, config)
     try:
         model.load_state_dict(record["state_dict"])
         optimizer.load_state_dict(record["optimizer"])
@@ -771,15 +437,16 @@ def _finish(model, inputs, data, split, config, out, state) -> TrainResult:
     )
 
 
-def _fit_lr(model, inputs, data, split, config, species, template, out, on_epoch) -> TrainResult:
+def _fit(model, inputs, data, split, config, species, template, out, on_epoch) -> TrainResult:
+    """A closed-form fit (a kind that is not `iterative`) as one recorded epoch."""
     start = time.perf_counter()
-    x = inputs.descriptors[split["train"]].numpy()
-    fit_linear(model, x, data.barriers[split["train"]], ridge=config.ridge)
+    train = split["train"]
+    get_kind(config.kind).fit(model, inputs, train, data.barriers[train], config)
     val_pred = predict_inputs(
         model, inputs, split["val"], len(species), config, 4096, config.device, inference=False
     )
     val_mae = float(np.abs(val_pred - data.barriers[split["val"]]).mean())
-    save_checkpoint(_model_record(model, config, species, template), out / MODEL_FILE)
+    save_checkpoint(model_record(model, config, species, template), out / MODEL_FILE)
     entry = {
         "epoch": 1,
         "train_mae": None,

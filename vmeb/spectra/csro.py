@@ -47,7 +47,7 @@ def write_barrier_report(
 
     Args:
         structures: Structures by name.
-        trained: A `vmeb.learn.training.TrainedModel`.
+        trained: A `vmeb.learn.checkpoints.TrainedModel`.
         state: The ``atoms.info`` key of the CSRO state (`vmeb.csro.report.state_column`).
         out: Existing directory to write into.
         sites: Per structure: None (every site), explicit indices, or N random sites.

@@ -62,7 +62,7 @@ class ModelBarrierProvider:
     """Barriers predicted by a trained model for the current environment (the CLI default).
 
     Args:
-        trained: A `vmeb.learn.training.TrainedModel`.
+        trained: A `vmeb.learn.checkpoints.TrainedModel`.
         atoms: The lattice (positions fixed during the run; species may change).
         batch_size: Hops per model batch.
         device: Torch device.

@@ -381,7 +381,7 @@ def composition_map(
     """Predict the barrier spectra of every composition.
 
     Args:
-        predictor: A `vmeb.learn.training.TrainedModel` or a `vmeb.learn.ensembles.DeepEnsemble`
+        predictor: A `vmeb.learn.checkpoints.TrainedModel` or a `vmeb.learn.ensembles.DeepEnsemble`
             (then the
             tables carry the ensemble spreads).
         compositions: Element -> fraction, all over the same elements (zeros allowed).

@@ -102,7 +102,7 @@ def predict_barriers(
     """The 8 barriers of every vacancy site (or of the given sites) of a BCC structure.
 
     Args:
-        trained: A `vmeb.learn.training.TrainedModel` (or anything with ``species``, ``r_c`` and
+        trained: A `vmeb.learn.checkpoints.TrainedModel` (or anything with ``species``, ``r_c`` and
             ``predict_environments``; ``predict_occupancies`` enables the lattice path).
         atoms: The perfect (vacancy-free) periodic BCC structure.
         sites: [K] atom indices to make vacancies at; None = every atom.

@@ -24,7 +24,7 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from vmeb.data.dataset import BarrierDataset  # noqa: E402
 from vmeb.learn.hops import HopData  # noqa: E402
-from vmeb.learn.training import TrainConfig  # noqa: E402
+from vmeb.learn.settings import TrainConfig  # noqa: E402
 from vmeb.plots.figures import distribution_panels  # noqa: E402
 from vmeb.study.grid import (  # noqa: E402
     GridSplit,

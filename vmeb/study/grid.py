@@ -28,8 +28,10 @@ from vmeb.config import read_config
 from vmeb.data.dataset import BarrierDataset
 from vmeb.errors import VmebError, file_error
 from vmeb.files import atomic_write_text
+from vmeb.learn.checkpoints import load_checkpoint
 from vmeb.learn.hops import HopData
-from vmeb.learn.training import TrainConfig, load_checkpoint, train_model
+from vmeb.learn.settings import TrainConfig
+from vmeb.learn.training import train_model
 
 logger = logging.getLogger(__name__)
 

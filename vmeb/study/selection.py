@@ -29,7 +29,8 @@ from vmeb.errors import VmebError  # noqa: E402
 from vmeb.learn.batches import prepare_inputs  # noqa: E402
 from vmeb.learn.descriptors import site_template  # noqa: E402
 from vmeb.learn.hops import HopData  # noqa: E402
-from vmeb.learn.training import TrainConfig, train_model  # noqa: E402
+from vmeb.learn.settings import TrainConfig  # noqa: E402
+from vmeb.learn.training import train_model  # noqa: E402
 from vmeb.study.grid import GridSplit  # noqa: E402
 
 STRATEGIES = ("random", "kmeans")

@@ -28,7 +28,8 @@ from vmeb.csro.order_parameters import Shells, bcc_shells, radial_distribution  
 from vmeb.data.dataset import BarrierDataset  # noqa: E402
 from vmeb.errors import VmebError  # noqa: E402
 from vmeb.learn.hops import load_hops  # noqa: E402
-from vmeb.learn.training import TrainConfig, train_model  # noqa: E402
+from vmeb.learn.settings import TrainConfig  # noqa: E402
+from vmeb.learn.training import train_model  # noqa: E402
 from vmeb.plots.csro import plot_radial_distribution  # noqa: E402
 from vmeb.structure.lattice import bcc_lattice_constant_from_volume  # noqa: E402
 
