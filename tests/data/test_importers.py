@@ -15,7 +15,7 @@ from ase.neighborlist import neighbor_list
 
 from vmeb.cli.main import main
 from vmeb.data.dataset import open_dataset
-from vmeb.data.importers import composition_label, import_csv, import_fpnnk
+from vmeb.data.importers import fpnnk_group_name, import_csv, import_fpnnk
 from vmeb.errors import VmebError
 from vmeb.testing import random_alloy
 
@@ -155,11 +155,11 @@ def test_bad_fpnnk_input_leaves_nothing(tmp_path):
         import_fpnnk([tmp_path / "ok"], tmp_path / "ds")
 
 
-def test_composition_label():
-    assert composition_label("NbMoTaWV_2") == "NbMoTaWV"
-    assert composition_label("NbMoTaWV40") == "NbMoTaWV40"
-    assert composition_label("Nb80MoTaWV") == "Nb80MoTaWV"
-    assert composition_label("A_B_12") == "A_B"
+def test_fpnnk_group_name():
+    assert fpnnk_group_name("NbMoTaWV_2") == "NbMoTaWV"
+    assert fpnnk_group_name("NbMoTaWV40") == "NbMoTaWV40"
+    assert fpnnk_group_name("Nb80MoTaWV") == "Nb80MoTaWV"
+    assert fpnnk_group_name("A_B_12") == "A_B"
 
 
 def test_csv_import_with_header_and_one_based(tmp_path):

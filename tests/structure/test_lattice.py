@@ -9,9 +9,10 @@ from ase.geometry import find_mic
 
 from vmeb.errors import VmebError
 from vmeb.structure.lattice import (
-    bcc_lattice_constant,
     bcc_lattice_constant_from_volume,
     minimum_image,
+    sample_lattice_constant,
+    volume_lattice_constant,
 )
 
 
@@ -39,9 +40,10 @@ def test_minimum_image_of_a_skewed_cell_is_a_lattice_shift_into_the_centred_cell
 def test_bcc_lattice_constant_from_volume():
     atoms = bulk("Ta", "bcc", a=3.3, cubic=True).repeat((3, 4, 5))  # 120 sites
     assert bcc_lattice_constant_from_volume(atoms.get_volume(), len(atoms)) == pytest.approx(3.3)
-    assert bcc_lattice_constant(atoms) == pytest.approx(3.3)
+    assert sample_lattice_constant(atoms) == pytest.approx(3.3)
     atoms.info["a"] = 3.25  # an explicit value takes precedence
-    assert bcc_lattice_constant(atoms) == 3.25
+    assert sample_lattice_constant(atoms) == 3.25
+    assert volume_lattice_constant(atoms) == pytest.approx(3.3)  # the volume only
     with pytest.raises(VmebError, match="empty structure"):
         bcc_lattice_constant_from_volume(10.0, 0)
     with pytest.raises(VmebError, match="not positive"):

@@ -18,8 +18,8 @@ from vmeb.study.compositions import (
     write_study,
 )
 from vmeb.study.grid import (
-    composition_label,
     grid_split,
+    group_composition_label,
     group_fractions,
     markdown_table,
     sample_id_of,
@@ -48,8 +48,8 @@ def grid(tmp_path_factory):
 def test_labels_and_fractions():
     assert sample_id_of("samples/004_Ta77.78Nb11.11Mo11.11.extxyz") == "004_Ta77"
     np.testing.assert_allclose(group_fractions("Mo28Nb28Ta194", SPECIES), [0.776, 0.112, 0.112])
-    assert composition_label("Mo28Nb28Ta194", SPECIES) == "Ta77.6Nb11.2Mo11.2"
-    assert composition_label("Nb250", SPECIES) == "Nb100"
+    assert group_composition_label("Mo28Nb28Ta194", SPECIES) == "Ta77.6Nb11.2Mo11.2"
+    assert group_composition_label("Nb250", SPECIES) == "Nb100"
     with pytest.raises(VmebError, match="W is not one of"):
         group_fractions("W10Ta5", SPECIES)
 

@@ -60,7 +60,7 @@ from vmeb.errors import VmebError, file_error
 from vmeb.files import staged_output, write_json
 from vmeb.lammps.potentials import Potential, load_potential
 from vmeb.species import SpeciesTable
-from vmeb.structure.lattice import bcc_lattice_constant
+from vmeb.structure.lattice import sample_lattice_constant
 
 logger = logging.getLogger(__name__)
 
@@ -323,7 +323,7 @@ def _prepare(
     start.calc = None
     if relax_first:
         start, _ = relax(start, potential, species=species, box=False, ftol=quench_ftol)
-    pairs = shell_pairs(start, bcc_shells(bcc_lattice_constant(start), n_shells))
+    pairs = shell_pairs(start, bcc_shells(sample_lattice_constant(start), n_shells))
     return start, potential, species, pairs, type_pairs
 
 

@@ -35,7 +35,7 @@ from ase import Atoms
 
 from vmeb.errors import VmebError
 from vmeb.species import SpeciesTable
-from vmeb.structure.lattice import bcc_lattice_constant
+from vmeb.structure.lattice import sample_lattice_constant
 from vmeb.structure.neighbours import neighbours_within
 
 logger = logging.getLogger(__name__)
@@ -259,14 +259,14 @@ def pair_counts(
     Args:
         atoms: Periodic BCC structure (perfect, relaxed or thermal).
         n_shells: Number of shells K.
-        a: Lattice constant (Å); default `bcc_lattice_constant`.
+        a: Lattice constant (Å); default `sample_lattice_constant`.
         species: Species order (default: `vmeb.species.default_order`).
 
     Returns:
         Counts with ``delta()`` and ``warren_cowley()``.
     """
     species = species_order(atoms, species)
-    shells = bcc_shells(a or bcc_lattice_constant(atoms), n_shells)
+    shells = bcc_shells(a or sample_lattice_constant(atoms), n_shells)
     pairs = shell_pairs(atoms, shells)
     return counts_from_types(species_types(atoms, species), pairs, species)
 
@@ -322,7 +322,7 @@ def random_reference(
         n_shells: Number of shells K.
         n_samples: Number of random permutations.
         seed: Seed or generator for the permutations.
-        a: Lattice constant (Å); default `bcc_lattice_constant`.
+        a: Lattice constant (Å); default `sample_lattice_constant`.
         species: Species order (default: `vmeb.species.default_order`).
 
     Returns:
@@ -332,7 +332,7 @@ def random_reference(
         raise VmebError(f"random reference needs at least 2 samples, got {n_samples}")
     rng = np.random.default_rng(seed)
     species = species_order(atoms, species)
-    pairs = shell_pairs(atoms, bcc_shells(a or bcc_lattice_constant(atoms), n_shells))
+    pairs = shell_pairs(atoms, bcc_shells(a or sample_lattice_constant(atoms), n_shells))
     types = species_types(atoms, species)
     deltas, alphas = [], []
     for _ in range(n_samples):

@@ -140,14 +140,14 @@ def write_order_report(
         plot_radial_distribution,
         plot_warren_cowley,
     )
-    from vmeb.structure.lattice import bcc_lattice_constant  # noqa: PLC0415
+    from vmeb.structure.lattice import sample_lattice_constant  # noqa: PLC0415
 
     out = Path(out)
     state = state_column(structures)
     species = list(species)
     rows, gr, trajectory = [], {}, []
     for name, atoms in structures.items():
-        a = bcc_lattice_constant(atoms)
+        a = sample_lattice_constant(atoms)
         if config.lattice_constant is not None:
             if abs(config.lattice_constant - a) > LATTICE_TOLERANCE * a:
                 raise VmebError(
@@ -170,7 +170,7 @@ def write_order_report(
         gr[f"g_{name}"] = g
         figure = out / "figures" / f"gr_{name}.png"
         shells = shells_within(a, config.rmax)
-        plt.close(plot_radial_distribution(r, g, shells, title=name, path=figure))
+        plt.close(plot_radial_distribution(r, g, shells.edges, title=name, path=figure))
     table = pd.DataFrame(rows)
     table.to_csv(out / "sro.csv", index=False)
     pd.DataFrame(gr).to_csv(out / "gr.csv", index=False)

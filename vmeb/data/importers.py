@@ -139,7 +139,7 @@ class ImportReport:
         return "\n".join(lines)
 
 
-def composition_label(folder_name: str) -> str:
+def fpnnk_group_name(folder_name: str) -> str:
     """Group label of an FPNNK folder: the name without a trailing ``_<digits>`` replica suffix."""
     return _REPLICA_SUFFIX.sub("", folder_name)
 
@@ -420,7 +420,7 @@ def import_fpnnk(
         rows, kept = _hop_rows(
             atoms, folder.name, vacancies, moving, barriers, FPNNK_SOURCE, "vasp"
         )
-        samples.append((folder.name, composition_label(folder.name), atoms, rows, kept))
+        samples.append((folder.name, fpnnk_group_name(folder.name), atoms, rows, kept))
     return _build(output, header, samples)
 
 

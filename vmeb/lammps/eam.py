@@ -85,7 +85,7 @@ class ZhouParameters:
     source: str
 
     @property
-    def bcc_lattice_constant(self) -> float:
+    def lattice_constant_from_re(self) -> float:
         """BCC lattice constant with nearest neighbours at ``re``: 2 re / sqrt(3) (Å)."""
         return 2.0 * self.re / math.sqrt(3.0)
 
@@ -244,7 +244,7 @@ def setfl_text(elements: Sequence[str], nr: int = 2000, nrho: int = 2000) -> str
     parts = ["\n".join(lines) + "\n"]
     for k, symbol in enumerate(tables.elements):
         p = PARAMETERS[symbol]
-        parts.append(f"{p.z} {p.mass:.5f} {p.bcc_lattice_constant:.6f} bcc\n")
+        parts.append(f"{p.z} {p.mass:.5f} {p.lattice_constant_from_re:.6f} bcc\n")
         parts.append(_format_block(tables.embedding[k]))
         parts.append(_format_block(tables.density[k]))
     for i in range(len(tables.elements)):

@@ -31,8 +31,8 @@ from tqdm.auto import tqdm
 from vmeb.errors import VmebError
 from vmeb.learn.environment import hop_environments
 from vmeb.species import SpeciesTable
+from vmeb.structure.lattice import volume_lattice_constant
 from vmeb.structure.neighbours import GhostedCell, ghosted_cell
-from vmeb.structure.validate import bcc_lattice_constant
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ def training_lattice_range(
     Returns:
         ``(a_min, a_max)`` in Å over the samples with valid hops, or None if there are none.
     """
-    values = [bcc_lattice_constant(a) for a in training_structures(datasets, exclude_groups)]
+    values = [volume_lattice_constant(a) for a in training_structures(datasets, exclude_groups)]
     if not values:
         return None
     return round(min(values), 5), round(max(values), 5)
@@ -127,7 +127,7 @@ def check_lattice(atoms: Atoms, trained: Any) -> None:
         logger.debug("model records no training lattice range (older checkpoint): not checked")
         return
     low, high = (float(v) for v in span)
-    a = bcc_lattice_constant(atoms)
+    a = volume_lattice_constant(atoms)
     if a < low:
         off, side = (low - a) / low, "below"
     elif a > high:

@@ -59,7 +59,7 @@ def _eam_lattice_references() -> dict[str, ReferenceValue]:
     from vmeb.lammps.eam import PARAMETERS  # noqa: PLC0415
 
     return {
-        symbol: ReferenceValue(round(p.bcc_lattice_constant, 4), f"2 re/sqrt(3), {p.source}")
+        symbol: ReferenceValue(round(p.lattice_constant_from_re, 4), f"2 re/sqrt(3), {p.source}")
         for symbol, p in PARAMETERS.items()
         if symbol in ("Ta", "Nb", "Mo")
     }

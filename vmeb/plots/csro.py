@@ -22,16 +22,12 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-
-if TYPE_CHECKING:
-    from vmeb.csro.order_parameters import Shells
 import pandas as pd  # noqa: E402
 
 from vmeb.files import save_figure  # noqa: E402
@@ -83,7 +79,7 @@ def plot_energy_and_delta(
 def plot_radial_distribution(
     r: np.ndarray,
     g: np.ndarray,
-    shells: Shells | None = None,
+    shell_edges: np.ndarray | None = None,
     title: str | None = None,
     path: str | os.PathLike | None = None,
 ) -> plt.Figure:
@@ -92,16 +88,18 @@ def plot_radial_distribution(
     Args:
         r: [B] bin centres (Å).
         g: [B] g(r).
-        shells: Shells whose windows are coloured (none coloured if None).
+        shell_edges: [K + 1] window edges (Å) of the K shells coloured, shell ``k`` holding
+            ``edges[k] <= r < edges[k + 1]`` (e.g. `vmeb.csro.order_parameters.Shells.edges`);
+            none coloured if None.
         title: Optional title.
         path: Optional output file.
     """
     fig, ax = plt.subplots(figsize=(6.0, 3.6))
     ax.plot(r, g, "k-", lw=1.0)
-    if shells is not None:
+    if shell_edges is not None:
         colours = plt.get_cmap("tab10")
-        for k in range(shells.n_shells):
-            window = (r >= shells.edges[k]) & (r < shells.edges[k + 1])
+        for k in range(len(shell_edges) - 1):
+            window = (r >= shell_edges[k]) & (r < shell_edges[k + 1])
             ax.fill_between(
                 r[window], 0, g[window], color=colours(k % 10), alpha=0.6, label=f"shell {k + 1}"
             )

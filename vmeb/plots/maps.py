@@ -1,27 +1,22 @@
-"""Figures of barrier-spectrum maps over composition space (`vmeb.spectra.maps`).
+"""Figures of barrier-spectrum maps over composition space (drawn for `vmeb.spectra.maps`).
 
 `ternary_figure` (paper Fig. 5: mean and standard deviation per moving species on the composition
 triangle, linearly interpolated between the grid points), `line_scan_figure` (Supp. Fig. 8: mean
 and standard deviation against the scanned concentration) and `distributions_figure` (Supp.
-Fig. 9: ridge plots of the distributions against the concentration). Each takes a
-`vmeb.spectra.maps.CompositionMap` and returns a matplotlib `Figure`. Compositions more than
-10 at.% outside the model's training ranges (`outside_mask`) are marked: a dark x on the
-triangles, a grey band in the line scan, with a note under the figure.
+Fig. 9: ridge plots of the distributions against the concentration). Each takes plain arrays
+(N compositions, S moving species) and returns a matplotlib `Figure`. Compositions flagged in an
+``outside`` mask (more than 10 at.% outside the model's training ranges) get a dark x on the
+triangles or a grey band in the line scan, and a note under the figure.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
 
 from vmeb.errors import VmebError
-
-if TYPE_CHECKING:
-    from vmeb.spectra.maps import CompositionMap
-
 
 _SQRT3_2 = np.sqrt(3.0) / 2.0
 #: Rows of the paper's Fig. 5: (stats column, colour-bar label).
@@ -101,12 +96,9 @@ def _ternary_panel(ax, fig, xy: np.ndarray, values: np.ndarray, cmap: str, label
     bar.ax.tick_params(labelsize=7)
 
 
-def outside_mask(result: CompositionMap) -> np.ndarray:
-    """[N] True where a composition lies more than 10 at.% outside the model's training ranges
-    (the ``extrapolated`` column of `vmeb.spectra.maps`; all False when it is absent)."""
-    if "extrapolated" not in result.compositions:
-        return np.zeros(len(result.compositions), dtype=bool)
-    return result.compositions["extrapolated"].fillna(False).to_numpy(bool)
+def _mask(outside: np.ndarray | None, n: int) -> np.ndarray:
+    """[n] boolean mask of the marked compositions (none marked when ``outside`` is None)."""
+    return np.zeros(n, dtype=bool) if outside is None else np.asarray(outside, dtype=bool)
 
 
 def _outside_note(fig, mask: np.ndarray, symbol: str) -> None:
@@ -118,32 +110,44 @@ def _outside_note(fig, mask: np.ndarray, symbol: str) -> None:
         )  # fmt: skip
 
 
-def ternary_figure(result: CompositionMap, rows: Sequence[tuple[str, str]] = FIG5_ROWS) -> Figure:
+def ternary_figure(
+    elements: Sequence[str],
+    fractions: np.ndarray,
+    values: Mapping[str, np.ndarray],
+    rows: Sequence[tuple[str, str]] = FIG5_ROWS,
+    outside: np.ndarray | None = None,
+) -> Figure:
     """Paper Fig. 5: ternary maps, one row per statistic, one column per moving species.
 
     Args:
-        result: A map over exactly three elements.
-        rows: (stats column, colour-bar label) per row; default mean and standard deviation.
+        elements: The three elements: the corners (in `ternary_xy` order) and the moving
+            species of the columns.
+        fractions: [N, 3] fractions of the compositions, in ``elements`` order.
+        values: Statistic -> [N, 3] values (eV) per composition and moving species (columns in
+            ``elements`` order), for every statistic of ``rows``; NaN where there are none.
+        rows: (statistic, colour-bar label) per row; default mean and standard deviation.
+            The colour map follows the statistic (``mean``: viridis, ``std``: magma).
+        outside: [N] True where a composition is marked with an x (extrapolated); default none.
 
     Returns:
         The figure; panels lettered a, b, c, ... row by row.
     """
     import matplotlib.pyplot as plt  # noqa: PLC0415
 
-    if len(result.elements) != 3:
-        raise VmebError(f"ternary maps need 3 elements, got {list(result.elements)}")
-    xy = ternary_xy(result.fractions())
-    outside = outside_mask(result)
-    n_cols = len(result.elements)
+    if len(elements) != 3:
+        raise VmebError(f"ternary maps need 3 elements, got {list(elements)}")
+    xy = ternary_xy(fractions)
+    outside = _mask(outside, len(xy))
+    n_cols = len(elements)
     fig, axes = plt.subplots(
         len(rows), n_cols, figsize=(4.2 * n_cols, 3.7 * len(rows)), squeeze=False
     )
     for r, (column, label) in enumerate(rows):
-        for c, species in enumerate(result.elements):
+        table = np.asarray(values[column], dtype=float)
+        for c, species in enumerate(elements):
             ax = axes[r, c]
-            _draw_triangle(ax, result.elements)
-            values = result.values(species, column)
-            _ternary_panel(ax, fig, xy, values, _CMAPS.get(column, "cividis"), label)
+            _draw_triangle(ax, elements)
+            _ternary_panel(ax, fig, xy, table[:, c], _CMAPS.get(column, "cividis"), label)
             if outside.any():
                 ax.scatter(*xy[outside].T, marker="x", s=22, c="0.2", linewidths=1.0, zorder=5)
             ax.set_title(f"moving {species}", fontsize=10)
@@ -154,41 +158,55 @@ def ternary_figure(result: CompositionMap, rows: Sequence[tuple[str, str]] = FIG
     return fig
 
 
-def _scan_x(result: CompositionMap) -> tuple[np.ndarray, str]:
-    element = result.line_element or result.elements[-1]
-    return 100 * result.compositions[f"x_{element}"].to_numpy(float), f"{element} (at.%)"
-
-
-def line_scan_figure(result: CompositionMap) -> Figure:
+def line_scan_figure(
+    x: np.ndarray,
+    xlabel: str,
+    species: Sequence[str],
+    mean: np.ndarray,
+    std: np.ndarray,
+    band: np.ndarray | None = None,
+    outside: np.ndarray | None = None,
+) -> Figure:
     """Supp. Fig. 8: (a) mean and (b) standard deviation per moving species against the
-    scanned concentration (an ensemble's mean σ is drawn as a band on the means)."""
+    scanned concentration (an ensemble's mean σ is drawn as a band on the means).
+
+    Args:
+        x: [N] scanned concentration of the compositions (at.%).
+        xlabel: Its axis label, e.g. ``"Mo (at.%)"``.
+        species: [S] curve labels: moving species in colour order; ``"all"`` is drawn black
+            and dashed.
+        mean: [N, S] mean barrier (eV) per composition and curve.
+        std: [N, S] standard deviation of the barriers (eV).
+        band: [N, S] half-width of a band on the means (an ensemble's mean σ, eV), or None.
+        outside: [N] True where a composition is marked by a grey band; default none.
+    """
     import matplotlib.pyplot as plt  # noqa: PLC0415
 
     from vmeb.plots.figures import SPECIES_COLOURS  # noqa: PLC0415
 
-    x, xlabel = _scan_x(result)
-    outside = outside_mask(result)
+    x = np.asarray(x, dtype=float)
+    outside = _mask(outside, len(x))
     fig, (ax_a, ax_b) = plt.subplots(1, 2, figsize=(10, 4))
     step = float(np.min(np.diff(np.sort(x)))) if len(x) > 1 else 1.0
     for ax in (ax_a, ax_b):
         for centre in x[outside]:
             ax.axvspan(centre - step / 2, centre + step / 2, color="0.9", lw=0, zorder=0)
-    for k, species in enumerate([*result.elements, "all"]):
-        colour = "k" if species == "all" else SPECIES_COLOURS[k % len(SPECIES_COLOURS)]
+    for k, label in enumerate(species):
+        colour = "k" if label == "all" else SPECIES_COLOURS[k % len(SPECIES_COLOURS)]
         style = dict(
             color=colour,
-            ls="--" if species == "all" else "-",
+            ls="--" if label == "all" else "-",
             marker="o",
             ms=2.5,
             lw=1.2,
-            label=species,
+            label=label,
         )
-        mean = result.values(species, "mean")
-        ax_a.plot(x, mean, **style)
-        if "barrier_std_mean" in result.stats:
-            band = result.values(species, "barrier_std_mean")
-            ax_a.fill_between(x, mean - band, mean + band, color=colour, alpha=0.2, lw=0)
-        ax_b.plot(x, result.values(species, "std"), **style)
+        curve = np.asarray(mean, dtype=float)[:, k]
+        ax_a.plot(x, curve, **style)
+        if band is not None:
+            half = np.asarray(band, dtype=float)[:, k]
+            ax_a.fill_between(x, curve - half, curve + half, color=colour, alpha=0.2, lw=0)
+        ax_b.plot(x, np.asarray(std, dtype=float)[:, k], **style)
     ax_a.set_ylabel("mean barrier (eV)")
     ax_b.set_ylabel("standard deviation of barriers (eV)")
     for ax, letter in ((ax_a, "a"), (ax_b, "b")):
@@ -200,12 +218,24 @@ def line_scan_figure(result: CompositionMap) -> Figure:
     return fig
 
 
-def distributions_figure(result: CompositionMap, max_curves: int = 24) -> Figure:
+def distributions_figure(
+    x: np.ndarray,
+    xlabel: str,
+    species: Sequence[str],
+    counts: np.ndarray,
+    edges: np.ndarray,
+    max_curves: int = 24,
+) -> Figure:
     """Supp. Fig. 9: ridge plots of each moving species' barrier distribution against the
     scanned concentration (normalised densities, offset by concentration, coloured by it).
 
     Args:
-        result: A map (line scan).
+        x: [N] scanned concentration of the compositions (at.%).
+        xlabel: Its axis label, e.g. ``"Mo (at.%)"``.
+        species: [S] moving species, one panel each (row ``s`` of ``counts``).
+        counts: [N, S or more, B] barrier counts per composition and species on ``edges``
+            (further rows, e.g. all species, only widen the common barrier range).
+        edges: [B + 1] bin edges (eV), equally spaced.
         max_curves: Most compositions drawn per panel (evenly spaced, both ends kept).
 
     Returns:
@@ -214,22 +244,22 @@ def distributions_figure(result: CompositionMap, max_curves: int = 24) -> Figure
     import matplotlib.pyplot as plt  # noqa: PLC0415
     from matplotlib import cm, colors  # noqa: PLC0415
 
-    x, xlabel = _scan_x(result)
+    x = np.asarray(x, dtype=float)
     n_comp = len(x)
     chosen = np.unique(np.round(np.linspace(0, n_comp - 1, min(max_curves, n_comp))).astype(int))
-    counts = result.histograms
+    counts = np.asarray(counts)
     used = np.nonzero(counts.sum(axis=(0, 1)))[0]
-    edges_all = np.asarray(result.hist_edges)
+    edges_all = np.asarray(edges)
     lo, hi = (used.min(), used.max() + 1) if len(used) else (0, len(edges_all) - 1)
     factor = max(1, int(np.ceil((hi - lo) / 60)))  # about 60 bins across the data
     width = float(edges_all[1] - edges_all[0]) * factor
     norm = colors.Normalize(vmin=float(x.min()), vmax=float(x.max()) + 1e-9)
     cmap = plt.get_cmap("viridis")
-    n_species = len(result.elements)
+    n_species = len(species)
     fig, axes = plt.subplots(
         1, n_species, figsize=(3.6 * n_species + 1.0, 5.5), squeeze=False, layout="constrained"
     )
-    for s, species in enumerate(result.elements):
+    for s, symbol in enumerate(species):
         ax = axes[0, s]
         peak = 0.0
         curves = []
@@ -257,7 +287,7 @@ def distributions_figure(result: CompositionMap, max_curves: int = 24) -> Figure
         if s == 0:
             ax.set_ylabel(xlabel)
         ax.set_xlabel("barrier (eV)")
-        ax.set_title(f"moving {species}", fontsize=10)
+        ax.set_title(f"moving {symbol}", fontsize=10)
         ax.text(
             -0.16, 1.01, chr(ord("a") + s), transform=ax.transAxes, fontweight="bold", fontsize=12
         )

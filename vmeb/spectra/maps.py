@@ -27,9 +27,10 @@ Randomness: the placement (and the site subset) of a composition is drawn from a
 by ``(seed, composition in 1e-6 steps)``, so a composition gets the same sample whatever grid it
 is part of, and the whole map is reproducible.
 
-Figures (in `vmeb.plots.maps`, re-exported here): `ternary_figure` (paper Fig. 5: mean and
-standard deviation per moving species on the composition triangle), `line_scan_figure` (Supp.
-Fig. 8) and `distributions_figure` (Supp. Fig. 9: ridge plots against the concentration).
+Figures (`map_figures`, drawn by `vmeb.plots.maps` from the map's arrays): `ternary_maps.png`
+(paper Fig. 5: mean and standard deviation per moving species on the composition triangle),
+`line_scan.png` (Supp. Fig. 8) and `distributions.png` (Supp. Fig. 9: ridge plots against the
+concentration).
 """
 
 from __future__ import annotations
@@ -50,13 +51,7 @@ from tqdm.auto import tqdm
 
 from vmeb.errors import VmebError
 from vmeb.files import to_json
-from vmeb.plots.maps import (  # noqa: F401 - the map figures, re-exported
-    FIG5_ROWS,
-    distributions_figure,
-    line_scan_figure,
-    ternary_figure,
-    ternary_xy,
-)
+from vmeb.plots.maps import FIG5_ROWS, distributions_figure, line_scan_figure, ternary_figure
 from vmeb.species import SpeciesTable
 from vmeb.spectra.predict import spectrum_statistics
 from vmeb.structure.build import (
@@ -316,7 +311,7 @@ def composition_statistics(table: pd.DataFrame, elements: Sequence[str]) -> pd.D
     return stats
 
 
-def spectrum_histograms(table: pd.DataFrame, elements: Sequence[str]) -> np.ndarray:
+def map_histograms(table: pd.DataFrame, elements: Sequence[str]) -> np.ndarray:
     """[len(elements) + 1, bins] counts of barriers on `HIST_EDGES` (last row: all species)."""
     rows = []
     values = np.clip(table["barrier"].to_numpy(float), HIST_EDGES[0], HIST_EDGES[-1])
@@ -356,6 +351,18 @@ class CompositionMap:
         """[N] ``column`` of ``species`` for every composition, in composition order."""
         part = self.stats[self.stats["moving_species"] == species].set_index("index")
         return part[column].reindex(self.compositions["index"]).to_numpy(float)
+
+    def species_values(self, column: str, species: Sequence[str] | None = None) -> np.ndarray:
+        """[N, S] ``column`` per composition and moving species (default: the ``elements``)."""
+        order = self.elements if species is None else species
+        return np.stack([self.values(s, column) for s in order], axis=1)
+
+    def outside(self) -> np.ndarray:
+        """[N] True where a composition lies more than 10 at.% outside the model's training
+        ranges (the ``extrapolated`` column; all False when it is absent)."""
+        if "extrapolated" not in self.compositions:
+            return np.zeros(len(self.compositions), dtype=bool)
+        return self.compositions["extrapolated"].fillna(False).to_numpy(bool)
 
     @property
     def hist_edges(self) -> np.ndarray:
@@ -483,7 +490,7 @@ def _map_composition(
     part = composition_statistics(table, elements)
     head = {"index": index, "label": label, **{f"x_{e}": fraction[e] for e in elements}}
     part = pd.concat([pd.DataFrame([head] * len(part)), part], axis=1)
-    hist = spectrum_histograms(table, elements)
+    hist = map_histograms(table, elements)
     if on_hops is not None:
         on_hops(index, label, table)
     logger.info("%s: %d hops, mean %.4f eV", label, len(table), table["barrier"].mean())
@@ -684,16 +691,34 @@ def run_map_job(
 
 
 def map_figures(result: CompositionMap) -> dict[str, Figure]:
-    """The figures that apply to a map, by file name."""
+    """The figures that apply to a map, by file name: ``line_scan.png`` and
+    ``distributions.png`` of a line scan; ``ternary_maps.png`` (and ``ternary_uncertainty.png``
+    of an ensemble) of a ternary grid of at least 3 points."""
     figures: dict[str, Figure] = {}
-    points = len(result.compositions)
+    ensemble = "barrier_std_mean" in result.stats
     if result.line_element is not None:
-        figures["line_scan.png"] = line_scan_figure(result)
-        figures["distributions.png"] = distributions_figure(result)
-    elif len(result.elements) == 3 and points >= 3:
-        figures["ternary_maps.png"] = ternary_figure(result)
-        if "barrier_std_mean" in result.stats:
-            figures["ternary_uncertainty.png"] = ternary_figure(
-                result, rows=(("barrier_std_mean", "ensemble σ (eV)"),)
+        element = result.line_element
+        x = 100 * result.compositions[f"x_{element}"].to_numpy(float)
+        curves = [*result.elements, "all"]
+        figures["line_scan.png"] = line_scan_figure(
+            x,
+            f"{element} (at.%)",
+            curves,
+            result.species_values("mean", curves),
+            result.species_values("std", curves),
+            band=result.species_values("barrier_std_mean", curves) if ensemble else None,
+            outside=result.outside(),
+        )
+        figures["distributions.png"] = distributions_figure(
+            x, f"{element} (at.%)", result.elements, result.histograms, result.hist_edges
+        )
+    elif len(result.elements) == 3 and len(result.compositions) >= 3:
+        rows = {"ternary_maps.png": FIG5_ROWS}
+        if ensemble:
+            rows["ternary_uncertainty.png"] = (("barrier_std_mean", "ensemble σ (eV)"),)
+        for name, chosen in rows.items():
+            values = {column: result.species_values(column) for column, _ in chosen}
+            figures[name] = ternary_figure(
+                result.elements, result.fractions(), values, chosen, result.outside()
             )
     return figures

@@ -184,10 +184,15 @@ def format_composition(fractions: Mapping[str, float]) -> str:
     return ",".join(f"{s}:{x:.6g}" for s, x in normalise_fractions(fractions).items())
 
 
-def composition_label(fractions: Mapping[str, float]) -> str:
-    """A file-name friendly label in atomic percent, zeros left out: ``"Ta33.33Nb33.33Mo33.33"``."""
+def composition_label(fractions: Mapping[str, float], digits: int = 4) -> str:
+    """A file-name friendly label in atomic percent, zeros left out: ``"Ta33.33Nb33.33Mo33.33"``.
+
+    Args:
+        fractions: Element -> fraction (normalised here), in label order.
+        digits: Significant digits of each percentage.
+    """
     fractions = normalise_fractions(fractions)
-    return "".join(f"{s}{100 * x:.4g}" for s, x in fractions.items() if x > 0)
+    return "".join(f"{s}{100 * x:.{digits}g}" for s, x in fractions.items() if x > 0)
 
 
 def build_random_alloy(

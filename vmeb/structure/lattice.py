@@ -42,13 +42,20 @@ def bcc_lattice_constant_from_volume(volume: float, n_atoms: int) -> float:
     return float((2.0 * volume / n_atoms) ** (1.0 / 3.0))
 
 
-def bcc_lattice_constant(atoms: Atoms) -> float:
-    """Lattice constant (Å) of a BCC sample: ``info["a"]`` or ``info["lattice_constant"]`` if
-    set, else `bcc_lattice_constant_from_volume` of its cell.
+def volume_lattice_constant(atoms: Atoms) -> float:
+    """Lattice constant (Å) of a BCC sample from its volume per atom, ``a = (2 V / N)^(1/3)``.
+
+    Raises:
+        VmebError: for an empty structure or a non-positive cell volume.
+    """
+    return bcc_lattice_constant_from_volume(float(atoms.get_volume()), len(atoms))
+
+
+def sample_lattice_constant(atoms: Atoms) -> float:
+    """Lattice constant (Å) of a BCC sample as recorded in ``info["a"]`` or
+    ``info["lattice_constant"]``, else `volume_lattice_constant` of its cell.
     """
     for key in ("a", "lattice_constant"):
         if key in atoms.info:
             return float(atoms.info[key])
-    if len(atoms) == 0:
-        raise VmebError("empty structure: no lattice constant")
-    return bcc_lattice_constant_from_volume(float(atoms.get_volume()), len(atoms))
+    return volume_lattice_constant(atoms)

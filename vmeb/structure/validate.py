@@ -28,7 +28,6 @@ import numpy as np
 from ase import Atoms
 
 from vmeb.errors import VmebError
-from vmeb.structure.lattice import bcc_lattice_constant_from_volume
 from vmeb.structure.neighbours import ghosted_cell
 
 logger = logging.getLogger(__name__)
@@ -68,11 +67,6 @@ class ShellSummary:
     def lattice_constant(self) -> float:
         """BCC lattice constant a = d1 / (sqrt(3)/2) (Å)."""
         return self.first_shell / BCC_FIRST_SHELL
-
-
-def bcc_lattice_constant(atoms: Atoms) -> float:
-    """Lattice constant of a BCC sample from its volume per atom, a = (2 V / N)^(1/3) (Å)."""
-    return bcc_lattice_constant_from_volume(atoms.get_volume(), len(atoms))
 
 
 def check_finite(atoms: Atoms, name: str) -> None:

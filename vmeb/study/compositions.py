@@ -28,7 +28,7 @@ from vmeb.learn.settings import TrainConfig  # noqa: E402
 from vmeb.plots.figures import distribution_panels  # noqa: E402
 from vmeb.study.grid import (  # noqa: E402
     GridSplit,
-    composition_label,
+    group_composition_label,
     group_errors,
     run_columns,
     run_recipes,
@@ -90,9 +90,9 @@ def composition_study(
             data.species,
         )  # fmt: skip
     table = run_recipes(datasets, data, recipes, split.test_groups, seeds, out_dir, progress)
-    table.insert(2, "label", [composition_label(g, data.species) for g in table["group"]])
+    table.insert(2, "label", [group_composition_label(g, data.species) for g in table["group"]])
     errors = group_errors(table, list(recipes))
-    labels = {g: composition_label(g, data.species) for g in split.test_groups}
+    labels = {g: group_composition_label(g, data.species) for g in split.test_groups}
     errors.insert(1, "label", [labels.get(g, g) for g in errors["group"]])
     return CompositionStudy(table, errors, tuple(recipes))
 

@@ -32,6 +32,7 @@ from vmeb.learn.checkpoints import load_checkpoint
 from vmeb.learn.hops import HopData
 from vmeb.learn.settings import TrainConfig
 from vmeb.learn.training import train_model
+from vmeb.structure.build import composition_label
 
 logger = logging.getLogger(__name__)
 
@@ -94,23 +95,29 @@ def grid_split(dataset: BarrierDataset, index_csv: str | os.PathLike) -> GridSpl
     return GridSplit(tuple(sorted(split["train"])), tuple(sorted(split["test"])))
 
 
-def group_fractions(group: str, species: Sequence[str]) -> np.ndarray:
-    """Atom fractions [C] (species order) of a composition group like ``Mo28Nb28Ta194``."""
+def _group_counts(group: str, species: Sequence[str]) -> dict[str, int]:
+    """Atom counts (species order) of a composition group like ``Mo28Nb28Ta194``."""
     counts = dict.fromkeys(species, 0)
     for symbol, count in _COUNT.findall(group):
         if symbol not in counts:
             raise VmebError(f"composition {group!r}: {symbol} is not one of {list(species)}")
         counts[symbol] += int(count)
-    total = sum(counts.values())
-    if total == 0:
+    if sum(counts.values()) == 0:
         raise VmebError(f"composition {group!r} holds no atoms")
+    return counts
+
+
+def group_fractions(group: str, species: Sequence[str]) -> np.ndarray:
+    """Atom fractions [C] (species order) of a composition group like ``Mo28Nb28Ta194``."""
+    counts = _group_counts(group, species)
+    total = sum(counts.values())
     return np.array([counts[s] / total for s in species])
 
 
-def composition_label(group: str, species: Sequence[str]) -> str:
-    """Percent label in species order, e.g. ``Ta77.6Nb11.2Mo11.2`` (absent species left out)."""
-    fractions = group_fractions(group, species)
-    return "".join(f"{s}{100 * x:.3g}" for s, x in zip(species, fractions, strict=True) if x > 0)
+def group_composition_label(group: str, species: Sequence[str]) -> str:
+    """Percent label of a composition group in species order, 3 significant digits, e.g.
+    ``Ta77.6Nb11.2Mo11.2`` (absent species left out): `composition_label` of its counts."""
+    return composition_label(_group_counts(group, species), digits=3)
 
 
 def load_recipes(paths: Mapping[str, str | os.PathLike]) -> dict[str, TrainConfig]:

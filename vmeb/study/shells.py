@@ -161,4 +161,4 @@ def radial_figure(atoms: Atoms, n_peaks: int = 8, title: str | None = None) -> F
     a = bcc_lattice_constant_from_volume(atoms.get_volume(), len(atoms))
     peaks = peak_shells(a, n_peaks)
     r, g = radial_distribution(atoms, r_max=float(peaks.edges[-1]) + 0.6, bin_width=0.03)
-    return plot_radial_distribution(r, g, peaks, title=title)
+    return plot_radial_distribution(r, g, peaks.edges, title=title)
