@@ -13,6 +13,7 @@ from vmeb.cli.main import main
 from vmeb.data.dataset import open_dataset
 from vmeb.errors import VmebError
 from vmeb.pipeline import PipelineConfig, load_config, run_pipeline, summary_table
+from vmeb.spectra.output import SPECTRUM_FILES
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +76,12 @@ def test_quick_run_spectrum_matches_its_hop_table(quick_run):
         assert row["std"] == pytest.approx(values.std(ddof=0), abs=1e-9)
     table = summary_table(summary)
     assert "held-out test: MAE" in table and len(table.splitlines()) == 4 + 4 + 1
+    # the spectrum directory of vmeb predict (`write_spectrum`), plus the predicted sample
+    assert {p.name for p in (out / "predict").iterdir()} == {*SPECTRUM_FILES, "sample.extxyz"}
+    written = json.loads((out / "predict" / "spectrum.json").read_text())
+    assert written["spectra"] == summary["predict"]["spectrum"]
+    assert written["n_atoms"] == n_atoms == written["n_sites"]
+    assert written["composition"] == PipelineConfig.quick().predict_composition
 
 
 def test_rerun_skips_finished_stages_and_redoes_a_removed_one(quick_run):

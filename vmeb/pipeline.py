@@ -379,15 +379,14 @@ def stage_evaluate(out: Path, model_path: Path, progress: bool) -> dict[str, Any
 def stage_predict(
     out: Path, config: PipelineConfig, model_path: Path, progress: bool
 ) -> dict[str, Any]:
-    """Predict every hop of a larger sample; spectrum table and figure into ``OUT/predict``."""
+    """Predict every hop of a larger sample; its spectrum directory (and sample.extxyz) into
+    ``OUT/predict`` (`vmeb.spectra.output.write_spectrum`)."""
     from vmeb.data.dataset import open_dataset  # noqa: PLC0415
-    from vmeb.files import save_figure  # noqa: PLC0415
     from vmeb.lammps.lattice import random_alloy_for_potential  # noqa: PLC0415
     from vmeb.lammps.potentials import load_potential  # noqa: PLC0415
     from vmeb.learn.checkpoints import load_checkpoint  # noqa: PLC0415
-    from vmeb.plots.figures import spectrum_plot  # noqa: PLC0415
-    from vmeb.spectra.predict import barriers_by_species, predict_barriers, spectrum_statistics  # noqa: PLC0415
-    from vmeb.structure.io import write_structure_file  # noqa: PLC0415
+    from vmeb.spectra.output import write_spectrum  # noqa: PLC0415
+    from vmeb.spectra.predict import predict_barriers  # noqa: PLC0415
 
     trained = load_checkpoint(model_path)
     atoms = random_alloy_for_potential(
@@ -400,23 +399,23 @@ def stage_predict(
     start = time.perf_counter()
     table = predict_barriers(trained, atoms, progress=progress)
     seconds = time.perf_counter() - start
-    species = [s for s in trained.species if s in set(table["moving_species"])]
-    stats = spectrum_statistics(table, species)
-    reference_hops = open_dataset(out / "data" / "test").valid_hops()
-    reference = barriers_by_species(reference_hops, species)
-    predicted = barriers_by_species(table, species)
-    title = f"{config.predict_composition}, {len(atoms)} atoms: CNN (curves) vs NEB test (bars)"
-    with staged_output(out / "predict", overwrite=True) as staging:
-        write_structure_file(staging / "sample.extxyz", atoms)
-        table.to_csv(staging / "hops.csv", index=False)
-        stats.to_csv(staging / "spectrum.csv", index=False)
-        save_figure(spectrum_plot(predicted, reference, title=title), staging / "spectrum.png")
+    written = write_spectrum(
+        out / "predict",
+        table,
+        atoms,
+        trained.species,
+        meta={"model": str(model_path), "composition": config.predict_composition},
+        structure="sample.extxyz",
+        reference=open_dataset(out / "data" / "test").valid_hops(),
+        title=f"{config.predict_composition}, {len(atoms)} atoms: CNN (curves) vs NEB test (bars)",
+        overwrite=True,
+    )
     return {
         "atoms": len(atoms),
         "hops": len(table),
         "seconds": round(seconds, 2),
         "barriers_per_second": len(table) / max(seconds, 1e-9),
-        "spectrum": json.loads(stats.to_json(orient="records")),
+        "spectrum": written.summary["spectra"],
     }
 
 

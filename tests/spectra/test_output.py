@@ -1,6 +1,9 @@
-"""Output of spectra: Parquet and CSV hop tables, histograms, per-site structure files."""
+"""Output of spectra: Parquet and CSV hop tables, histograms, per-site structure files, and the
+spectrum directory every predicting command writes."""
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pandas as pd
@@ -9,14 +12,16 @@ from ase.io import read
 
 from vmeb.errors import VmebError
 from vmeb.spectra.output import (
+    SPECTRUM_FILES,
     check_output_names,
     per_site_arrays,
     read_hop_table,
     spectrum_histograms,
     write_hop_table,
     write_per_site,
+    write_spectrum,
 )
-from vmeb.spectra.predict import predict_barriers
+from vmeb.spectra.predict import predict_barriers, spectrum_statistics
 from vmeb.testing import SPECIES, CountingModel, random_alloy
 
 
@@ -102,3 +107,97 @@ def test_output_names_are_checked():
         check_output_names("dir/hops.csv")
     with pytest.raises(VmebError, match="plain name"):
         check_output_names("hops.csv", "sites.vtk")
+
+
+def test_spectrum_directory_holds_the_documented_files(predicted, tmp_path):
+    atoms, table = predicted
+    species = ("W", *SPECIES)  # a model species without hops gets no row
+    written = write_spectrum(
+        tmp_path / "out", table, atoms, species, meta={"model": "m.pt"}, title="t"
+    )
+    out = tmp_path / "out"
+    assert written.directory == out
+    assert sorted(p.name for p in out.iterdir()) == sorted(SPECTRUM_FILES)
+    pd.testing.assert_frame_equal(read_hop_table(out / "hops.csv"), table, check_dtype=False)
+    stats = pd.read_csv(out / "spectrum.csv")
+    expected = spectrum_statistics(table, SPECIES)
+    pd.testing.assert_frame_equal(stats, expected, check_dtype=False, atol=1e-12)
+    assert stats["moving_species"].tolist() == [*SPECIES, "all"]
+    assert stats["count"].tolist()[-1] == len(table) == 8 * len(atoms)
+    hist = pd.read_csv(out / "histograms.csv")
+    pd.testing.assert_frame_equal(hist, spectrum_histograms(table, SPECIES), check_dtype=False)
+    payload = json.loads((out / "spectrum.json").read_text())
+    assert list(payload) == ["model", "n_atoms", "n_sites", "path", "spectra"]
+    assert payload == written.summary
+    assert payload["n_atoms"] == payload["n_sites"] == len(atoms)
+    assert payload["path"] == table.attrs["path"] == "exact"
+    assert [row["moving_species"] for row in payload["spectra"]] == [*SPECIES, "all"]
+    assert payload["spectra"][-1]["mean"] == pytest.approx(table["barrier"].mean(), abs=1e-9)
+    assert (out / "spectrum.png").stat().st_size > 1000
+    assert not list(tmp_path.glob(".*"))  # no staging folder left
+
+
+def test_ensemble_spreads_are_summarised_per_species(predicted, tmp_path):
+    atoms, table = predicted
+    rng = np.random.default_rng(5)
+    table = table.copy()
+    table["barrier_std"] = rng.uniform(0.0, 0.1, len(table))
+    table["angle_std"] = rng.uniform(0.0, 0.05, len(table))
+    table["total_std"] = np.hypot(table["barrier_std"], table["angle_std"])
+    written = write_spectrum(tmp_path / "ens", table, atoms, SPECIES, meta={"members": 2})
+    stats = pd.read_csv(tmp_path / "ens" / "spectrum.csv").set_index("moving_species")
+    assert "total_std_mean" not in stats
+    moving = table["moving_species"].to_numpy()
+    for column in ("barrier_std", "angle_std"):
+        values = table[column].to_numpy()
+        for symbol in SPECIES:
+            expected = values[moving == symbol].mean()
+            assert stats.loc[symbol, f"{column}_mean"] == pytest.approx(expected, abs=1e-12)
+        assert stats.loc["all", f"{column}_mean"] == pytest.approx(values.mean(), abs=1e-12)
+    hops = pd.read_csv(tmp_path / "ens" / "hops.csv")
+    np.testing.assert_allclose(hops["total_std"], table["total_std"], atol=1e-12)
+    assert written.summary["members"] == 2
+    assert set(written.summary["spectra"][0]) >= {"barrier_std_mean", "angle_std_mean"}
+
+
+def test_spectrum_extras_parquet_per_site_structure_reference(predicted, tmp_path):
+    atoms, table = predicted
+    reference = table.iloc[::3].copy()
+    out = tmp_path / "out"
+    write_spectrum(
+        out,
+        table,
+        atoms,
+        SPECIES,
+        hops="hops.parquet",
+        per_site="sites.extxyz",
+        structure="sample.extxyz",
+        reference=reference,
+    )
+    names = {p.name for p in out.iterdir()}
+    assert names == {*SPECTRUM_FILES, "sites.extxyz", "sample.extxyz", "hops.parquet"} - {
+        "hops.csv"
+    }
+    back = read_hop_table(out / "hops.parquet")
+    np.testing.assert_allclose(back["barrier"], table["barrier"], atol=0)
+    sites = read(out / "sites.extxyz")
+    groups = table.groupby("site")["barrier"]
+    np.testing.assert_allclose(sites.arrays["barrier_mean"], groups.mean().to_numpy())
+    sample = read(out / "sample.extxyz")
+    np.testing.assert_allclose(sample.positions, atoms.positions, atol=1e-8)
+    assert sample.get_chemical_symbols() == atoms.get_chemical_symbols()
+
+
+def test_spectrum_directory_is_refused_or_replaced_whole(predicted, tmp_path):
+    atoms, table = predicted
+    with pytest.raises(VmebError, match="plain name"):
+        write_spectrum(tmp_path / "bad", table, atoms, SPECIES, hops="sub/hops.csv")
+    assert not (tmp_path / "bad").exists()
+    out = tmp_path / "out"
+    write_spectrum(out, table.iloc[:16], atoms, SPECIES)
+    with pytest.raises(VmebError, match="exists"):
+        write_spectrum(out, table, atoms, SPECIES)
+    assert len(pd.read_csv(out / "hops.csv")) == 16
+    written = write_spectrum(out, table, atoms, SPECIES, overwrite=True)
+    assert len(pd.read_csv(out / "hops.csv")) == len(table)
+    assert written.summary["n_sites"] == len(atoms)

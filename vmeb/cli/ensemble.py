@@ -7,12 +7,14 @@
 
 train: member k is ``vmeb train`` with seed + k (optionally on a bootstrap resample of its
 training hops) in DIR/member_XX; DIR/ensemble.json is written last. --resume keeps finished
-members. predict: hops.csv (site, moving_index, moving_species, barrier = ensemble mean,
-barrier_std = spread over members, angle_std = spread over inference rotations, total_std; eV),
-spectrum.csv/json and spectrum.png. calibrate: predictions.csv, calibration.json (fractions of
-|error| within 1 and 2 sigma, Spearman correlation of |error| and sigma, sigma scale) and
+members. predict: the spectrum directory of ``vmeb predict`` (hops.csv, spectrum.csv/json,
+histograms.csv, spectrum.png) where hops.csv has barrier = ensemble mean, barrier_std = spread
+over members, angle_std = spread over inference rotations and total_std (eV), and spectrum.csv
+the mean spreads per species. calibrate: predictions.csv, calibration.json (fractions of |error|
+within 1 and 2 sigma, Spearman correlation of |error| and sigma, sigma scale) and
 calibration.png. assemble: an ensemble of checkpoints trained apart (e.g. an NN and a type-map
-CNN), usable wherever a model is. Outputs of predict and calibrate appear complete or not at all.
+CNN), usable wherever a model is. Outputs of predict and calibrate appear complete or not at all;
+predict and calibrate refuse a single-model checkpoint (use vmeb predict or vmeb evaluate).
 """
 
 from __future__ import annotations
@@ -119,20 +121,17 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from vmeb.errors import VmebError, file_error
-    from vmeb.files import save_figure, staged_output, write_json
+    from vmeb.errors import SiteIndexError, VmebError, file_error
+    from vmeb.learn.ensembles import require_ensemble
     from vmeb.learn.predictors import load_predictor
-    from vmeb.plots.figures import spectrum_plot
-    from vmeb.spectra.predict import (
-        barriers_by_species,
-        predict_barriers_with_uncertainty,
-        spectrum_statistics,
-    )
+    from vmeb.spectra.output import write_spectrum
+    from vmeb.spectra.predict import predict_barriers_with_uncertainty
     from vmeb.structure.io import read_structure
 
     if args.output.exists():
         raise file_error(args.output, "already exists (choose another output or remove it)")
-    ensemble = load_predictor(args.ensemble, device=args.device, precision=args.precision)
+    loaded = load_predictor(args.ensemble, device=args.device, precision=args.precision)
+    ensemble = require_ensemble(loaded, args.ensemble, "use vmeb predict for its spectrum")
     atoms = read_structure(args.structure, args.format, args.species)
     sites = common.sites_argument(args)
     try:
@@ -144,31 +143,19 @@ def _predict(args: argparse.Namespace) -> int:
             device=args.device,
             progress=not args.no_progress,
         )
+    except SiteIndexError as exc:
+        raise file_error(args.sites_file or args.structure, str(exc)) from None
     except VmebError as exc:
         raise file_error(args.structure, str(exc)) from None
-    species = [s for s in ensemble.species if s in set(table["moving_species"])]
-    stats = spectrum_statistics(table, species)
-    for column in ("barrier_std", "angle_std"):
-        means = table.groupby("moving_species")[column].mean()
-        stats[f"{column}_mean"] = [
-            float(table[column].mean()) if s == "all" else float(means[s])
-            for s in stats["moving_species"]
-        ]
-    with staged_output(args.output) as staging:
-        table.to_csv(staging / "hops.csv", index=False)
-        stats.to_csv(staging / "spectrum.csv", index=False)
-        payload = {
-            "ensemble": str(args.ensemble),
-            "members": len(ensemble.members),
-            "structure": str(args.structure),
-            "spectra": json.loads(stats.to_json(orient="records")),
-        }
-        write_json(staging / "spectrum.json", payload)
-        predicted = barriers_by_species(table, species)
-        save_figure(
-            spectrum_plot(predicted, None, title=args.structure.name), staging / "spectrum.png"
-        )
-    overall = stats.iloc[-1]
+    meta = {
+        "ensemble": str(args.ensemble),
+        "members": len(ensemble.members),
+        "structure": str(args.structure),
+    }
+    written = write_spectrum(
+        args.output, table, atoms, ensemble.species, meta=meta, title=args.structure.name
+    )
+    overall = written.statistics.iloc[-1]
     sys.stdout.write(
         f"{len(table)} barriers: mean {overall['mean']:.4f} eV, mean ensemble σ "
         f"{overall['barrier_std_mean']:.4f} eV, mean angle σ {overall['angle_std_mean']:.4f} eV "
@@ -187,13 +174,15 @@ def _calibrate(args: argparse.Namespace) -> int:
         calibration_figure,
         calibration_report,
         predict_dataset,
+        require_ensemble,
     )
     from vmeb.learn.predictors import load_predictor
     from vmeb.species import SpeciesTable
 
     if args.output.exists():
         raise file_error(args.output, "already exists (choose another output or remove it)")
-    ensemble = load_predictor(args.ensemble, device=args.device, precision=args.precision)
+    loaded = load_predictor(args.ensemble, device=args.device, precision=args.precision)
+    ensemble = require_ensemble(loaded, args.ensemble, "use vmeb evaluate for its errors")
     dataset = open_dataset(args.dataset)
     unknown = SpeciesTable.of(ensemble.species).unknown(dataset.species)
     if unknown:

@@ -4,7 +4,9 @@ Each subcommand is a module ``vmeb.cli.<module>`` with ``add_arguments(parser)``
 ``run(args) -> int | None``; heavy imports live inside ``run`` so ``vmeb --help`` starts fast.
 Shared flags and validated argument types come from `vmeb.cli.common`. A bad argument is
 argparse's one-line usage error and a `VmebError` one line ``vmeb: error: ...``, both on stderr
-with exit status 2; deprecated flag spellings still work and log a warning.
+with exit status 2; ``vmeb --traceback COMMAND ...`` (or ``VMEB_TRACEBACK=1`` in the environment)
+prints the full traceback above that line, for bug reports. Deprecated flag spellings still work
+and log a warning.
 """
 
 from __future__ import annotations
@@ -12,13 +14,18 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
+import traceback
 
 from vmeb import __version__
 from vmeb.cli import common
 from vmeb.errors import VmebError
 
 logger = logging.getLogger(__name__)
+
+#: Environment variable that switches on `--traceback` (any value but empty or 0).
+TRACEBACK_ENV = "VMEB_TRACEBACK"
 
 #: (subcommand, module under vmeb.cli, one-line help)
 COMMANDS: list[tuple[str, str, str]] = [
@@ -58,6 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"vmeb {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    parser.add_argument(
+        "--traceback",
+        action="store_true",
+        help=f"print the full traceback of an error (for bug reports; also {TRACEBACK_ENV}=1)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module, help_text in _available_commands():
         mod = importlib.import_module(f"vmeb.cli.{module}")
@@ -68,6 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
         sub_parser.set_defaults(_module=mod)
     common.set_formatter(parser)
     return parser
+
+
+def _show_traceback(args: argparse.Namespace) -> None:
+    """Print the traceback of the exception being handled if `--traceback` or the variable asks."""
+    if args.traceback or os.environ.get(TRACEBACK_ENV, "").strip() not in ("", "0"):
+        traceback.print_exc(file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -93,9 +111,11 @@ def main(argv: list[str] | None = None) -> int:
             torch.set_num_threads(args.threads)
         status = args._module.run(args)
     except VmebError as exc:
+        _show_traceback(args)
         print(f"vmeb: error: {exc}", file=sys.stderr)
         return 2
-    except OSError as exc:  # a file system refusal during the work: one line, no traceback
+    except OSError as exc:  # a file system refusal during the work: one line
+        _show_traceback(args)
         where = exc.filename if exc.filename is not None else "file system"
         print(f"vmeb: error: {where}: {exc.strerror or exc}", file=sys.stderr)
         return 2

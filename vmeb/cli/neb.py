@@ -35,6 +35,22 @@ def _config_file(path: Path | None, allowed: set[str]) -> dict:
     return data
 
 
+#: Dask address schemes accepted by ``--scheduler`` (none given means tcp).
+SCHEDULER_SCHEMES = ("tcp", "tls", "ws", "wss", "ucx")
+
+
+def scheduler_address(text: str) -> str:
+    """A Dask scheduler address ``[SCHEME://]HOST:PORT`` (checked here; reached in `run`)."""
+    scheme, sep, rest = text.strip().rpartition("://")
+    host, colon, port = rest.rpartition(":")
+    ok = (not sep or scheme in SCHEDULER_SCHEMES) and bool(colon) and bool(host.strip("[]"))
+    if not (ok and port.isdigit() and 0 < int(port) < 65536) or any(c.isspace() for c in host):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: not a Dask scheduler address (tcp://HOST:PORT, port 1..65535)"
+        )
+    return text.strip() if sep else f"tcp://{text.strip()}"
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the ``vmeb neb`` arguments."""
     parser.add_argument(
@@ -63,7 +79,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="local worker processes (default: cores / ranks)",
     )  # fmt: skip
     parser.add_argument(
-        "--scheduler", default=None, help="Dask scheduler address, e.g. tcp://host:8786"
+        "--scheduler",
+        type=scheduler_address,
+        default=None,
+        help="Dask scheduler address, e.g. tcp://host:8786 (refused unless it answers in 5 s)",
     )
     parser.add_argument(
         "--retries", type=common.nonnegative_int, default=0,
@@ -83,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
 
     from vmeb.config import config_from_mapping  # noqa: PLC0415
     from vmeb.lammps.potentials import load_potential  # noqa: PLC0415
-    from vmeb.neb.campaign import run_neb_campaign  # noqa: PLC0415
+    from vmeb.neb.campaign import connect_scheduler, run_neb_campaign  # noqa: PLC0415
     from vmeb.neb.site import NEBConfig  # noqa: PLC0415
     from vmeb.structure.io import read_structure  # noqa: PLC0415
 
@@ -103,18 +122,23 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_mapping(
         NEBConfig, options, args.config or "command line", what="NEB settings"
     )
-    report = run_neb_campaign(
-        samples,
-        args.output,
-        potential,
-        config,
-        sites=common.sites_argument(args),
-        seed=args.seed,
-        workers=args.workers,
-        scheduler=args.scheduler,
-        retries=args.retries,
-        progress=not args.no_progress,
-        max_sites=args.max_sites,
-    )
+    client = connect_scheduler(args.scheduler) if args.scheduler else None  # before any output
+    try:
+        report = run_neb_campaign(
+            samples,
+            args.output,
+            potential,
+            config,
+            sites=common.sites_argument(args),
+            seed=args.seed,
+            workers=args.workers,
+            scheduler=client,
+            retries=args.retries,
+            progress=not args.no_progress,
+            max_sites=args.max_sites,
+        )
+    finally:
+        if client is not None:
+            client.close()
     print(json.dumps(report.to_json()))
     return 0

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
 from vmeb.cli import common
 
@@ -53,28 +52,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _reference_barriers(path: Path) -> dict[str, Any]:
-    from vmeb.data.dataset import open_dataset
-
-    hops = open_dataset(path).valid_hops()
-    return {s: part["barrier"].to_numpy() for s, part in hops.groupby("moving_species")}
-
-
 def run(args: argparse.Namespace) -> int:
     """Run ``vmeb predict``."""
-    import json
-
-    from vmeb.errors import VmebError, file_error
-    from vmeb.files import save_figure, staged_output, write_json
+    from vmeb.data.dataset import open_dataset
+    from vmeb.errors import SiteIndexError, VmebError, file_error
     from vmeb.learn.predictors import load_model
-    from vmeb.plots.figures import spectrum_plot
-    from vmeb.spectra.output import (
-        check_output_names,
-        spectrum_histograms,
-        write_hop_table,
-        write_per_site,
-    )
-    from vmeb.spectra.predict import barriers_by_species, predict_barriers, spectrum_statistics
+    from vmeb.spectra.output import check_output_names, write_spectrum
+    from vmeb.spectra.predict import predict_barriers
     from vmeb.structure.io import read_structure
 
     if args.output.exists():
@@ -83,8 +67,7 @@ def run(args: argparse.Namespace) -> int:
     trained = load_model(args.model, args.device, args.precision)
     atoms = read_structure(args.structure, args.format, args.species)
     sites = common.sites_argument(args)
-    sites_source = args.sites_file or args.structure
-    reference = _reference_barriers(args.reference) if args.reference else None
+    reference = open_dataset(args.reference).valid_hops() if args.reference else None
     try:
         table = predict_barriers(
             trained,
@@ -95,32 +78,24 @@ def run(args: argparse.Namespace) -> int:
             device=args.device,
             progress=not args.no_progress,
         )
+    except SiteIndexError as exc:
+        raise file_error(args.sites_file or args.structure, str(exc)) from None
     except VmebError as exc:
-        source = sites_source if "site index" in str(exc) else args.structure
-        raise file_error(source, str(exc)) from None
-    species = [s for s in trained.species if s in set(table["moving_species"])]
-    stats = spectrum_statistics(table, species)
-    with staged_output(args.output) as staging:
-        write_hop_table(table, staging / args.hops)
-        stats.to_csv(staging / "spectrum.csv", index=False)
-        spectrum_histograms(table, species).to_csv(staging / "histograms.csv", index=False)
-        if args.per_site:
-            write_per_site(atoms, table, staging / args.per_site)
-        payload = {
-            "model": str(args.model),
-            "structure": str(args.structure),
-            "n_atoms": len(atoms),
-            "n_sites": int(table["site"].nunique()),
-            "path": table.attrs.get("path"),
-            "spectra": json.loads(stats.to_json(orient="records")),
-        }
-        write_json(staging / "spectrum.json", payload)
-        predicted = barriers_by_species(table, species)
-        figure = spectrum_plot(predicted, reference, title=args.structure.name)
-        save_figure(figure, staging / "spectrum.png")
-    overall = stats.iloc[-1]
+        raise file_error(args.structure, str(exc)) from None
+    written = write_spectrum(
+        args.output,
+        table,
+        atoms,
+        trained.species,
+        meta={"model": str(args.model), "structure": str(args.structure)},
+        hops=args.hops,
+        per_site=args.per_site,
+        reference=reference,
+        title=args.structure.name,
+    )
+    overall = written.statistics.iloc[-1]
     sys.stdout.write(
-        f"{len(table)} barriers at {payload['n_sites']} sites: mean {overall['mean']:.4f} eV, "
-        f"std {overall['std']:.4f} eV -> {args.output}\n"
+        f"{len(table)} barriers at {written.summary['n_sites']} sites: mean "
+        f"{overall['mean']:.4f} eV, std {overall['std']:.4f} eV -> {args.output}\n"
     )
     return 0

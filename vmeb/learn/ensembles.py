@@ -46,7 +46,7 @@ import torch
 from matplotlib.figure import Figure
 
 from vmeb.data.dataset import BarrierDataset
-from vmeb.errors import VmebError, file_error
+from vmeb.errors import CheckpointError, VmebError, file_error
 from vmeb.files import write_json
 from vmeb.learn.batches import prepare_inputs
 from vmeb.learn.checkpoints import (
@@ -510,6 +510,22 @@ def load_ensemble(path: str | os.PathLike, device: str = "cpu") -> DeepEnsemble:
             raise file_error(member_path, "ensemble member checkpoint missing")
         members.append(load_checkpoint(member_path, device=device))
     return DeepEnsemble(members=members, root=root)
+
+
+def require_ensemble(predictor: Any, path: str | os.PathLike, instead: str) -> DeepEnsemble:
+    """Return ``predictor`` if it is a deep ensemble, else refuse the single model.
+
+    Args:
+        predictor: What `vmeb.learn.predictors.load_predictor` returned for ``path``.
+        path: The checkpoint, shipped model or directory as the user gave it.
+        instead: What to do with a single model, e.g. ``"use vmeb predict for its spectrum"``.
+
+    Raises:
+        CheckpointError: naming ``path``, if it is a single model.
+    """
+    if isinstance(predictor, DeepEnsemble):
+        return predictor
+    raise CheckpointError(path, f"is a single model, not an ensemble ({instead})")
 
 
 class EnsembleRecorder:

@@ -531,6 +531,27 @@ def _pool_outcomes(
             submit_more()
 
 
+def connect_scheduler(address: str, timeout: float = 5.0) -> Any:
+    """A `distributed.Client` of the Dask scheduler at ``address``, or one line naming it.
+
+    Args:
+        address: Scheduler address, e.g. ``tcp://10.0.0.5:8786``.
+        timeout: Seconds to wait for the scheduler to answer.
+
+    Raises:
+        VmebError: naming ``address``, if it is malformed or no scheduler answers in time.
+    """
+    try:
+        from distributed import Client  # noqa: PLC0415
+    except ImportError as exc:  # pragma: no cover - dependency
+        raise VmebError("Dask scheduling needs Dask: pip install 'vmeb[neb]'") from exc
+    try:
+        return Client(address, timeout=f"{timeout}s")
+    except (OSError, ValueError, TypeError) as exc:  # TimeoutError is an OSError
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise VmebError(f"cannot reach Dask scheduler {address!r}: {detail}") from None
+
+
 def _dask_outcomes(
     tasks: Sequence[SiteTask],
     stored: Mapping[str, Atoms],
@@ -545,10 +566,7 @@ def _dask_outcomes(
     if not tasks:
         return
     own_client = not isinstance(scheduler, Client)
-    try:
-        client = Client(scheduler, timeout="60s") if own_client else scheduler
-    except OSError as exc:
-        raise VmebError(f"cannot reach Dask scheduler {scheduler}: {exc}") from exc
+    client = connect_scheduler(scheduler, timeout=60.0) if own_client else scheduler
     try:
         token = uuid.uuid4().hex[:12]
         used = sorted({t.sample_id for t in tasks})

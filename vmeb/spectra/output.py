@@ -1,5 +1,20 @@
 """Output of barrier spectra that stays practical for million-atom samples.
 
+`write_spectrum` writes the spectrum directory of every command that predicts one (``vmeb
+predict``, ``vmeb ensemble predict``, the predict stage of ``vmeb run``), always the same files
+(`SPECTRUM_FILES`):
+
+* ``hops.csv``: the hop table (``site``, ``moving_index``, ``moving_species``, ``barrier`` in eV;
+  an ensemble adds ``barrier_std``, ``angle_std``, ``total_std``); another name or ``.parquet``
+  on request.
+* ``spectrum.csv``: `spectrum_summary`, the statistics per moving species plus ``all`` (count,
+  mean, std, quantiles; an ensemble adds the mean of each `SPREAD_COLUMNS`).
+* ``spectrum.json``: the caller's metadata, ``n_atoms``, ``n_sites``, ``path`` (lattice or exact)
+  and ``spectra`` (the rows of ``spectrum.csv``).
+* ``histograms.csv``: `spectrum_histograms`.
+* ``spectrum.png``: `vmeb.plots.figures.spectrum_plot`, reference barriers drawn under the curves.
+* on request, the structure with per-site barriers (`write_per_site`) and the structure itself.
+
 * Hop table (`vmeb.spectra.predict.predict_barriers`): Parquet (``.parquet``, columnar,
   compressed: ~8 bytes per hop instead of ~30 of CSV, and read back in a second) or CSV
   (``.csv``, small runs); `write_hop_table` / `read_hop_table` choose by the file suffix.
@@ -18,10 +33,13 @@ along the cell vectors, in the order of `vmeb.learn.lattice.DIRECTIONS`:
 
 from __future__ import annotations
 
+import json
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -38,6 +56,10 @@ EXTXYZ_SUFFIXES = (".extxyz", ".xyz")
 DUMP_SUFFIXES = (".dump", ".lammpstrj")
 #: Per-atom arrays of `per_site_arrays`.
 PER_SITE_FIELDS = ("barrier_mean", "barrier_min", "barrier_max", "barrier_dir")
+#: Files of every spectrum directory (`write_spectrum`), with the default hop table name.
+SPECTRUM_FILES = ("hops.csv", "spectrum.csv", "spectrum.json", "histograms.csv", "spectrum.png")
+#: Spread columns (eV) of an ensemble hop table whose mean `spectrum_summary` adds per species.
+SPREAD_COLUMNS = ("barrier_std", "angle_std")
 
 
 def _suffix(path: Path, allowed: Sequence[str], what: str) -> str:
@@ -252,3 +274,111 @@ def _write_dump(atoms: Atoms, arrays: dict[str, np.ndarray], path: Path) -> None
     with open(path, "w") as handle:
         handle.write("\n".join(header) + "\n")
         frame.to_csv(handle, sep=" ", header=False, index=False, float_format="%.6g", na_rep="nan")
+
+
+@dataclass(frozen=True)
+class WrittenSpectrum:
+    """What `write_spectrum` wrote.
+
+    Attributes:
+        directory: The spectrum directory.
+        statistics: The table of ``spectrum.csv`` (`spectrum_summary`), ``all`` last.
+        summary: The content of ``spectrum.json``.
+    """
+
+    directory: Path
+    statistics: pd.DataFrame = field(repr=False)
+    summary: dict[str, Any] = field(repr=False)
+
+
+def spectrum_summary(table: pd.DataFrame, species: Sequence[str]) -> pd.DataFrame:
+    """Spectrum statistics per moving species, with the mean spreads of an ensemble.
+
+    Args:
+        table: Hop table with ``moving_species`` and ``barrier`` (eV), and any `SPREAD_COLUMNS`.
+        species: Row order: species with hops (an ``all`` row follows).
+
+    Returns:
+        `vmeb.spectra.predict.spectrum_statistics`, plus ``<column>_mean`` (eV) for each of
+        `SPREAD_COLUMNS` in the table.
+    """
+    from vmeb.spectra.predict import spectrum_statistics  # noqa: PLC0415 - loads the models
+
+    stats = spectrum_statistics(table, species)
+    for column in SPREAD_COLUMNS:
+        if column not in table:
+            continue
+        means = table.groupby("moving_species")[column].mean()
+        stats[f"{column}_mean"] = [
+            float(table[column].mean()) if s == "all" else float(means[s])
+            for s in stats["moving_species"]
+        ]
+    return stats
+
+
+def write_spectrum(
+    output: str | os.PathLike,
+    table: pd.DataFrame,
+    atoms: Atoms,
+    species: Sequence[str],
+    *,
+    meta: Mapping[str, Any] | None = None,
+    hops: str = "hops.csv",
+    per_site: str | None = None,
+    structure: str | None = None,
+    reference: pd.DataFrame | None = None,
+    title: str = "",
+    overwrite: bool = False,
+) -> WrittenSpectrum:
+    """Write a spectrum directory (module docstring), complete or not at all.
+
+    Args:
+        output: The directory; it must not exist unless ``overwrite``.
+        table: Hop table of `vmeb.spectra.predict.predict_barriers` (or of
+            ``predict_barriers_with_uncertainty``), barriers in eV.
+        atoms: The structure the table was predicted on.
+        species: The model's species, in order; those with hops give the rows and panels.
+        meta: Leading entries of ``spectrum.json`` (model, structure ...).
+        hops: Hop table file name (`TABLE_SUFFIXES`).
+        per_site: File name of the structure with per-site barriers (`write_per_site`), or None.
+        structure: File name to write the structure itself to (extxyz), or None.
+        reference: Hop table of true barriers (``moving_species``, ``barrier``) drawn under the
+            predicted curves, or None.
+        title: Figure title.
+        overwrite: Replace an existing directory.
+
+    Returns:
+        The directory, the statistics and the ``spectrum.json`` content.
+
+    Raises:
+        VmebError: for a bad file name (before anything is written).
+    """
+    from vmeb.files import save_figure, staged_output, write_json  # noqa: PLC0415
+    from vmeb.plots.figures import spectrum_plot  # noqa: PLC0415
+    from vmeb.spectra.predict import barriers_by_species  # noqa: PLC0415
+    from vmeb.structure.io import write_structure_file  # noqa: PLC0415
+
+    check_output_names(hops, per_site)
+    present = set(table["moving_species"])
+    order = [s for s in species if s in present]
+    stats = spectrum_summary(table, order)
+    summary = {
+        **(meta or {}),
+        "n_atoms": len(atoms),
+        "n_sites": int(table["site"].nunique()),
+        "path": table.attrs.get("path"),
+        "spectra": json.loads(stats.to_json(orient="records")),
+    }
+    truth = None if reference is None else barriers_by_species(reference, order)
+    with staged_output(output, overwrite=overwrite) as staging:
+        write_hop_table(table, staging / hops)
+        stats.to_csv(staging / "spectrum.csv", index=False)
+        write_json(staging / "spectrum.json", summary)
+        spectrum_histograms(table, order).to_csv(staging / "histograms.csv", index=False)
+        if per_site:
+            write_per_site(atoms, table, staging / per_site)
+        if structure:
+            write_structure_file(staging / structure, atoms)
+        figure = spectrum_plot(barriers_by_species(table, order), truth, title=title)
+        save_figure(figure, staging / "spectrum.png")
+    return WrittenSpectrum(Path(output), stats, summary)

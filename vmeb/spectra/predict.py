@@ -30,7 +30,7 @@ from ase import Atoms
 from ase.data import atomic_numbers
 from tqdm.auto import tqdm
 
-from vmeb.errors import VmebError
+from vmeb.errors import SiteIndexError, VmebError
 from vmeb.learn.ensembles import DeepEnsemble, EnsembleRecorder
 from vmeb.learn.environment import hop_environments
 from vmeb.learn.inference import check_ranges, check_species, model_cutoff
@@ -69,21 +69,23 @@ def check_sites(atoms: Atoms, sites: np.ndarray) -> np.ndarray:
         [K] int64 indices.
 
     Raises:
-        VmebError: if an index is out of range or repeated.
+        SiteIndexError: if an index is out of range, repeated or not an integer.
     """
     sites = np.asarray(sites).reshape(-1)
     if sites.size and not np.issubdtype(sites.dtype, np.integer):
-        raise VmebError(f"site indices must be integers, got {sites.dtype}")
+        raise SiteIndexError(f"site indices must be integers, got {sites.dtype}")
     sites = sites.astype(np.int64)
     bad = np.nonzero((sites < 0) | (sites >= len(atoms)))[0]
     if bad.size:
-        raise VmebError(
+        raise SiteIndexError(
             f"site index {int(sites[bad[0]])} out of range 0..{len(atoms) - 1} "
             f"(structure of {len(atoms)} atoms)"
         )
     unique, counts = np.unique(sites, return_counts=True)
     if np.any(counts > 1):
-        raise VmebError(f"site index {int(unique[np.argmax(counts > 1)])} given more than once")
+        raise SiteIndexError(
+            f"site index {int(unique[np.argmax(counts > 1)])} given more than once"
+        )
     return sites
 
 
