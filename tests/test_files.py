@@ -18,6 +18,7 @@ from vmeb.files import (
     is_temporary,
     publish_directory,
     read_json_record,
+    remove_stale_staging,
     save_figure,
     staged_output,
     staging_dir,
@@ -193,3 +194,54 @@ def test_staged_output_refuses_existing_output(tmp_path):
     assert _names(target) == ["keep.txt"]
     assert (target / "keep.txt").read_text() == "old"
     assert _names(tmp_path) == ["result"]
+
+
+def _killed_run_staging(output: Path) -> Path:
+    """The staging directory a run of ``output`` leaves when SIGKILLed mid-way (a real child
+    process makes it, writes a file into it and kills itself)."""
+    import signal
+    import subprocess
+    import sys
+
+    code = (
+        "import os, signal, sys\n"
+        "from vmeb.files import staging_dir\n"
+        "d = staging_dir(sys.argv[1])\n"
+        "(d / 'half.csv').write_text('site,barrier\\n0,1.')\n"
+        "print(d, flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(output)], capture_output=True, text=True)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    stale = Path(done.stdout.strip())
+    assert stale.is_dir() and (stale / "half.csv").exists()
+    return stale
+
+
+def test_next_run_removes_the_staging_folder_of_a_killed_run(tmp_path):
+    output = tmp_path / "spectrum"
+    stale = _killed_run_staging(output)
+    live = staging_dir(tmp_path / "spectrum")  # this process is alive: its folder stays
+    other = tmp_path / ".spectrum2.vmeb-00000000-1-abcdefgh.partial"  # another output's
+    other.mkdir()
+    foreign = tmp_path / ".spectrum.vmeb-00000000-1-abcdefgh.partial"  # another host's
+    foreign.mkdir()
+    with staged_output(output) as staging:
+        (staging / "hops.csv").write_text("done\n")
+    assert not stale.exists()
+    assert live.is_dir() and other.is_dir() and foreign.is_dir()
+    assert (output / "hops.csv").read_text() == "done\n"
+
+
+def test_old_owner_less_staging_folders_go_once_a_day_old(tmp_path):
+    import os
+    import time
+
+    young = tmp_path / ".out.abcd1234.partial"
+    old = tmp_path / ".out.wxyz6789.partial"
+    young.mkdir()
+    old.mkdir()
+    day_ago = time.time() - 25 * 3600
+    os.utime(old, (day_ago, day_ago))
+    assert remove_stale_staging(tmp_path / "out") == [old]
+    assert young.is_dir() and not old.exists()

@@ -6,7 +6,9 @@ Every file vmeb writes goes through this module so that a reader sees either the
 - `atomic_output` yields a unique temporary path beside the target and renames it onto the
   target when the block succeeds (removing it when the block raises); `atomic_write_text`,
   `atomic_write_bytes`, `write_json` and `save_figure` are built on it.
-- `staged_output` does the same for a whole directory (`staging_dir` + `publish_directory`).
+- `staged_output` does the same for a whole directory (`staging_dir` + `publish_directory`);
+  staging directories left by a killed run are removed by the next run of the same output
+  (`remove_stale_staging`).
 - `to_json` / `json_default` are the one JSON encoding (numpy scalars and arrays, paths,
   dataclasses); `read_json_record` reads a bookkeeping file back.
 
@@ -17,9 +19,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
+import re
 import shutil
+import socket
 import tempfile
+import time
+import zlib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path, PurePath
@@ -28,6 +35,8 @@ from typing import Any
 import numpy as np
 
 from vmeb.errors import file_error
+
+logger = logging.getLogger(__name__)
 
 #: The process umask, read once (``os.umask`` can only be read by setting it).
 _UMASK = os.umask(0o022)
@@ -188,11 +197,94 @@ def save_figure(fig: Any, path: str | os.PathLike, dpi: int = 150) -> Path:
 # ----------------------------------------------------------------------------- directories
 
 
+#: Suffix of the staging directories of `staging_dir` (and of nothing else).
+STAGING_SUFFIX = ".partial"
+#: The middle of a staging directory's name, ``.NAME.<middle>.partial``: this host (8 hex
+#: digits of its name's CRC), the process id and mkdtemp's 8 random characters; in older
+#: versions (no owner recorded) only the 8 random characters.
+_STAGING_OWNED = re.compile(r"^vmeb-([0-9a-f]{8})-(\d+)-[a-z0-9_]{8}$")
+_STAGING_LEGACY = re.compile(r"^[a-z0-9_]{8}$")
+#: A staging directory without an owner in its name is stale when untouched this long (s).
+LEGACY_STAGING_AGE = 24 * 3600.0
+
+
+def _host_tag() -> str:
+    return f"{zlib.crc32(socket.gethostname().encode()):08x}"
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this host (a zombie counts as alive)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def _stale_staging(entry: Path, name: str, now: float) -> bool:
+    """Whether ``entry`` is a staging directory of output ``name`` whose run is gone."""
+    prefix = f".{name}."
+    if not (entry.name.startswith(prefix) and entry.name.endswith(STAGING_SUFFIX)):
+        return False
+    middle = entry.name[len(prefix) : -len(STAGING_SUFFIX)]
+    owned = _STAGING_OWNED.match(middle)
+    if owned:  # only this host's processes can be checked; another host's are left alone
+        return owned.group(1) == _host_tag() and not _process_alive(int(owned.group(2)))
+    if _STAGING_LEGACY.match(middle):
+        try:
+            return now - entry.stat().st_mtime > LEGACY_STAGING_AGE
+        except OSError:
+            return False
+    return False
+
+
+def remove_stale_staging(root: str | os.PathLike) -> list[Path]:
+    """Remove the staging directories of ``root`` left by runs that were killed (SIGKILL, a lost
+    node) before they could clean up.
+
+    Only directories beside ``root`` named as `staging_dir` names them for ``root`` count:
+    ``.NAME.vmeb-HOST-PID-XXXXXXXX.partial`` of this host whose process no longer exists, and
+    the owner-less ``.NAME.XXXXXXXX.partial`` of older versions once untouched for a day. A
+    live run's staging directory (its process exists), another host's, another output's and
+    anything else are left alone.
+
+    Args:
+        root: The output whose stale staging directories go.
+
+    Returns:
+        The directories removed.
+    """
+    root = Path(root)
+    if not root.name or not root.parent.is_dir():
+        return []
+    now = time.time()
+    removed = []
+    try:
+        entries = [e for e in root.parent.iterdir() if e.name.startswith(f".{root.name}.")]
+    except OSError:
+        return []
+    for entry in entries:
+        if entry.is_dir() and not entry.is_symlink() and _stale_staging(entry, root.name, now):
+            shutil.rmtree(entry, ignore_errors=True)
+            logger.info("removed %s, left by a run that was killed", entry)
+            removed.append(entry)
+    return removed
+
+
 def staging_dir(root: str | os.PathLike) -> Path:
-    """A fresh hidden directory beside ``root`` (``.NAME.XXXX.partial``) to build it in."""
+    """A fresh hidden directory beside ``root`` to build it in:
+    ``.NAME.vmeb-HOST-PID-XXXXXXXX.partial`` (host and process recorded so that the next run
+    can tell it from a live one). Stale staging directories of ``root`` (`remove_stale_staging`)
+    are removed first."""
     root = Path(root)
     root.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(dir=root.parent, prefix=f".{root.name}.", suffix=".partial"))
+    remove_stale_staging(root)
+    prefix = f".{root.name}.vmeb-{_host_tag()}-{os.getpid()}-"
+    return Path(tempfile.mkdtemp(dir=root.parent, prefix=prefix, suffix=STAGING_SUFFIX))
 
 
 def publish_directory(staging: Path, root: Path, *, overwrite: bool = False) -> Path:

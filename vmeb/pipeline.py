@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from vmeb.config import config_from_mapping, read_config
+from vmeb.config import check_bounds, config_from_mapping, read_config
 from vmeb.errors import VmebError, file_error
 from vmeb.files import atomic_output, read_json_record, staged_output, write_json
 
@@ -126,8 +126,28 @@ class PipelineConfig:
         test = {composition_label(parse_composition(c)) for c in self.test_compositions}
         if train & test:
             raise VmebError(f"compositions {sorted(train & test)} are both training and test")
+        parse_composition(self.predict_composition)
+        self._check_numbers()
         self.neb_config()  # validate now, not after an hour of NEB
         self.train_config()
+
+    def _check_numbers(self) -> None:
+        """Refuse a lattice constant, seed, worker or thread count out of range (by name)."""
+        if self.lattice_constant is not None:
+            check_bounds(self, positive=("lattice_constant",))
+        check_bounds(self, nonnegative=("seed",))
+        for name in ("workers", "threads"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, int) and value >= 1):
+                raise VmebError(f"{name} = {value!r}: {name} must be a whole number >= 1 (or null)")
+
+    def elements(self) -> tuple[str, ...]:
+        """Every element of the training, test and predicted compositions."""
+        from vmeb.structure.build import parse_composition  # noqa: PLC0415
+
+        texts = (*self.train_compositions, *self.test_compositions, self.predict_composition)
+        found = {s for text in texts for s, x in parse_composition(text).items() if x > 0}
+        return tuple(sorted(found))
 
     @classmethod
     def quick(cls) -> PipelineConfig:
@@ -201,11 +221,39 @@ def load_config(path: str | os.PathLike | None, quick: bool = False) -> Pipeline
 # --------------------------------------------------------------------------------------------
 
 
+def check_potential(config: PipelineConfig) -> None:
+    """Refuse, before any output exists, a potential that cannot be loaded or lacks an element
+    of the compositions (found only by the samples or NEB stage before)."""
+    from vmeb.lammps.potentials import load_potential  # noqa: PLC0415
+
+    try:
+        potential = load_potential(config.potential)
+    except VmebError as exc:
+        raise VmebError(f"pipeline config: potential {config.potential!r}: {exc}") from None
+    missing = [s for s in config.elements() if s not in potential.elements]
+    if missing:
+        raise VmebError(
+            f"pipeline config: potential {config.potential!r} has no parameters for {missing} "
+            f"of the compositions; it knows {list(potential.elements)}"
+        )
+
+
 def _open_output(out: Path, config: PipelineConfig) -> None:
-    """Create ``out`` with its config, or check that an existing one used the same config."""
+    """Create ``out`` with its config, or check that an existing one used the same config.
+
+    An output without any finished stage (a run refused or stopped in its first stage) holds
+    nothing made with its config, so it takes the new one."""
     record = out / "config.json"
     wanted = json.loads(json.dumps(config.to_json()))
     existing = read_json_record(record)
+    if (
+        existing is not None
+        and existing != wanted
+        and not any(_stage_file(out, s).exists() for s in STAGES)
+    ):
+        logger.info("%s: no stage finished under the old config; taking the new one", out)
+        write_json(record, wanted)
+        return
     if existing is not None:
         if existing != wanted:
             changed = sorted(k for k in wanted if existing.get(k) != wanted[k])
@@ -475,6 +523,7 @@ def run_pipeline(
 
     config = config or PipelineConfig()
     out = Path(out)
+    check_potential(config)
     _open_output(out, config)
     threads = config.threads or (
         len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()

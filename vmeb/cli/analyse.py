@@ -55,6 +55,33 @@ def _name(path: Path) -> str:
     return path.name.split(".")[0]
 
 
+def _check_sites(args: argparse.Namespace, sites, structures: dict) -> None:
+    """Refuse vacancy sites that would be ignored or cannot be drawn, before any work: sites
+    without --model (only the model's barriers use them), more random sites than the smallest
+    structure has atoms, an index beyond the smallest structure."""
+    given = next(
+        (f for f in ("sites", "sites_file", "random_sites") if getattr(args, f, None) is not None),
+        None,
+    )
+    if given is None:
+        return
+    flag = "--" + given.replace("_", "-")
+    if args.model is None:
+        raise VmebError(f"{flag} chooses the sites of the model's barriers: it needs --model")
+    name, atoms = min(structures.items(), key=lambda item: len(item[1]))
+    if isinstance(sites, int) and sites > len(atoms):
+        raise VmebError(
+            f"--random-sites {sites}: more than the {len(atoms)} sites of structure {name!r}"
+        )
+    if not isinstance(sites, int) and sites and max(sites) >= len(atoms):
+        raise VmebError(
+            f"{flag}: site index {max(sites)} out of range 0..{len(atoms) - 1} of structure "
+            f"{name!r} ({len(atoms)} atoms)"
+        )
+    if not isinstance(sites, int) and not sites:
+        raise VmebError(f"{flag}: no site indices given")
+
+
 def run(args: argparse.Namespace) -> int:
     """Analyse the structures and write tables and figures."""
     import numpy as np  # noqa: PLC0415
@@ -88,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
     present = [s for atoms in structures.values() for s in atoms.get_chemical_symbols()]
     order = list(SpeciesTable.for_symbols(present, species or None))
     sites = common.sites_argument(args)
+    _check_sites(args, sites, structures)
     if args.model is not None:
         from vmeb.learn.predictors import load_model  # noqa: PLC0415
 
@@ -109,7 +137,10 @@ def run(args: argparse.Namespace) -> int:
                 device=args.device,
                 progress=not args.no_progress,
             )
-    for _, worst in most_significant_order(table).iterrows():
+    measured = table[np.isfinite(table["significance"].to_numpy(dtype=float))]
+    for name in sorted(set(table["structure"]) - set(measured["structure"])):
+        print(f"{name}: no order measurable (the random permutations all give the same counts)")
+    for _, worst in most_significant_order(measured).iterrows():
         print(
             f"{worst['structure']}: most significant order alpha_{worst['shell']}({worst['pair']})"
             f" = {worst['alpha']:+.3f}, {worst['significance']:.1f} sigma of random"

@@ -180,6 +180,10 @@ def _build_grid(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     """Build one sample or a composition grid."""
     _check(args)
+    if args.a is None:  # the lattice constant is relaxed with the potential in LAMMPS
+        from vmeb.lammps.loading import require_lammps  # noqa: PLC0415
+
+        require_lammps("vmeb build without --a")
     if args.grid is not None:
         return _build_grid(args)
     return _build_one(args)

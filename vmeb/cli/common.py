@@ -21,6 +21,7 @@ import argparse
 import dataclasses
 import math
 import os
+import re
 import tempfile
 import typing
 from collections.abc import Callable, Sequence
@@ -493,9 +494,27 @@ def sites_argument(args: argparse.Namespace) -> Any:
 # ----------------------------------------------------------------------------- help layout
 
 
+#: Tokens that are values, not options: negative numbers in any float spelling (``-3``,
+#: ``-0.5``, ``-.5``, ``-1e3``, ``-inf``, ``-nan``) and comma lists starting with one (``-1,2``).
+#: argparse's own pattern knows only ``-3`` and ``-0.5``; it took ``--a -1e3`` for a missing
+#: value followed by an unknown option. Every flag's type then refuses a value out of its range.
+NEGATIVE_NUMBER = re.compile(
+    r"^-(?:(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?|inf(?:inity)?|nan)(?:,.*)?$", re.IGNORECASE
+)
+
+
 class ArgumentParser(argparse.ArgumentParser):
     """An argument parser whose usage errors are one line on stderr, like a `VmebError`:
-    ``vmeb: error: argument --flag: <problem> (see vmeb CMD --help)``, exit status 2."""
+    ``vmeb: error: argument --flag: <problem> (see vmeb CMD --help)``, exit status 2.
+
+    A negative number (`NEGATIVE_NUMBER`) is always read as a flag's value, so that the flag's
+    type accepts it (``--angle -1e-3``) or names its range (``--a -3.2``), never "expected one
+    argument". Subcommand parsers are of this class too (argparse makes them of the parent's).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = NEGATIVE_NUMBER
 
     def error(self, message: str):  # noqa: D102 - argparse API
         import sys  # noqa: PLC0415

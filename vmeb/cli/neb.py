@@ -101,11 +101,13 @@ def run(args: argparse.Namespace) -> int:
     import json  # noqa: PLC0415
 
     from vmeb.config import config_from_mapping  # noqa: PLC0415
+    from vmeb.lammps.loading import require_lammps  # noqa: PLC0415
     from vmeb.lammps.potentials import load_potential  # noqa: PLC0415
     from vmeb.neb.campaign import connect_scheduler, run_neb_campaign  # noqa: PLC0415
     from vmeb.neb.site import NEBConfig  # noqa: PLC0415
     from vmeb.structure.io import read_structure  # noqa: PLC0415
 
+    require_lammps("vmeb neb")
     species = list(args.species) if args.species else None
     samples = {}
     for path in args.samples:

@@ -84,9 +84,11 @@ def run(args: argparse.Namespace) -> int:
         lattice_swap_mc,
         write_order_result,
     )
+    from vmeb.lammps.loading import require_lammps  # noqa: PLC0415
     from vmeb.lammps.potentials import load_potential  # noqa: PLC0415
     from vmeb.structure.io import read_structure  # noqa: PLC0415
 
+    require_lammps("vmeb order")
     if args.output.exists():
         raise VmebError(f"{args.output}: already exists (choose another output or remove it)")
     late = [s for s in args.snapshots if s > args.steps]

@@ -39,8 +39,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run (or resume) the pipeline and print its summary table."""
+    from vmeb.lammps.loading import require_lammps  # noqa: PLC0415
     from vmeb.pipeline import load_config, run_pipeline, summary_table  # noqa: PLC0415
 
+    require_lammps("vmeb run")
     config = load_config(args.config, quick=args.quick)
     if args.threads is not None:
         config = dataclasses.replace(config, threads=args.threads)

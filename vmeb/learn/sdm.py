@@ -23,7 +23,9 @@ Inference is made deterministic by averaging predictions over the fixed rotation
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -45,6 +47,8 @@ _LOG_FLOOR = math.log(FACTOR_FLOOR)
 #: Bytes of chunk intermediates per batched product: ~1 MB per CPU thread (cache), large on GPU.
 _CPU_CHUNK_BYTES = 1 << 20
 _GPU_CHUNK_BYTES = 512 << 20
+#: The fewest float32 maps [G, G, G] a batch holds at once (`check_sdm_memory`).
+MIN_BATCH_MAPS = 64
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,7 @@ class SDMConfig:
             raise VmebError(
                 f"SDM edge 2*l_c={2 * self.l_c} Å is not a whole number of voxels of {self.delta} Å"
             )
+        check_sdm_memory(self)
 
     @property
     def grid_size(self) -> int:
@@ -84,6 +89,67 @@ class SDMConfig:
     def to_dict(self) -> dict[str, float]:
         """The configuration as plain floats (for checkpoints and headers)."""
         return {"r_c": float(self.r_c), "l_c": float(self.l_c), "delta": float(self.delta)}
+
+
+def available_memory() -> int:
+    """Bytes of memory this process can still use: the kernel's ``MemAvailable``, lowered to
+    the room left under a cgroup (container) limit; physical memory where neither is known."""
+    found = []
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                found.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        used = Path("/sys/fs/cgroup/memory.current").read_text().strip()
+        if limit.isdigit() and used.isdigit():
+            found.append(max(int(limit) - int(used), 0))
+    except OSError:
+        pass
+    if not found:
+        try:
+            found.append(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+        except (OSError, ValueError, AttributeError):
+            return 1 << 62  # unknown: nothing refused
+    return min(found)
+
+
+def _bytes_text(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB", "PB"):
+        if n < 1000 or unit == "PB":
+            return f"{n:.3g} {unit}"
+        n /= 1000
+    return f"{n:.3g} PB"  # pragma: no cover
+
+
+def check_sdm_memory(config: SDMConfig, available: int | None = None) -> None:
+    """Refuse a map geometry whose smallest batch cannot fit in memory, before any work.
+
+    The estimate is `MIN_BATCH_MAPS` float32 maps of ``G^3`` voxels: a batch of a few hops with
+    one map per species, or one hop's first-layer CNN feature maps, are at least that many. The
+    paper's 32^3 (0.5 Å, 8 MB) and the 8^3 of ``configs/dft_cnn_compact.yaml`` pass everywhere;
+    ``delta`` = 0.01 Å (1600^3 voxels, 16 GB a map) is refused on any machine.
+
+    Args:
+        config: The map geometry.
+        available: Bytes available (default: `available_memory`).
+
+    Raises:
+        VmebError: naming ``delta``, the grid, the memory needed and the memory available.
+    """
+    grid = config.grid_size
+    per_map = grid**3 * 4
+    needed = MIN_BATCH_MAPS * per_map
+    available = available_memory() if available is None else available
+    if needed > available:
+        raise VmebError(
+            f"SDM grid spacing delta = {config.delta} Å gives {grid}^3 = {grid**3:,} voxels per "
+            f"map ({_bytes_text(per_map)} per species channel); a batch needs at least "
+            f"{MIN_BATCH_MAPS} maps, {_bytes_text(needed)}, and {_bytes_text(available)} of "
+            f"memory is available: use a larger delta (the paper's 0.5 Å gives 32^3 voxels)"
+        )
 
 
 def random_angles(batch: int, generator: torch.Generator, device=None) -> torch.Tensor:

@@ -57,7 +57,7 @@ from vmeb.data.dataset import (
 )
 from vmeb.errors import VmebError, file_error
 from vmeb.files import is_temporary
-from vmeb.lammps.potentials import Potential
+from vmeb.lammps.potentials import Potential, potential_difference
 from vmeb.species import default_order
 from vmeb.structure.neighbours import first_neighbours
 
@@ -232,20 +232,18 @@ def _species_order(
     return default_order(present, potential.elements)
 
 
-def _check_method(root: Path, method: Mapping[str, Any]) -> None:
-    """Refuse to resume into a dataset whose barriers were computed another way."""
+def _check_method(root: Path, method: Mapping[str, Any], potential: Potential) -> None:
+    """Refuse to resume into a dataset whose barriers were computed another way: another
+    potential (name, pair style, file hashes: `potential_difference`) or other NEB settings."""
     existing = read_header(root).method
     if not existing:
         return
-    old_pot = dict(existing.get("potential", {}))
-    new_pot = dict(method["potential"])
-    if old_pot.get("name") != new_pot.get("name") or old_pot.get("pair_style") != new_pot.get(
-        "pair_style"
-    ):
+    differs = potential_difference(dict(existing.get("potential", {})), potential)
+    if differs:
         raise file_error(
             root / "header.json",
-            f"dataset was computed with potential {old_pot.get('name')!r}, "
-            f"not {new_pot.get('name')!r}; use another output dataset",
+            f"dataset was computed with {differs}; use the same potential or another output "
+            "dataset",
         )
     if dict(existing.get("neb", {})) != dict(method["neb"]):
         raise file_error(
@@ -300,7 +298,7 @@ def prepare_dataset(
     existing_species = None
     if root.exists() and any(root.iterdir()):
         if (root / "header.json").exists():
-            _check_method(root, method)
+            _check_method(root, method, potential)
             existing_species = read_header(root).species
         elif not _creation_cut_short(root):
             raise file_error(root, "exists and is not a vmeb dataset; choose another output")
@@ -562,7 +560,7 @@ def _dask_outcomes(
     try:
         from distributed import Client, as_completed  # noqa: PLC0415
     except ImportError as exc:  # pragma: no cover - dependency
-        raise VmebError("Dask scheduling needs 'distributed': pip install distributed") from exc
+        raise VmebError("Dask scheduling needs Dask: pip install 'vmeb[neb]'") from exc
     if not tasks:
         return
     own_client = not isinstance(scheduler, Client)
