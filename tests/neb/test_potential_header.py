@@ -144,3 +144,9 @@ def test_shared_datasets_with_old_headers_still_open(tanbmo_dir, name):
     record = dataset.header.method["potential"]
     assert "spec" not in record and isinstance(record["files"][0], str)  # the old format
     assert potential_difference(record, default_potential()) == ""
+
+
+@pytest.mark.parametrize("spec", ["eam/alloy:{d}", "snap:{d},{d}"])
+def test_potential_file_that_is_a_directory_is_named(tmp_path, spec):
+    with pytest.raises(VmebError, match="is a directory, not a potential file"):
+        load_potential(spec.format(d=tmp_path))

@@ -170,6 +170,14 @@ def potential_difference(recorded: Mapping[str, Any], potential: Potential) -> s
     return ""
 
 
+def _check_file(path: Path) -> None:
+    """Refuse a potential file path that is missing or a directory, naming it."""
+    if path.is_dir():
+        raise file_error(path, "is a directory, not a potential file")
+    if not path.is_file():
+        raise file_error(path, "no such potential file")
+
+
 def _setfl_elements(path: Path) -> tuple[str, ...]:
     try:
         with open(path) as handle:
@@ -190,8 +198,7 @@ def eam_alloy_potential(
     """A `Potential` from an ``eam/alloy`` setfl file (``spec``: default ``eam/alloy:PATH``)."""
     given = str(path)
     path = Path(path).resolve()
-    if not path.is_file():
-        raise file_error(path, "no such potential file")
+    _check_file(path)
     return Potential(
         name=name or path.stem,
         pair_style="eam/alloy",
@@ -233,8 +240,7 @@ def snap_potential(
     spec = spec if spec is not None else f"snap:{coeff},{param}"
     coeff, param = Path(coeff).resolve(), Path(param).resolve()
     for path in (coeff, param):
-        if not path.is_file():
-            raise file_error(path, "no such potential file")
+        _check_file(path)
     for line in param.read_text().splitlines():
         if line.split("#")[0].split()[:1] == ["diagonalstyle"]:
             raise file_error(
