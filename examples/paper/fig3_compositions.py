@@ -27,8 +27,8 @@ from vmeb.files import save_figure
 from vmeb.learn.hops import load_hops
 from vmeb.study.compositions import (
     composition_study,
-    distributions_figure,
     error_bars_figure,
+    heldout_distributions_figure,
     write_study,
 )
 from vmeb.study.grid import GridSplit, grid_split, load_recipes, markdown_table
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     write_study(study, args.output)
     save_figure(error_bars_figure(study, PAPER), args.output / "fig3_errors.png")
     for name in study.recipes:
-        save_figure(distributions_figure(study, name),
+        save_figure(heldout_distributions_figure(study, name),
                     args.output / f"fig3_distributions_{name}.png")  # fmt: skip
     print(markdown_table(study.errors))
     trained_on = len(set(data.groups) & set(split.train_groups) - extra_groups)

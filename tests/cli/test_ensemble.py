@@ -64,3 +64,24 @@ def test_ensemble_predict_writes_the_spectrum_directory_of_predict(tiny_setup, t
     assert b["members"] == 2 and b["n_sites"] == a["n_sites"] == 3 and b["path"] == a["path"]
     for x, y in zip(a["spectra"], b["spectra"], strict=True):
         assert y["mean"] == pytest.approx(x["mean"], abs=1e-6)
+
+
+@pytest.mark.parametrize("change", [["--kind", "lr"], ["--r-c", "4.5"]])
+def test_refused_train_resume_writes_nothing(tiny_setup, tmp_path, capsys, change):
+    """A resumed ensemble with another setting was refused only after config.yaml had been
+    rewritten; now the members' checkpoints are compared first."""
+    dataset, _, _ = tiny_setup
+    out = tmp_path / "ens"
+    argv = ["ensemble", "train", str(dataset), "-o", str(out), "--members", "2", "--kind", "nn",
+            "--r-c", "4.0", "--epochs", "1", "--val-per-group", "10", "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    (out / "ensemble.json").unlink()  # as if killed before the header: resumable
+    before = {p: p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    capsys.readouterr()
+    assert main([*argv, "--resume", *change]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "member_00" in err[0] and "cannot resume: config differs in" in err[0]
+    assert change[0].lstrip("-").replace("-", "_") in err[0]
+    assert {p: p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()} == before
+    assert main([*argv, "--resume"]) == 0  # the same settings resume
+    assert (out / "ensemble.json").is_file()

@@ -221,6 +221,7 @@ def test_staging_folder_of_a_killed_run_is_removed_by_the_next_run(cli_files, ca
         ["run", "--quick", "-o", "out"],
         ["build", "--composition", "TaNbMo", "--cells", "2", "-o", "out.extxyz"],
         ["properties", "-o", "out.csv"],
+        ["map", "tanbmo-eam", "--elements", "Ta,Nb,Mo", "--divisions", "2", "-o", "out"],
     ],
     ids=lambda argv: argv[0],
 )

@@ -13,8 +13,8 @@ from vmeb.learn.hops import load_hops
 from vmeb.learn.settings import TrainConfig
 from vmeb.study.compositions import (
     composition_study,
-    distributions_figure,
     error_bars_figure,
+    heldout_distributions_figure,
     write_study,
 )
 from vmeb.study.grid import (
@@ -84,7 +84,7 @@ def test_composition_study_lr_is_exact_on_unseen_compositions(grid, tmp_path):
     paths = write_study(study, tmp_path / "out")
     assert pd.read_csv(paths["errors"]).shape[0] == 3
     error_bars_figure(study, {"paper": 0.03}).savefig(tmp_path / "bars.png")
-    distributions_figure(study, "lr").savefig(tmp_path / "dist.png")
+    heldout_distributions_figure(study, "lr").savefig(tmp_path / "dist.png")
     assert "| group | label | hops | lr | lr_std |" in markdown_table(study.errors)
     # finished runs are read back, not trained again
     before = (tmp_path / "runs" / "lr" / "seed0" / "result.json").stat().st_mtime_ns

@@ -87,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
     from vmeb.spectra.maps import (
         MapConfig,
         map_compositions,
+        needs_potential,
         parse_pure_lattice,
         run_map_job,
     )
@@ -113,6 +114,10 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         device=args.device,
     )
+    if needs_potential(elements, config):
+        from vmeb.lammps.loading import require_lammps
+
+        require_lammps("vmeb map without --lattice-constant (or --pure-lattice for every element)")
     predictor = load_predictor(args.model, args.device, args.precision)
     unknown = [e for e in elements if e not in predictor.species]
     if unknown:

@@ -87,7 +87,7 @@ def _train(args: argparse.Namespace) -> int:
 
     from vmeb.data.dataset import open_dataset
     from vmeb.errors import file_error
-    from vmeb.learn.ensembles import ENSEMBLE_FILE, train_ensemble
+    from vmeb.learn.ensembles import ENSEMBLE_FILE, check_ensemble_resume, train_ensemble
     from vmeb.learn.settings import resolve_train_config
 
     config = resolve_train_config(vars(args), args.config)
@@ -96,6 +96,8 @@ def _train(args: argparse.Namespace) -> int:
         raise file_error(out, "is not empty (use --resume or another --output)")
     if args.resume and (out / ENSEMBLE_FILE).is_file():
         raise file_error(out / ENSEMBLE_FILE, "the ensemble is already complete")
+    if args.resume:  # a refused resume (another --kind ...) writes nothing, config.yaml included
+        check_ensemble_resume(out, config, args.members, bootstrap=args.bootstrap)
     datasets = [open_dataset(path) for path in args.datasets]
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))

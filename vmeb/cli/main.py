@@ -35,7 +35,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("neb", "neb", "NEB barrier campaign over vacancy sites of samples -> dataset"),
     ("import", "importer", "import external barrier data into a vmeb dataset"),
     ("sdm", "sdm", "write one hop's spatial density map and render it"),
-    ("train", "train", "train a barrier model (CNN, NN or LR) on datasets"),
+    ("train", "train", "train a barrier model (SDM CNN, NN, LR, MLP, type-map CNN, ...)"),
     ("evaluate", "evaluate", "evaluate a trained model on a dataset"),
     ("predict", "predict", "predict barrier spectra of a structure"),
     ("order", "order", "chemical short-range order by hybrid MC/MD or lattice swap MC"),

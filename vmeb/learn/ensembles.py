@@ -55,6 +55,7 @@ from vmeb.learn.checkpoints import (
     SUMMARY_FILE,
     TrainedModel,
     load_checkpoint,
+    read_checkpoint,
 )
 from vmeb.learn.environment import LocalEnvironments
 from vmeb.learn.forward import operation_outputs
@@ -62,7 +63,7 @@ from vmeb.learn.hops import HopData, load_hops, split_hops
 from vmeb.learn.inference import predict_hops
 from vmeb.learn.lattice import lattice_operation_predictions
 from vmeb.learn.settings import TrainConfig
-from vmeb.learn.training import train_model
+from vmeb.learn.training import check_resume, train_model
 
 logger = logging.getLogger(__name__)
 
@@ -217,6 +218,29 @@ def train_ensemble(
         records.append({"path": str(path.relative_to(root)), "seed": seed, "val_mae": mae})
     _write_ensemble_header(root, records, bootstrap, config, data.species)
     return EnsembleResult(root=root, model_paths=paths, val_mae=val_mae, test=tests)
+
+
+def check_ensemble_resume(
+    root: str | os.PathLike, config: TrainConfig, members: int, bootstrap: bool = False
+) -> None:
+    """Refuse to resume the ensemble in ``root`` with another config, before anything is written.
+
+    Every member with a resumable checkpoint must have been made with ``config`` and its member
+    seed (`member_seed`; a bootstrap member's own validation groups are not compared); only
+    ``epochs`` may differ (`vmeb.learn.training.check_resume`).
+
+    Raises:
+        VmebError: naming the member's checkpoint and the settings that differ.
+    """
+    for k in range(members):
+        path = member_dir(root, k) / STATE_FILE
+        if not path.is_file():
+            continue
+        expected = dataclasses.replace(config, seed=member_seed(config, k))
+        if bootstrap:
+            saved = read_checkpoint(path)["config"]["train"].get("val_groups", ())
+            expected = dataclasses.replace(expected, val_groups=tuple(saved))
+        check_resume(path, expected)
 
 
 def _train_member(

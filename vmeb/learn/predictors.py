@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from vmeb.errors import VmebError, file_error
+from vmeb.errors import InputFileError, VmebError, file_error
 from vmeb.learn.devices import check_device
 
 
@@ -57,9 +57,10 @@ def load_model(path: str | os.PathLike, device: str = "cpu", precision: str | No
         return set_precision(load_ensemble(resolved, device=device), precision)
     try:
         trained = open_checkpoint(resolved, device=device)
+    except InputFileError as exc:  # names its file already
+        raise exc from None
     except VmebError as exc:
-        message = str(exc)
-        raise (exc if str(path) in message else file_error(path, message)) from None
+        raise file_error(path, str(exc)) from None
     except Exception as exc:  # noqa: BLE001 - torch raises many kinds on a bad file
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise file_error(

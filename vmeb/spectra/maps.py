@@ -262,6 +262,13 @@ def vegard_lattice_constant(fractions: Mapping[str, float], pure: Mapping[str, f
     return float(sum(x * float(pure[e]) for e, x in fractions.items() if x > 0))
 
 
+def needs_potential(elements: Sequence[str], config: MapConfig) -> bool:
+    """Whether `lattice_constants` relaxes with the potential (LAMMPS) for these elements."""
+    if config.lattice_constant is not None:
+        return False
+    return config.lattice == "relax" or bool(set(elements) - set(dict(config.pure_lattice)))
+
+
 def lattice_constants(
     compositions: Sequence[Mapping[str, float]], config: MapConfig
 ) -> list[float]:

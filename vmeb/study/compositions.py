@@ -3,8 +3,8 @@
 `composition_study` trains every recipe (e.g. the paper's LR and NN and a CNN) at several seeds on
 the hops of the training compositions, predicts every hop of the test compositions, and returns
 the per-composition MAE table (mean over seeds and its spread). `error_bars_figure` plots that
-table; `distributions_figure` is the paper's panel per test composition (true against predicted
-barrier distributions, MAE in each panel).
+table; `heldout_distributions_figure` is the paper's panel per test composition (true against
+predicted barrier distributions, MAE in each panel).
 """
 
 from __future__ import annotations
@@ -126,7 +126,7 @@ def error_bars_figure(study: CompositionStudy, paper: Mapping[str, float] | None
     return fig
 
 
-def distributions_figure(study: CompositionStudy, name: str) -> Figure:
+def heldout_distributions_figure(study: CompositionStudy, name: str) -> Figure:
     """True against predicted barrier distributions per unseen composition (paper Fig. 3)."""
     hops = study.predictions[["label", "barrier"]].copy()
     hops["predicted"] = study.mean_prediction(name)
