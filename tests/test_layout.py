@@ -23,6 +23,7 @@ LAYERS = (
     ("vmeb.learn",),
     ("vmeb.spectra",),
     ("vmeb.study",),
+    ("vmeb.active",),
     ("vmeb.pipeline", "vmeb.testing"),
     ("vmeb.cli",),
 )

@@ -33,6 +33,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("run", "pipeline", "run the whole pipeline on the built-in default (or a config)"),
     ("build", "build", "build BCC alloy samples (random solid solutions)"),
     ("neb", "neb", "NEB barrier campaign over vacancy sites of samples -> dataset"),
+    ("campaign", "campaign", "active-learning campaign: ensemble picks the next NEBs"),
     ("import", "importer", "import external barrier data into a vmeb dataset"),
     ("sdm", "sdm", "write one hop's spatial density map and render it"),
     ("train", "train", "train a barrier model (SDM CNN, NN, LR, MLP, type-map CNN, ...)"),

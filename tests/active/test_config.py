@@ -1,0 +1,60 @@
+"""Campaign settings: bad values are refused in one line before anything is written."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from vmeb.active.config import ActiveConfig, check_resumable, load_active_config
+from vmeb.cli.main import main
+from vmeb.errors import VmebError
+
+GOOD = {"compositions": ["Ta0.5Nb0.5"], "cells": 3, "a": 3.3}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"mode": "greedy"}, "mode 'greedy': choose one of ['active', 'random']"),
+        ({"members": 1}, "members = 1: an ensemble needs at least 2"),
+        ({"batch_sites": 0}, "batch_sites = 0: batch_sites must be finite and > 0"),
+        ({"hop_seconds": float("nan")}, "hop_seconds must be finite and > 0"),
+        ({"score": "median"}, "score 'median': choose one of ['max', 'mean']"),
+        ({"cells": "three"}, "cells: expected an integer, got 'three'"),
+        ({"colour": "red"}, "unknown campaign config keys ['colour']"),
+        ({"compositions": [], "elements": ["Ta", "Nb"]}, "needs grid_step or composition_draws"),
+        ({"compositions": [], "elements": ["Ta", "Nb"], "grid_step": 0.5,
+          "bounds": {"Ta": [0.6, 0.2]}}, "bounds of Ta: need 0 <= min <= max <= 1"),
+        ({"compositions": [], "elements": ["Ta"], "grid_step": 0.5,
+          "bounds": {"W": [0, 1]}}, "bounds: W is not one of elements ['Ta']"),
+        ({"compositions": []}, "no candidate pool: give elements, compositions or pool_datasets"),
+        ({"pool_datasets": ["nowhere"]}, "give pool_datasets or a composition domain, not both"),
+        ({"compositions": [], "pool_datasets": ["nowhere"]}, "nowhere: no such file or folder"),
+        ({"test_index": "index.csv"}, "index.csv: no such file or folder"),
+        ({"neb": [1, 2]}, "neb must be a mapping"),
+    ],
+)  # fmt: skip
+def test_bad_config_is_one_line_and_writes_nothing(tmp_path, monkeypatch, capsys, change, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump({**GOOD, **change}))
+    assert main(["campaign", "--config", "c.yaml", "-o", "out", "--no-progress"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("vmeb: error: ")
+    assert message in lines[0]
+    assert not (tmp_path / "out").exists()
+
+
+def test_flags_override_the_file(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({**GOOD, "mode": "active", "seed": 1}))
+    config = load_active_config(path, {"mode": "random", "seed": None, "max_rounds": 9})
+    assert (config.mode, config.seed, config.max_rounds) == ("random", 1, 9)
+    assert config.compositions == ("Ta0.5Nb0.5",)
+
+
+def test_resume_refuses_other_settings_but_allows_new_budgets(tmp_path):
+    saved = ActiveConfig(**GOOD).to_dict()
+    check_resumable(saved, ActiveConfig(**GOOD, max_rounds=20, hop_budget=500), tmp_path)
+    with pytest.raises(VmebError, match=r"other settings \['batch_sites', 'seed'\]"):
+        check_resumable(saved, ActiveConfig(**GOOD, seed=3, batch_sites=2), tmp_path)
