@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 
+from vmeb import testing
 from vmeb.active.config import ActiveConfig, check_resumable, load_active_config
 from vmeb.cli.main import main
 from vmeb.errors import VmebError
@@ -58,3 +61,22 @@ def test_resume_refuses_other_settings_but_allows_new_budgets(tmp_path):
     check_resumable(saved, ActiveConfig(**GOOD, max_rounds=20, hop_budget=500), tmp_path)
     with pytest.raises(VmebError, match=r"other settings \['batch_sites', 'seed'\]"):
         check_resumable(saved, ActiveConfig(**GOOD, seed=3, batch_sites=2), tmp_path)
+
+
+def test_help_documents_the_loop(capsys):
+    assert main(["campaign", "--help"]) == 0
+    text = capsys.readouterr().out
+    for word in ("select", "label", "train", "evaluate", "score", "learning_curve.csv",
+                 "--scheduler", "--mode {active,random}", "Example config"):  # fmt: skip
+        assert word in text, word
+
+
+def test_example_configs_load(monkeypatch):
+    root = Path(__file__).resolve().parents[2]
+    monkeypatch.chdir(root)
+    config = load_active_config("configs/active_tanbmo.yaml")
+    assert (config.elements, config.grid_step, config.hop_budget) == (("Ta", "Nb", "Mo"), 0.25, 600)
+    if not testing.TANBMO_DIR.is_dir():
+        pytest.skip(f"shared dataset {testing.TANBMO_DIR} absent")
+    pool = load_active_config("configs/active_pool_tanbmo.yaml")
+    assert pool.pool_mode and pool.test_index.endswith("index.csv")

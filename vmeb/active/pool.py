@@ -37,6 +37,7 @@ from vmeb.active.config import ActiveConfig
 from vmeb.data.dataset import open_dataset
 from vmeb.errors import VmebError, file_error
 from vmeb.files import staged_output
+from vmeb.species import default_order
 from vmeb.structure.build import (
     composition_label,
     normalise_fractions,
@@ -288,9 +289,9 @@ def make_pool(config: ActiveConfig, potential=None) -> Pool:
 
 
 def _pool_species(samples: Mapping[str, Atoms], potential) -> tuple[str, ...]:
-    present = {s for atoms in samples.values() for s in atoms.get_chemical_symbols()}
-    order = list(getattr(potential, "elements", None) or []) if potential is not None else []
-    return tuple([s for s in order if s in present] + sorted(present - set(order)))
+    """The elements present, in the potential's order (else `vmeb.species.default_order`)."""
+    present = [s for atoms in samples.values() for s in atoms.get_chemical_symbols()]
+    return tuple(default_order(present, getattr(potential, "elements", None)))
 
 
 def write_pool(pool: Pool, output: Path, seconds: float = 0.0) -> Path:
