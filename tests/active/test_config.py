@@ -80,3 +80,13 @@ def test_example_configs_load(monkeypatch):
         pytest.skip(f"shared dataset {testing.TANBMO_DIR} absent")
     pool = load_active_config("configs/active_pool_tanbmo.yaml")
     assert pool.pool_mode and pool.test_index.endswith("index.csv")
+
+
+def test_unreachable_scheduler_is_refused_before_output(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(GOOD))
+    argv = ["campaign", "--config", "c.yaml", "-o", "out", "--scheduler", "tcp://127.0.0.1:1"]
+    assert main(argv) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "cannot reach Dask scheduler 'tcp://127.0.0.1:1'" in lines[0]
+    assert not (tmp_path / "out").exists()

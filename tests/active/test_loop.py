@@ -136,7 +136,7 @@ def test_two_rounds_of_a_tiny_neb_campaign(neb_reference):
     assert result.rounds == 2
     hops = open_dataset(out / "dataset").hops
     assert len(hops) == 8 * 4 and len(set(_keys(hops))) == 32  # 2 + 2 sites, no repeats
-    assert (hops["source"] == "neb-lammps:" + hops["source"].iloc[0].split(":", 1)[1]).all()
+    assert hops["source"].nunique() == 1 and hops["source"].iloc[0].startswith("neb-")
     valid = hops[hops["status"] == "ok"]
     assert len(valid) >= 24 and valid["barrier"].between(0.05, 3.0).all()
     test = open_dataset(out / "test_dataset").hops
@@ -160,7 +160,7 @@ def _wait_for_rows(path: Path, rows: int, process, timeout: float = 240.0) -> No
             return
         if process.poll() is not None:
             pytest.fail(f"campaign ended before {path} had {rows} rows")
-        time.sleep(0.2)
+        time.sleep(0.05)
     pytest.fail(f"{path} never had {rows} rows")
 
 

@@ -51,7 +51,6 @@ from __future__ import annotations
 import argparse
 
 from vmeb.cli import common
-from vmeb.cli.neb import scheduler_address
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -103,9 +102,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--scheduler",
-        type=scheduler_address,
         default=None,
-        help="Dask scheduler address for the NEB, e.g. tcp://host:8786",
+        metavar="ADDRESS",
+        help="Dask scheduler address for the NEB, e.g. tcp://host:8786 (refused unless it "
+        "answers in 5 s)",
     )
     common.add_device(parser)
     common.add_threads(parser)
