@@ -31,7 +31,7 @@ SPECIES = ["Ta", "Nb", "Mo"]
 
 def test_lammps_and_ase_neb_agree_on_an_alloy_hop(eam, tmp_path):
     atoms = equiatomic_alloy(3, 3.2428, seed=2)
-    config = NEBConfig()
+    config = NEBConfig(engine="lammps")
     vacancy = prepare_vacancy(atoms, 0, eam, config, SPECIES)
     moving = int(vacancy.neighbours[0])
     by_lammps = run_hop(vacancy, moving, eam, config, SPECIES, tmp_path / "lammps")
@@ -227,7 +227,8 @@ def test_bad_input_is_a_clear_error(eam):
 @pytest.mark.slow
 def test_site_of_pure_ta_has_eight_equal_barriers(eam, tmp_path):
     atoms = bcc_supercell({"Ta": 128}, 4, 3.3025, rng=np.random.default_rng(0))
-    config = NEBConfig(concurrent_hops=4)  # exercises the overlapping NEB subprocesses
+    # exercises the overlapping NEB subprocesses
+    config = NEBConfig(engine="lammps", concurrent_hops=4)
     hops = compute_site_barriers(atoms, 5, eam, config, workdir=tmp_path)
     assert len(hops) == 8 and all(h.status == "ok" for h in hops)
     barriers = np.array([h.barrier for h in hops])
@@ -239,7 +240,8 @@ def test_site_of_pure_ta_has_eight_equal_barriers(eam, tmp_path):
 @pytest.mark.slow
 def test_engines_agree_on_every_hop_of_a_128_atom_alloy_site(eam, tmp_path):
     atoms = bcc_supercell({"Ta": 43, "Nb": 43, "Mo": 42}, 4, 3.2428, rng=np.random.default_rng(1))
-    by_lammps = compute_site_barriers(atoms, 0, eam, NEBConfig(), workdir=tmp_path / "l")
+    lammps = NEBConfig(engine="lammps")
+    by_lammps = compute_site_barriers(atoms, 0, eam, lammps, workdir=tmp_path / "l")
     by_ase = compute_site_barriers(atoms, 0, eam, NEBConfig(engine="ase"), workdir=tmp_path / "a")
     for a, b in zip(by_lammps, by_ase, strict=True):
         assert a.moving_index == b.moving_index
@@ -255,7 +257,12 @@ def test_static_ends_and_sleeping_ranks_leave_the_band_unchanged(eam, tmp_path):
     moving = int(vacancy.neighbours[2])
     hops = {
         costly: run_hop(
-            vacancy, moving, eam, NEBConfig(costly_replicas=costly), SPECIES, tmp_path / str(costly)
+            vacancy,
+            moving,
+            eam,
+            NEBConfig(engine="lammps", costly_replicas=costly),
+            SPECIES,
+            tmp_path / str(costly),
         )
         for costly in (False, True)
     }

@@ -69,14 +69,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--engine",
-        choices=("lammps", "pool", "ase"),
+        choices=("auto", "inproc", "lammps", "pool", "ase"),
         default=None,
-        help="NEB engine (default lammps; pool: faster for SNAP and large cells on few cores)",
+        help="NEB engine (default auto: inproc, one serial NEB per core, for EAM cells under "
+        "1,000 atoms; lammps, MPI ranks per replica, otherwise)",
     )
     common.add_config(parser, legacy=("--neb-config",))
     parser.add_argument(
         "--workers", type=common.positive_int, default=None,
-        help="local worker processes (default: cores / ranks)",
+        help="local worker processes (default: cores / cores per NEB: one per core for inproc)",
     )  # fmt: skip
     parser.add_argument(
         "--scheduler",

@@ -39,7 +39,7 @@ import uuid
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import asdict, dataclass, field, is_dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +58,13 @@ from vmeb.data.dataset import (
 from vmeb.errors import VmebError, file_error
 from vmeb.files import is_temporary
 from vmeb.lammps.potentials import Potential, potential_difference
+from vmeb.neb.packing import (  # default_workers, ranks_per_task: re-exported
+    comparable_neb_settings,
+    config_json,
+    default_workers,
+    ranks_per_task,
+    source_engine,
+)
 from vmeb.species import default_order
 from vmeb.structure.neighbours import first_neighbours
 
@@ -195,22 +202,9 @@ def choose_sites(
     return chosen
 
 
-def _config_json(config: Any) -> dict[str, Any]:
-    """A frozen-dataclass config as JSON (tuples as lists)."""
-    if hasattr(config, "to_json"):
-        raw = config.to_json()
-    elif is_dataclass(config):
-        raw = asdict(config)
-    elif isinstance(config, Mapping):
-        raw = dict(config)
-    else:
-        raise VmebError(f"NEB config must be a dataclass, got {type(config).__name__}")
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in raw.items()}
-
-
 def campaign_method(potential: Potential, neb_config: Any) -> dict[str, Any]:
     """The ``method`` block of the dataset header: how the barriers are computed."""
-    neb = _config_json(neb_config)
+    neb = config_json(neb_config)
     return {
         "kind": "neb",
         "engine": neb.get("engine", "lammps"),
@@ -245,7 +239,7 @@ def _check_method(root: Path, method: Mapping[str, Any], potential: Potential) -
             f"dataset was computed with {differs}; use the same potential or another output "
             "dataset",
         )
-    if dict(existing.get("neb", {})) != dict(method["neb"]):
+    if comparable_neb_settings(existing.get("neb", {})) != comparable_neb_settings(method["neb"]):
         raise file_error(
             root / "header.json",
             "dataset was computed with other NEB settings "
@@ -426,8 +420,11 @@ def run_site_task(
         The outcome, with one row per missing hop: NEB results, or failed rows carrying the
         exception text when every attempt raised.
     """
-    from vmeb.neb.site import compute_site_barriers  # noqa: PLC0415 - heavy, worker side
+    from vmeb.neb.site import compute_site_barriers, resolve_engine  # noqa: PLC0415 - worker side
 
+    if hasattr(neb_config, "engine"):  # the engine that runs here, for failed rows too
+        engine = resolve_engine(neb_config, potential, len(atoms) - 1)
+        neb_config = replace(neb_config, engine=engine)
     start = time.perf_counter()
     error = ""
     for attempt in range(retries + 1):
@@ -449,7 +446,7 @@ def run_site_task(
             error = f"task error: NEB returned hops {sorted(got)}, expected {sorted(wanted)}"
             continue
         return SiteOutcome(task, tuple(rows), time.perf_counter() - start)
-    config = _config_json(neb_config)
+    config = config_json(neb_config)
     rows = failed_rows(
         task, atoms, error, source, config.get("engine", "lammps"), config.get("n_replicas")
     )
@@ -462,21 +459,6 @@ def run_site_task(
 
 #: Signature of the task function the executors call: (task, atoms) -> outcome.
 TaskFunction = Callable[[SiteTask, Atoms], SiteOutcome]
-
-
-def default_workers(ranks_per_task: int = 1, cores: int | None = None) -> int:
-    """Local workers that pack ``cores`` without oversubscription: ``cores // ranks_per_task``.
-
-    Args:
-        ranks_per_task: Cores one site task keeps busy (MPI ranks of its NEB).
-        cores: Cores to use (default: the CPUs this process may run on).
-
-    Returns:
-        At least 1.
-    """
-    if cores is None:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, int(cores or 1) // max(1, int(ranks_per_task)))
 
 
 def _serial_outcomes(
@@ -587,7 +569,7 @@ def _dask_outcomes(
             except Exception as exc:  # noqa: BLE001 - worker lost: record as failed rows
                 task = task_of[future.key]
                 reason = f"task error: Dask worker failure: {type(exc).__name__}: {exc}"
-                config = _config_json(run_kwargs["neb_config"])
+                config = config_json(run_kwargs["neb_config"])
                 rows = failed_rows(
                     task,
                     stored[task.sample_id],
@@ -675,9 +657,9 @@ def run_neb_campaign(
     named = _named_samples(samples)
     _check_sites(named, sites, seed)  # bad sites fail before the dataset is created
     stored = prepare_dataset(root, named, potential, neb_config, groups)
-    config = _config_json(neb_config)
+    config = config_json(neb_config)
     species = read_header(root).species
-    source = source or f"neb-{config.get('engine', 'lammps')}:{potential.name}"
+    source = source or f"neb-{source_engine(config)}:{potential.name}"
     tasks, n_complete = plan_tasks(root, stored, sites, seed)
     if max_sites is not None:
         tasks = tasks[: max(0, int(max_sites))]
@@ -699,7 +681,8 @@ def run_neb_campaign(
     if scheduler is not None:
         outcomes: Iterable[SiteOutcome] = _dask_outcomes(tasks, stored, run_kwargs, scheduler)
     else:
-        workers = workers or default_workers(ranks_per_task(neb_config))
+        n_atoms = max(len(atoms) for atoms in stored.values()) - 1  # vacancy cells
+        workers = workers or default_workers(ranks_per_task(neb_config, potential, n_atoms))
         if workers > 1 and getattr(neb_config, "relax_workers", 0) is None:
             # the pool already packs the cores: one relaxation at a time per site task
             run_kwargs["neb_config"] = replace(neb_config, relax_workers=1)
@@ -708,19 +691,6 @@ def run_neb_campaign(
         else:
             outcomes = _pool_outcomes(tasks, stored, run_kwargs, workers)
     return _collect(root, outcomes, len(tasks), n_sites, n_complete, progress)
-
-
-def ranks_per_task(neb_config: Any) -> int:
-    """MPI ranks one site task runs at a time: ``n_procs`` (default one per replica) times
-    ``concurrent_hops`` for the LAMMPS engine; the worker processes of the pool engine (default
-    one per moving replica); 1 for the in-process ASE engine."""
-    config = _config_json(neb_config)
-    if config.get("engine", "lammps") == "pool":  # one worker process per moving replica
-        return int(config.get("n_procs") or max(1, int(config.get("n_replicas") or 7) - 2))
-    if config.get("engine", "lammps") != "lammps":
-        return 1
-    ranks = int(config.get("n_procs") or config.get("n_replicas") or 1)
-    return ranks * int(config.get("concurrent_hops") or 1)
 
 
 def _collect(

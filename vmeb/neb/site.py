@@ -16,14 +16,17 @@ Protocol for a vacancy made at atom ``i`` of a perfect sample:
    it is recorded as failed with the reason and no barrier.
 
 The barrier is the highest replica energy minus the initial energy (the climbing replica is not
-always the highest). Two engines run the NEB: ``lammps`` (the LAMMPS ``neb`` command over MPI
-partitions, `vmeb.neb.engines.lammps`) and ``ase`` (ASE's NEB with one LAMMPSlib calculator per
-image,
-`vmeb.neb.engines.ase`); they agree within 1 meV on the same hop.
+always the highest). Engines run the NEB: ``lammps`` (the LAMMPS ``neb`` command over MPI
+partitions, `vmeb.neb.engines.lammps`), ``inproc`` and ``pool`` (LAMMPS's quickmin NEB in numpy,
+`vmeb.neb.engines.quickmin`, with the replicas' forces from serial LAMMPS instances in this
+process or in worker processes) and ``ase`` (ASE's NEB with one LAMMPSlib calculator per image,
+`vmeb.neb.engines.ase`); they agree within 1 meV on the same hop. ``auto`` (the default,
+`resolve_engine`) runs ``inproc`` for cheap cells and ``lammps`` for costly ones.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import math
@@ -55,7 +58,13 @@ ENGINES = {
     "lammps": "vmeb.neb.engines.lammps",
     "ase": "vmeb.neb.engines.ase",
     "pool": "vmeb.neb.engines.pool",
+    "inproc": "vmeb.neb.engines.inproc",
 }
+#: Engine names of `NEBConfig.engine`: the modules above, or ``auto`` (`resolve_engine`).
+AUTO_ENGINE = "auto"
+#: Engines that run LAMMPS's quickmin NEB on LAMMPS forces: the same steps to the same band
+#: (tests), so a campaign may resume with another of them.
+SAME_BAND_ENGINES = frozenset({AUTO_ENGINE, "lammps", "inproc", "pool"})
 #: EAM cells below this many atoms are cheap (`is_costly`).
 COSTLY_EAM_ATOMS = 1000
 #: Force norms understood by both engines (LAMMPS ``min_modify norm``).
@@ -74,9 +83,13 @@ class NEBConfig:
         max_steps: Step limit of the plain NEB stage (LAMMPS ``N1``).
         climb_steps: Step limit of the climbing-image stage (LAMMPS ``N2``).
         relax_box: Relax the vacancy cell's box to zero pressure (paper Methods).
-        engine: ``"lammps"`` (LAMMPS ``neb`` over MPI partitions), ``"pool"`` (the same
-            algorithm driven from Python, replicas in worker processes: faster for slow force
-            calls on few cores) or ``"ase"`` (ASE's NEB, the independent check).
+        engine: ``"auto"`` (default: `resolve_engine` picks ``inproc`` for cheap cells,
+            ``lammps`` for costly ones), ``"lammps"`` (LAMMPS ``neb`` over MPI partitions),
+            ``"inproc"`` (the same algorithm driven from Python, the replicas evaluated one
+            after another by serial LAMMPS instances in this process: one core per NEB, the
+            fastest for small cells), ``"pool"`` (the same, replicas in worker processes:
+            faster for slow force calls on few cores) or ``"ase"`` (ASE's NEB, the independent
+            check).
         retry_replicas: Replica counts for reruns of a hop that fails its path check.
         n_procs: MPI ranks of the LAMMPS engine, a multiple of the replica count (default:
             one per replica); worker processes of the pool engine (default: one per moving
@@ -122,7 +135,7 @@ class NEBConfig:
     max_steps: int = 50
     climb_steps: int = 2000
     relax_box: bool = True
-    engine: str = "lammps"
+    engine: str = AUTO_ENGINE
     retry_replicas: tuple[int, ...] = (11,)
     n_procs: int | None = None
     min_style: str = "quickmin"
@@ -142,8 +155,9 @@ class NEBConfig:
     def __post_init__(self) -> None:
         if self.n_replicas < 3 or any(r < 3 for r in self.retry_replicas):
             raise VmebError("NEB needs at least 3 replicas (2 end states and 1 image)")
-        if self.engine not in ENGINES:
-            raise VmebError(f"NEB engine {self.engine!r} unknown; use one of {list(ENGINES)}")
+        if self.engine not in ENGINES and self.engine != AUTO_ENGINE:
+            names = [AUTO_ENGINE, *ENGINES]
+            raise VmebError(f"NEB engine {self.engine!r} unknown; use one of {names}")
         if self.min_style not in ("fire", "quickmin"):
             raise VmebError(f"NEB min_style {self.min_style!r}: LAMMPS neb needs fire or quickmin")
         if self.force_norm not in FORCE_NORMS:
@@ -273,6 +287,21 @@ def is_costly(potential: Potential, n_atoms: int) -> bool:
     force call on one core; SNAP costs about 58 µs per atom).
     """
     return not (potential.pair_style.startswith("eam") and n_atoms < COSTLY_EAM_ATOMS)
+
+
+def resolve_engine(config: NEBConfig, potential: Potential, n_atoms: int) -> str:
+    """The engine that runs a NEB of ``n_atoms`` atoms: ``config.engine`` unless ``auto``.
+
+    ``auto``: ``inproc`` for cheap cells (`is_costly`: EAM under `COSTLY_EAM_ATOMS` atoms), where
+    per-call overhead and waiting MPI ranks dominate and one serial NEB per core wins
+    (``docs/campaigns.md``); ``lammps`` otherwise, and for ``min_style fire`` (which only the
+    LAMMPS engine runs).
+    """
+    if config.engine != AUTO_ENGINE:
+        return config.engine
+    if config.min_style != "quickmin" or is_costly(potential, n_atoms):
+        return "lammps"
+    return "inproc"
 
 
 def relax_workers(config: NEBConfig, potential: Potential, n_atoms: int) -> int:
@@ -549,6 +578,7 @@ def run_hop(
     Returns:
         The hop's result; failed hops carry the reasons of every attempt and nan barriers.
     """
+    config = replace(config, engine=resolve_engine(config, potential, len(vacancy.atoms)))
     engine = _engine(config.engine)
     moving = vacancy.cell_index(moving_index)
     symbol = vacancy.atoms.get_chemical_symbols()[moving]
@@ -667,11 +697,16 @@ def compute_site_barriers(
             return compute_site_barriers(atoms, vacancy_index, potential, config, species, tmp)
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
+    config = replace(config, engine=resolve_engine(config, potential, len(atoms) - 1))
     vacancy = prepare_vacancy(atoms, vacancy_index, potential, config, species)
     hops = [int(j) for j in vacancy.neighbours]
     finals = final_states(vacancy, hops, potential, config, species)
     if config.concurrent_hops == 1 or config.engine != "lammps":
-        return [run_hop(vacancy, j, potential, config, species, workdir, finals[j]) for j in hops]
+        # engines that keep state between the hops of a site (`inproc`) have a scope for it
+        with getattr(_engine(config.engine), "site_scope", contextlib.nullcontext)():
+            return [
+                run_hop(vacancy, j, potential, config, species, workdir, finals[j]) for j in hops
+            ]
     # the NEB subprocesses overlap
     with ThreadPoolExecutor(max_workers=config.concurrent_hops) as pool:
         futures = [
