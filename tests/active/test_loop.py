@@ -194,3 +194,15 @@ def test_killed_campaign_resumes_to_the_same_result(tmp_path, neb_reference, eam
     curve, ref_curve = (pd.read_csv(p / "learning_curve.csv") for p in (out, reference))
     columns = ["round", "hops", "sites", "test_mae", "pool_spread"]
     pd.testing.assert_frame_equal(curve[columns], ref_curve[columns], atol=1e-6)
+
+
+def test_hop_budget_cuts_the_last_batch_and_stops(tmp_path, pool_data):
+    config = _pool_config(pool_data, hop_budget=40, max_rounds=5)
+    result = run_active_campaign(config, tmp_path, progress=False)
+    assert result.stop_reason == "hop budget" and result.rounds == 2
+    assert result.curve["sites"].tolist() == [4, 5]  # 32 hops, then one site of 8 more
+    assert result.curve["hops"].tolist() == [32, 40]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["stop_reason"] == "hop budget" and summary["last"]["hops"] == 40
+    again = run_active_campaign(config, tmp_path, progress=False)  # a finished campaign
+    pd.testing.assert_frame_equal(again.curve, result.curve)
