@@ -68,10 +68,9 @@ def _busy_process() -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", "while True: pass"])
 
 
-def run_one(samples, engine: str, workers: int, sites: int, seed: int, busy: bool) -> dict:
+def run_one(samples, engine: str, workers: int, sites: int, seed: int, busy: bool, potential):
     """One campaign into a fresh dataset; its figures and hop rows."""
     from vmeb.data.dataset import read_hops
-    from vmeb.lammps.potentials import default_potential
     from vmeb.neb.campaign import run_neb_campaign
     from vmeb.neb.site import NEBConfig
 
@@ -87,7 +86,7 @@ def run_one(samples, engine: str, workers: int, sites: int, seed: int, busy: boo
             report = run_neb_campaign(
                 samples,
                 root,
-                default_potential(),
+                potential,
                 NEBConfig(engine=engine),
                 sites=sites,
                 seed=seed,
@@ -155,7 +154,13 @@ def main(argv=None) -> None:
     parser.add_argument("--cells", type=int, default=5, help="cells per edge (5: 250 atoms)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--no-busy", action="store_true", help="skip the runs beside a busy one")
+    parser.add_argument(
+        "--potential", default="default", help="potential spec (default: the built-in EAM)"
+    )
     args = parser.parse_args(argv)
+    from vmeb.lammps.potentials import load_potential
+
+    potential = load_potential(args.potential)
     compositions = COMPOSITIONS[:1] if args.quick else COMPOSITIONS
     sites = args.sites or (2 if args.quick else 4)
     samples = _samples(compositions, args.cells, args.seed)
@@ -164,14 +169,14 @@ def main(argv=None) -> None:
         engine, _, workers = item.partition(":")
         configs.append((engine, int(workers or 0)))
     print(
-        f"# {len(samples)} x {2 * args.cells**3}-atom cells, {sites} sites each, "
+        f"# {potential.name}: {len(samples)} x {2 * args.cells**3}-atom cells, {sites} sites each, "
         f"{os.cpu_count()} CPUs, load before start {os.getloadavg()[0]:.2f}",
         flush=True,
     )
     results = []
     for busy in (False,) if args.no_busy else (False, True):
         for engine, workers in configs:
-            result = run_one(samples, engine, workers, sites, args.seed, busy)
+            result = run_one(samples, engine, workers, sites, args.seed, busy, potential)
             results.append(result)
             print(
                 f"# {engine}:{workers} {result['neighbour']}: {result['hops_per_s']:.2f} hops/s",

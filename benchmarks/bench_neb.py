@@ -100,7 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--snap", help="COEFF,PARAM files of the SNAP (default: shared reference)")
     parser.add_argument("--sites", type=int, default=1, help="vacancy sites per cell size")
     parser.add_argument("--cores", type=int, default=2, help="cores the NEBs run on (core-hours)")
-    parser.add_argument("--engine", default="lammps", choices=("lammps", "pool", "ase"))
+    parser.add_argument(
+        "--engine", default="lammps", choices=("lammps", "inproc", "auto", "pool", "ase")
+    )
     parser.add_argument("--replicas", type=int, default=7)
     parser.add_argument("--max-steps", type=int, default=None, help="plain-NEB step limit (N1)")
     parser.add_argument("--min-style", default=None, choices=("quickmin", "fire"))
