@@ -124,6 +124,9 @@ def test_reference_campaign_rows(reference):
     hops = data.hops
     assert data.species == ("Ta", "Nb", "Mo")
     assert data.header.method["neb"]["n_replicas"] == FAST_NEB.n_replicas
+    # the default engine (auto) ran the in-process engine on these 53-atom vacancy cells, in
+    # 2 pool workers: the SIGKILL (serial CLI) and Dask tests compare their rows with these
+    assert (hops["engine"] == "inproc").all()
     assert data.header.method["potential"]["name"] == default_potential().name
     assert sorted(data.sample_ids()) == ["equi", "tarich"]
     # each site has its 8 distinct first neighbours, the moving species as stored
