@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
+from vmeb.errors import VmebError
 from vmeb.lammps.potentials import Potential
 from vmeb.neb.engines.quickmin import optimise_band
 from vmeb.neb.site import NEBConfig, NEBRun
@@ -106,12 +107,23 @@ class ReplicaSessions:
             # an unchanged atom is not seen as moved (which would rebuild the neighbour list).
             # Views are taken afresh: LAMMPS may reallocate its arrays when it rebuilds.
             lmp.numpy.extract_atom("x", self._double_2d, n, 3)[:] = wanted + self._shift[k]
-            lmp.command("run 0 post no" if self._fresh[k] else "run 1 pre no post no")
-            self._fresh[k] = False
+            if self._fresh[k]:
+                lmp.command("run 0 post no")
+                self._check_order(lmp, n)
+                self._fresh[k] = False
+            else:
+                lmp.command("run 1 pre no post no")
             self._shift[k] = lmp.numpy.extract_atom("x", self._double_2d, n, 3) - wanted
             energies[out] = lmp.get_thermo("pe")
             forces[out] = lmp.numpy.extract_atom("f", self._double_2d, n, 3) @ self._rotation.T
         return energies, forces
+
+    @staticmethod
+    def _check_order(lmp, n: int) -> None:
+        """Local atom order must be ID order (serial LAMMPS, sorting off) for direct access."""
+        ids = lmp.numpy.extract_atom("id", nelem=n)
+        if ids is None or not np.array_equal(np.asarray(ids[:n]), np.arange(1, n + 1)):
+            raise VmebError("LAMMPS reordered the atoms of an inproc replica; use engine lammps")
 
     def close(self) -> None:
         """Close the LAMMPS instances."""
