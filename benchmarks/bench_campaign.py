@@ -12,6 +12,8 @@ a child, so it is not counted), and the agreement of the barriers with the first
 
     python benchmarks/bench_campaign.py             # 3 compositions x 4 sites = 96 hops per run
     python benchmarks/bench_campaign.py --quick     # 1 composition x 2 sites = 16 hops per run
+                                                    # (2 site tasks: worker start-up, ~1 s,
+                                                    # hides the gain of a second worker)
     python benchmarks/bench_campaign.py --configs lammps:1,inproc:1,inproc:2 --no-busy
 
 Configurations are ``ENGINE:WORKERS``; ``WORKERS`` ``0`` means the campaign's default
