@@ -8,10 +8,13 @@ running the script again resumes where it stopped. See docs/campaigns.md.
     pip install dask-jobqueue
     python examples/campaign_slurm.py samples/*.extxyz -o data/tanbmo --jobs 8
 
-Core packing: one Dask worker thread runs one site task at a time, and the task's LAMMPS NEB uses
-``RANKS`` MPI ranks (one per replica). A job therefore books ``THREADS * RANKS`` cores
-(``job_cpu`` on SLURM, ``ncpus`` in the PBS resource spec) and starts one worker process with
-``THREADS`` threads.
+Core packing: a job runs ``TASKS`` site tasks at a time, and each task keeps ``ranks`` cores busy
+(`vmeb.neb.campaign.ranks_per_task` for the samples' size and the potential: 1 for the in-process
+engine that ``engine="auto"`` picks for cheap EAM cells, one MPI rank per replica for the LAMMPS
+engine). A job therefore books ``TASKS * ranks`` cores (``job_cpu`` on SLURM, ``ncpus`` in the
+PBS resource spec). With one core per task it starts ``TASKS`` single-threaded worker processes
+(in-process NEBs in one process would take turns on LAMMPS); with MPI tasks one worker process
+with ``TASKS`` threads, each thread's task starting its own ``mpiexec``.
 """
 
 from __future__ import annotations
@@ -21,26 +24,25 @@ import logging
 from pathlib import Path
 
 from vmeb.lammps.potentials import load_potential
-from vmeb.neb.campaign import run_neb_campaign
+from vmeb.neb.campaign import ranks_per_task, run_neb_campaign
 from vmeb.neb.site import NEBConfig
 from vmeb.structure.io import read_structure
 
-#: Concurrent site tasks per worker job (Dask threads).
-THREADS = 4
-#: MPI ranks per NEB: one per replica with the LAMMPS engine.
-RANKS = NEBConfig().n_replicas
+#: Concurrent site tasks per worker job.
+TASKS = 4
 
 
-def make_cluster(kind: str, jobs: int, walltime: str):
-    """Start a dask-jobqueue cluster of ``jobs`` batch jobs, each ``THREADS * RANKS`` cores."""
-    cores = THREADS * RANKS
+def make_cluster(kind: str, jobs: int, walltime: str, ranks: int):
+    """Start a dask-jobqueue cluster of ``jobs`` batch jobs, each ``TASKS * ranks`` cores."""
+    cores = TASKS * ranks
+    processes = TASKS if ranks == 1 else 1  # single-threaded workers for in-process NEBs
     if kind == "slurm":
         from dask_jobqueue import SLURMCluster
 
         cluster = SLURMCluster(
-            cores=THREADS,  # Dask threads = site tasks running at once in one job
-            processes=1,  # one worker process per job
-            job_cpu=cores,  # cores booked: THREADS tasks x RANKS MPI ranks
+            cores=TASKS,  # Dask threads in all = site tasks running at once in one job
+            processes=processes,
+            job_cpu=cores,  # cores booked: TASKS tasks x ranks cores each
             memory=f"{2 * cores}GB",
             walltime=walltime,
             queue="compute",
@@ -52,8 +54,8 @@ def make_cluster(kind: str, jobs: int, walltime: str):
         from dask_jobqueue import PBSCluster
 
         cluster = PBSCluster(
-            cores=THREADS,
-            processes=1,
+            cores=TASKS,
+            processes=processes,
             memory=f"{2 * cores}GB",
             walltime=walltime,
             queue="workq",
@@ -83,14 +85,16 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO)
 
     samples = {path.name.split(".")[0]: read_structure(path) for path in args.samples}
-    cluster = make_cluster(args.cluster, args.jobs, args.walltime)
+    potential, config = load_potential(args.potential), NEBConfig()
+    ranks = ranks_per_task(config, potential, max(len(atoms) for atoms in samples.values()))
+    cluster = make_cluster(args.cluster, args.jobs, args.walltime, ranks)
     try:
         # The same as: vmeb neb SAMPLES -o OUT [--random-sites N] --scheduler <address> --retries 1
         report = run_neb_campaign(
             samples,
             args.out,
-            load_potential(args.potential),
-            NEBConfig(),
+            potential,
+            config,
             sites=args.sites,
             scheduler=cluster.scheduler_address,
             retries=1,
