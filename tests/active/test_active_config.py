@@ -61,6 +61,9 @@ def test_resume_refuses_other_settings_but_allows_new_budgets(tmp_path):
     check_resumable(saved, ActiveConfig(**GOOD, max_rounds=20, hop_budget=500), tmp_path)
     with pytest.raises(VmebError, match=r"other settings \['batch_sites', 'seed'\]"):
         check_resumable(saved, ActiveConfig(**GOOD, seed=3, batch_sites=2), tmp_path)
+    # a setting only the saved config has (another vmeb version) is named, not a KeyError
+    with pytest.raises(VmebError, match=r"other settings \['retired_setting'\]"):
+        check_resumable({**saved, "retired_setting": 1}, ActiveConfig(**GOOD), tmp_path)
 
 
 def test_help_documents_the_loop(capsys):

@@ -47,3 +47,19 @@ def test_refusal_follows_the_memory_available():
     check_sdm_memory(config, available=9 * GB)
     with pytest.raises(VmebError, match=r"8.39 GB, and 8 GB of memory is available"):
         check_sdm_memory(config, available=8 * GB)
+
+
+def test_training_config_checks_its_sdm_geometry_once(monkeypatch):
+    """The SDM settings (and their memory check, which reads /proc) are made once per
+    geometry, not for every batch that asks the training config for them."""
+    import vmeb.learn.sdm as sdm
+    from vmeb.learn.settings import TrainConfig
+
+    calls: list[SDMConfig] = []
+    monkeypatch.setattr(sdm, "check_sdm_memory", calls.append)
+    config = TrainConfig(l_c=7.75, delta=0.25)  # a geometry no other test uses: 62^3
+    first = config.sdm_config()
+    assert first.grid_size == 62
+    assert all(config.sdm_config() is first for _ in range(50))
+    assert all(TrainConfig(l_c=7.75, delta=0.25, seed=k).sdm_config() is first for k in range(5))
+    assert len(calls) <= 1

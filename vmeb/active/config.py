@@ -232,9 +232,8 @@ def check_resumable(saved: Mapping[str, Any], config: ActiveConfig, source: Path
         VmebError: naming ``source`` and the settings that differ.
     """
     now = config.to_dict()
-    differ = sorted(
-        k for k in set(now) | set(saved) if k not in RESUMABLE_CHANGES and saved.get(k) != now[k]
-    )
+    keys = (set(now) | set(saved)) - set(RESUMABLE_CHANGES)
+    differ = sorted(k for k in keys if saved.get(k) != now.get(k))
     if differ:
         raise file_error(
             source, f"campaign made with other settings {differ}; use another output folder"

@@ -37,6 +37,7 @@ from vmeb.data.dataset import (
     read_header,
     read_hops,
     structure_path,
+    valid_mask,
     write_structure,
 )
 from vmeb.errors import file_error
@@ -92,8 +93,7 @@ def _batch_counts(root: Path, sites: pd.DataFrame) -> tuple[int, int]:
     keys = set(zip(sites["sample_id"], sites["vacancy_index"], strict=True))
     mine = hops[[(s, int(v)) in keys for s, v in zip(hops["sample_id"], hops["vacancy_index"],
                                                      strict=True)]]  # fmt: skip
-    valid = (mine["status"] == "ok") & (mine["barrier"] > 0)
-    return len(mine), int(valid.sum())
+    return len(mine), int(valid_mask(mine).sum())
 
 
 def label_by_neb(

@@ -32,7 +32,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -94,8 +94,17 @@ class _Campaign:
     scheduler: Any
     progress: bool
 
+    _loaded: dict[int, Any] = field(default_factory=dict)
+
     def round_dir(self, r: int) -> Path:
         return self.output / ROUNDS_DIR / f"round_{r:02d}"
+
+    def ensemble(self, r: int) -> Any:
+        """Round r's trained ensemble, loaded once for its evaluate and score stages."""
+        if r not in self._loaded:
+            self._loaded.clear()
+            self._loaded[r] = load_round_ensemble(self.round_dir(r) / "ensemble", self.device)
+        return self._loaded[r]
 
 
 # ------------------------------------------------------------------------------ set-up
@@ -252,7 +261,7 @@ def _label(c: _Campaign, r: int) -> dict[str, Any]:
 
 
 def _evaluate(c: _Campaign, r: int) -> dict[str, Any]:
-    ensemble = load_round_ensemble(c.round_dir(r) / "ensemble", c.device)
+    ensemble = c.ensemble(r)
     dataset, groups = c.test
     if dataset is None:
         dataset = open_dataset(c.output / TEST_DIR)
@@ -269,7 +278,7 @@ def _score(c: _Campaign, r: int) -> dict[str, Any]:
     if free.empty:
         atomic_write_text(c.round_dir(r) / "scores.csv", "candidate,score,mean_spread\n")
         return {"pool_sites": 0, "pool_spread": float("nan")}
-    ensemble = load_round_ensemble(c.round_dir(r) / "ensemble", c.device)
+    ensemble = c.ensemble(r)
     mean, spread = predict_sites(ensemble, c.pool, free, c.device)
     table = pd.DataFrame({
         "candidate": free["candidate"].to_numpy(),

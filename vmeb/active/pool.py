@@ -37,7 +37,7 @@ from vmeb.active.config import ActiveConfig
 from vmeb.data.dataset import open_dataset
 from vmeb.errors import VmebError, file_error
 from vmeb.files import staged_output
-from vmeb.species import default_order
+from vmeb.species import SpeciesTable, default_order
 from vmeb.structure.build import (
     composition_label,
     normalise_fractions,
@@ -164,7 +164,7 @@ def site_descriptors(atoms: Atoms, sites: np.ndarray, species: Sequence[str]) ->
     """
     sites = np.asarray(sites, dtype=int)
     symbols = np.asarray(atoms.get_chemical_symbols())
-    code = np.array([list(species).index(s) for s in symbols])
+    code = SpeciesTable(species).indices(symbols)
     n_species = len(species)
     a = sample_lattice_constant(atoms)
     slot, j, vectors = neighbours_within(atoms, sites, _SHELL_CUT * a)

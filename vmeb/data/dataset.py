@@ -369,6 +369,11 @@ def read_hops(root: str | os.PathLike) -> pd.DataFrame:
     return frame
 
 
+def valid_mask(hops: pd.DataFrame) -> pd.Series:
+    """[rows] bool: the hop rows usable for learning (status ok, finite positive barrier)."""
+    return (hops["status"] == "ok") & np.isfinite(hops["barrier"]) & (hops["barrier"] > 0)
+
+
 @dataclass
 class BarrierDataset:
     """A dataset opened for reading.
@@ -418,10 +423,8 @@ class BarrierDataset:
         return str(atoms.info.get("group") or atoms.get_chemical_formula())
 
     def valid_hops(self) -> pd.DataFrame:
-        """Rows usable for learning: status ok, finite positive barrier."""
-        hops = self.hops
-        mask = (hops["status"] == "ok") & np.isfinite(hops["barrier"]) & (hops["barrier"] > 0)
-        return hops.loc[mask].reset_index(drop=True)
+        """Rows usable for learning: status ok, finite positive barrier (`valid_mask`)."""
+        return self.hops.loc[valid_mask(self.hops)].reset_index(drop=True)
 
     def iter_samples(
         self, hops: pd.DataFrame | None = None, *, progress: bool = False, desc: str = "samples"

@@ -16,6 +16,7 @@ need the model and SDM settings import them when a config is made.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import os
 import re
@@ -49,6 +50,14 @@ def _setting(default: Any = None, **flag: Any) -> Any:
     the command line, with its own help: ``batch_size``, ``device``).
     """
     return field(default=default, metadata=flag)
+
+
+@functools.lru_cache(maxsize=32)
+def _sdm_config(r_c: float, l_c: float, delta: float) -> Any:
+    """The `vmeb.learn.sdm.SDMConfig` of a geometry (frozen, so one instance serves all)."""
+    from vmeb.learn.sdm import SDMConfig  # noqa: PLC0415 - torch only when needed
+
+    return SDMConfig(r_c=r_c, l_c=l_c, delta=delta)
 
 
 @dataclass(frozen=True)
@@ -163,10 +172,9 @@ class TrainConfig:
         )
 
     def sdm_config(self) -> Any:
-        """The SDM geometry part (a `vmeb.learn.sdm.SDMConfig`)."""
-        from vmeb.learn.sdm import SDMConfig  # noqa: PLC0415 - torch only when needed
-
-        return SDMConfig(r_c=self.r_c, l_c=self.l_c, delta=self.delta)
+        """The SDM geometry part (a `vmeb.learn.sdm.SDMConfig`; one shared instance per
+        geometry, so its checks, the memory check included, run once, not per batch)."""
+        return _sdm_config(float(self.r_c), float(self.l_c), float(self.delta))
 
     @property
     def effective_batch_size(self) -> int:

@@ -371,6 +371,16 @@ def _one_line(text: str) -> str:
     return text if len(text) <= MAX_REASON else text[: MAX_REASON - 3] + "..."
 
 
+def _engine_resolved(neb_config: Any, potential: Potential, atoms: Atoms) -> Any:
+    """``neb_config`` with ``engine="auto"`` replaced by the engine that runs for the vacancy
+    cell of ``atoms`` (`vmeb.neb.site.resolve_engine`), so that every row names it."""
+    if not hasattr(neb_config, "engine"):
+        return neb_config
+    from vmeb.neb.site import resolve_engine  # noqa: PLC0415
+
+    return replace(neb_config, engine=resolve_engine(neb_config, potential, len(atoms) - 1))
+
+
 def failed_rows(
     task: SiteTask, atoms: Atoms, reason: str, source: str, engine: str, n_replicas: int | None
 ) -> list[dict[str, Any]]:
@@ -420,11 +430,9 @@ def run_site_task(
         The outcome, with one row per missing hop: NEB results, or failed rows carrying the
         exception text when every attempt raised.
     """
-    from vmeb.neb.site import compute_site_barriers, resolve_engine  # noqa: PLC0415 - worker side
+    from vmeb.neb.site import compute_site_barriers  # noqa: PLC0415 - worker side
 
-    if hasattr(neb_config, "engine"):  # the engine that runs here, for failed rows too
-        engine = resolve_engine(neb_config, potential, len(atoms) - 1)
-        neb_config = replace(neb_config, engine=engine)
+    neb_config = _engine_resolved(neb_config, potential, atoms)  # for failed rows too
     start = time.perf_counter()
     error = ""
     for attempt in range(retries + 1):
@@ -569,7 +577,11 @@ def _dask_outcomes(
             except Exception as exc:  # noqa: BLE001 - worker lost: record as failed rows
                 task = task_of[future.key]
                 reason = f"task error: Dask worker failure: {type(exc).__name__}: {exc}"
-                config = config_json(run_kwargs["neb_config"])
+                config = config_json(
+                    _engine_resolved(
+                        run_kwargs["neb_config"], run_kwargs["potential"], stored[task.sample_id]
+                    )
+                )
                 rows = failed_rows(
                     task,
                     stored[task.sample_id],

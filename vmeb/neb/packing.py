@@ -55,10 +55,9 @@ def ranks_per_task(
             from vmeb.neb.site import resolve_engine  # noqa: PLC0415
 
             engine = resolve_engine(neb_config, potential, int(n_atoms))
-        config["engine"] = engine
-    if config.get("engine", "lammps") == "pool":  # one worker process per moving replica
+    if engine == "pool":  # one worker process per moving replica
         return int(config.get("n_procs") or max(1, int(config.get("n_replicas") or 7) - 2))
-    if config.get("engine", "lammps") != "lammps":
+    if engine != "lammps":
         return 1
     ranks = int(config.get("n_procs") or config.get("n_replicas") or 1)
     return ranks * int(config.get("concurrent_hops") or 1)

@@ -129,13 +129,15 @@ class ReplicaSessions:
         """Close the LAMMPS instances."""
         self._stack.close()
         self._sessions.clear()
+        self._shift.clear()
+        self._fresh.clear()
 
 
 def session_key(atoms: Atoms, potential: Potential, species: Sequence[str]) -> tuple:
     """What replicas must share to be evaluated by the same instances: potential, type order,
     atoms (element of each index) and cell."""
     return (
-        repr(potential.to_json()),
+        potential,  # a frozen dataclass: compared by its fields, no file reads per NEB
         tuple(species),
         atoms.numbers.tobytes(),
         np.asarray(atoms.cell.array, dtype=float).tobytes(),
