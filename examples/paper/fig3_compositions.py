@@ -65,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     r_c = {config.r_c for config in recipes.values()}
     if len(r_c) != 1:
         parser.error(f"the recipes use different r_c {sorted(r_c)}")
-    data = load_hops([dataset, *extra], r_c.pop())
+    reverse = any(config.reverse for config in recipes.values())  # split_hops: per recipe
+    data = load_hops([dataset, *extra], r_c.pop(), reverse=reverse)
     study = composition_study(
         [dataset, *extra], data, split, recipes, args.seeds, args.output / "runs", progress=False
     )

@@ -45,6 +45,47 @@ def _lattice_range(dataset, sample_ids) -> list[float]:
     return [round(min(values), 4), round(max(values), 4)]
 
 
+def _extra_text(extra: list[pd.DataFrame], grid_groups: set[str]) -> str:
+    """The card's words for the --extra-train datasets: more grid draws, then CSRO snapshots."""
+    draws = [h for h in extra if set(h["group"]) <= grid_groups]
+    others = [h for h in extra if not set(h["group"]) <= grid_groups]
+    text = ""
+    if draws:
+        cells = sum(h["sample_id"].nunique() for h in draws)
+        text += (f"; plus {sum(len(h) for h in draws)} hops of {len(draws)} more random-site "
+                 f"campaigns over the training compositions ({cells} more random 250-atom "
+                 "cells)")  # fmt: skip
+    if others:
+        labels = ", ".join(sorted({g for h in others for g in h["group"]}))
+        text += (f"; plus {sum(len(h) for h in others)} hops of hybrid MC/MD (CSRO) snapshots "
+                 f"of training compositions ({labels})")  # fmt: skip
+    return text
+
+
+def _reverse_text(config: dict) -> str:
+    if not config.get("reverse"):
+        return ""
+    return (" Each training NEB also gives its reverse hop (the barrier back from the final "
+            "state), so the model trains on two barriers per NEB.")  # fmt: skip
+
+
+def _curve_md(card: dict) -> str:
+    curve = card.get("learning_curve")
+    if not curve:
+        return ""
+    rows = "\n".join(f"| {r['mode']} | {r['hops']:,.0f} | {r['test_mae']:.4f} | {r['worst']:.4f} |"
+                     for r in curve["rows"])  # fmt: skip
+    return f"""
+## Learning curve
+
+{curve["protocol"]}
+
+| selection | training hops (NEB) | test MAE (eV) | worst composition (eV) |
+|---|---|---|---|
+{rows}
+"""
+
+
 def _card_md(card: dict) -> str:
     cv = card["cv"]
     rows = "\n".join(
@@ -57,7 +98,7 @@ Model: `{card["kind"]}` ({card["description"]}), checkpoint `{card["checkpoint"]
 Species (channel order): {", ".join(card["species"])}. Trained on cubic lattice constants
 {low:.3f}-{high:.3f} Å (ideal BCC lattice sites; environments within {card["r_c"]} Å).
 {composition_range_text(card["composition_range"])}
-Training data: {card["training_data"]["description"]}
+Training data: {card["training_data"]["description"]}{_reverse_text(card["recipe"])}
 
 Cite: {card["citation"]}
 
@@ -78,11 +119,26 @@ Trained by: `{card["command"]}`
 | composition (at.%) | test MAE (eV), mean over seeds |
 |---|---|
 {rows}
-
+{_curve_md(card)}
 Limits: barriers of the built-in Ta-Nb-Mo EAM (not DFT), climbing-image NEB in 250-atom cells on
 ideal lattice sites; species other than Ta, Nb, Mo are refused; relaxed or thermally displaced
 structures take the exact (slower) path and are extrapolation; other potentials are not modelled.
 """
+
+
+def _learning_curve(path: Path) -> dict:
+    """The type-map CNN rows of a learning-curve summary (docs/learning_curve.md)."""
+    summary = pd.read_csv(path)
+    summary = summary[summary["model"] != "selection ensemble"]
+    rows = summary[["mode", "round", "hops", "test_mae", "worst", "seeds"]].to_dict("records")
+    return {
+        "protocol": (
+            "Test MAE on the 9 unseen grid compositions of a type-map CNN trained on the hops "
+            "that active (ensemble uncertainty with diversity) or random selection labelled, "
+            "by budget (docs/learning_curve.md, examples/paper/learning_curve.py)"
+        ),
+        "rows": rows,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -94,6 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--index", type=Path, required=True)
     parser.add_argument("--extra-train", type=Path, nargs="*", default=[],
                         help="the study's --extra-train datasets (named in the card)")  # fmt: skip
+    parser.add_argument("--learning-curve", type=Path, default=None,
+                        help="summary.csv of examples/paper/learning_curve.py report (the "
+                        "shipped recipe's rows go into the card)")  # fmt: skip
     parser.add_argument("--name", default="tanbmo-eam")
     parser.add_argument("--description", default="")
     args = parser.parse_args(argv)
@@ -106,12 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     train_ids = sorted(set(train_hops["sample_id"]))
     extra = [open_dataset(p).with_groups() for p in args.extra_train]
     extra_hops = sum(len(h) for h in extra)
-    extra_text = (
-        f"; plus {extra_hops} hops of hybrid MC/MD (CSRO) snapshots of training compositions "
-        f"({', '.join(sorted({g for h in extra for g in h['group']}))})"
-        if extra
-        else ""
-    )
+    extra_text = _extra_text(extra, set(split.train_groups))
     errors = pd.read_csv(args.study / "errors.csv")
     per = errors[errors["group"] != "all"]
     predictions = pd.read_csv(args.study / "predictions.csv")
@@ -167,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
         "command": "python examples/paper/ship_tanbmo.py "
         + shlex.join(argv if argv is not None else sys.argv[1:]),
     }
+    if args.learning_curve is not None:
+        card["learning_curve"] = _learning_curve(args.learning_curve)
     write_pretrained(args.name, run / "model.pt", card, _card_md(card))
     print(_card_md(card))
     return 0

@@ -22,6 +22,7 @@ GOOD = {"compositions": ["Ta0.5Nb0.5"], "cells": 3, "a": 3.3}
         ({"members": 1}, "members = 1: an ensemble needs at least 2"),
         ({"batch_sites": 0}, "batch_sites = 0: batch_sites must be finite and > 0"),
         ({"hop_seconds": float("nan")}, "hop_seconds must be finite and > 0"),
+        ({"batch_growth": 0.5}, "batch_growth = 0.5: must be a number >= 1"),
         ({"score": "median"}, "score 'median': choose one of ['max', 'mean']"),
         ({"cells": "three"}, "cells: expected an integer, got 'three'"),
         ({"colour": "red"}, "unknown campaign config keys ['colour']"),
@@ -64,6 +65,15 @@ def test_resume_refuses_other_settings_but_allows_new_budgets(tmp_path):
     # a setting only the saved config has (another vmeb version) is named, not a KeyError
     with pytest.raises(VmebError, match=r"other settings \['retired_setting'\]"):
         check_resumable({**saved, "retired_setting": 1}, ActiveConfig(**GOOD), tmp_path)
+
+
+def test_resume_reads_a_setting_added_since_as_its_default(tmp_path):
+    """A campaign saved before batch_growth existed continues with the default, not another."""
+    saved = ActiveConfig(**GOOD).to_dict()
+    del saved["batch_growth"]
+    check_resumable(saved, ActiveConfig(**GOOD), tmp_path)
+    with pytest.raises(VmebError, match=r"other settings \['batch_growth'\]"):
+        check_resumable(saved, ActiveConfig(**GOOD, batch_growth=2.0), tmp_path)
 
 
 def test_help_documents_the_loop(capsys):

@@ -98,6 +98,16 @@ def test_pool_mode_reveals_rows_and_draws_the_curve(tmp_path, pool_data, mode):
     assert len(first) == 4  # round 0 is random in both modes: identical footing
 
 
+def test_batch_growth_doubles_the_labelled_set(tmp_path, pool_data):
+    """batch_growth 2: rounds label 4, 3, 6, 12 sites (cumulative 4, 7, 13, 25)."""
+    config = _pool_config(pool_data, mode="random", batch_growth=2.0, max_rounds=4)
+    curve = run_active_campaign(config, tmp_path, progress=False).curve
+    assert curve["sites"].tolist() == [4, 7, 13, 25]
+    sizes = [len(pd.read_csv(tmp_path / "rounds" / f"round_{r:02d}" / "selected.csv"))
+             for r in range(4)]  # fmt: skip
+    assert sizes == [4, 3, 6, 12]
+
+
 def test_pool_mode_resumes_after_a_lost_stage(tmp_path, pool_data):
     """A round whose last stages were lost (state rewound) redoes them to the same numbers."""
     config = _pool_config(pool_data)

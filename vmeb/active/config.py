@@ -71,7 +71,10 @@ class ActiveConfig:
         train: `TrainConfig` fields over the recipe (default: a small fast site MLP).
         members: Ensemble members K (>= 2).
         initial_sites: Random sites labelled in round 0 (both modes alike).
-        batch_sites: Sites labelled per later round.
+        batch_sites: Sites labelled in round 1.
+        batch_growth: Factor by which the batch grows each later round (round r >= 1 labels
+            ``round(batch_sites * batch_growth ** (r - 1))`` sites; 2 doubles the labelled set
+            each round, the log-spaced budgets of a learning curve).
         top_factor: The diverse batch is picked among the ``top_factor * batch_sites`` best.
         score: Site score from its 8 hops' spreads: ``max`` or ``mean``.
         coverage_weight: Bonus (eV) of a composition without labelled hops, falling as
@@ -110,6 +113,7 @@ class ActiveConfig:
     members: int = 2
     initial_sites: int = 8
     batch_sites: int = 8
+    batch_growth: float = 1.0
     top_factor: int = 4
     score: str = "max"
     coverage_weight: float = 0.0
@@ -142,6 +146,8 @@ class ActiveConfig:
             positive=positive,
             nonnegative=("seed", "coverage_weight", "test_sites", "composition_draws"),
         )
+        if not (math.isfinite(self.batch_growth) and self.batch_growth >= 1):
+            raise VmebError(f"batch_growth = {self.batch_growth}: must be a number >= 1")
         if self.members < 2:
             raise VmebError(f"members = {self.members}: an ensemble needs at least 2")
         if self.grid_step is not None and self.grid_step > 1:
@@ -232,8 +238,16 @@ def check_resumable(saved: Mapping[str, Any], config: ActiveConfig, source: Path
         VmebError: naming ``source`` and the settings that differ.
     """
     now = config.to_dict()
+    defaults = ActiveConfig.__dataclass_fields__
     keys = (set(now) | set(saved)) - set(RESUMABLE_CHANGES)
-    differ = sorted(k for k in keys if saved.get(k) != now.get(k))
+
+    def saved_value(key: str) -> Any:  # a field added since the campaign began: its default
+        field_ = defaults.get(key)
+        if key in saved or field_ is None or field_.default is dataclasses.MISSING:
+            return saved.get(key)
+        return field_.default
+
+    differ = sorted(k for k in keys if saved_value(k) != now.get(k))
     if differ:
         raise file_error(
             source, f"campaign made with other settings {differ}; use another output folder"

@@ -196,9 +196,11 @@ def _unlabelled(c: _Campaign, through: int) -> pd.DataFrame:
 
 
 def _batch_size(c: _Campaign, r: int, labelled_hops: int) -> int:
-    k = c.config.initial_sites if r == 0 else c.config.batch_sites
-    if c.config.hop_budget is not None:
-        k = min(k, max(1, math.ceil((c.config.hop_budget - labelled_hops) / 8)))
+    config = c.config
+    growth = config.batch_growth ** max(r - 1, 0)
+    k = config.initial_sites if r == 0 else round(config.batch_sites * growth)
+    if config.hop_budget is not None:
+        k = min(k, max(1, math.ceil((config.hop_budget - labelled_hops) / 8)))
     return k
 
 

@@ -5,8 +5,10 @@ domain at the potential's lattice constants, optional CSRO structures, or, in po
 sites of labelled datasets). Then every round runs these stages, each marked done in
 OUTPUT/rounds/round_XX/state.json:
 
-  select    round 0: initial_sites random sites; later: the top top_factor x batch_sites
-            sites by score (max or mean ensemble spread of the site's 8 hops plus a
+  select    round 0: initial_sites random sites; round r >= 1: k = batch_sites x
+            batch_growth^(r-1) sites (batch_growth 1: fixed batches, 2: the labelled set
+            doubles, a log-spaced learning curve) among the top top_factor x k sites by
+            score (max or mean ensemble spread of the site's 8 hops plus a
             composition-coverage bonus), clustered by k-means on the per-shell composition
             of their neighbourhoods, the best of each cluster, at most ceil(k / C) per
             composition (mode random: random sites, same budget)

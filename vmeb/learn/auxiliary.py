@@ -51,6 +51,7 @@ def load_with_auxiliary(
     r_c: float,
     *,
     progress: bool = False,
+    reverse: bool = False,
 ) -> HopData:
     """Hops of the primary datasets, then those of the auxiliary ones (groups ``aux:<group>``).
 
@@ -59,6 +60,7 @@ def load_with_auxiliary(
         auxiliary: Datasets of another fidelity; their species must be among the primary ones.
         r_c: Environment radius (Å).
         progress: Show tqdm bars while the environments are computed.
+        reverse: Also the primary hops' reverse hops (`vmeb.learn.hops.load_hops`).
 
     Returns:
         One `HopData` in the primary datasets' species order.
@@ -75,15 +77,19 @@ def load_with_auxiliary(
                 f"auxiliary dataset {dataset.root}: species {extra} are not in the primary "
                 f"data ({list(species)})"
             )
-    primary = load_hops(datasets, r_c, species, progress=progress)
+    primary = load_hops(datasets, r_c, species, progress=progress, reverse=reverse)
     if not auxiliary:
         return primary
     aux = load_hops(auxiliary, r_c, species, progress=progress)
+    reverse_of = primary.reverse_of
+    if reverse_of is not None:
+        reverse_of = np.concatenate([reverse_of, np.full(len(aux.barriers), -1)])
     return HopData(
         environments=concatenate_environments([primary.environments, aux.environments]),
         barriers=np.concatenate([primary.barriers, aux.barriers]),
         groups=np.concatenate([primary.groups, np.char.add(AUX_PREFIX, aux.groups)]),
         species=species,
+        reverse_of=reverse_of,
     )
 
 

@@ -110,7 +110,7 @@ def bootstrap_member(
     Returns:
         (hops: resampled training hops, then validation, then test; the configuration to train).
     """
-    split = split_hops(data.groups, config)
+    split = split_hops(data.groups, config, data.reverse_of)
     train = split["train"]
     groups = data.groups[train]
     resampled = np.concatenate(
@@ -199,7 +199,7 @@ def train_ensemble(
         raise file_error(root, "already holds an ensemble (use resume or another directory)")
     root.mkdir(parents=True, exist_ok=True)
     if data is None:
-        data = load_hops(datasets, config.r_c, progress=progress)
+        data = load_hops(datasets, config.r_c, progress=progress, reverse=config.reverse)
     paths, val_mae, tests, records = [], [], [], []
     for k in range(members):
         seed = member_seed(config, k)

@@ -337,3 +337,41 @@ def hop_environments(
     channels[hop_sorted, slot] = channel[neighbour[pair][order]]
     logger.debug("%d hops, %d-%d atoms per environment", len(vacancies), counts.min(), width)
     return LocalEnvironments(positions=positions, species=channels, atom_index=atom_index)
+
+
+def reverse_hop_environments(
+    atoms: Atoms,
+    vacancy_indices: np.ndarray | Sequence[int],
+    moving_indices: np.ndarray | Sequence[int],
+    species: Sequence[str],
+    r_c: float = DEFAULT_CUTOFF,
+    ghosts: GhostedCell | None = None,
+) -> LocalEnvironments:
+    """Local environments of the reverse hops: each hop's final state hopping back.
+
+    After hop h the vacancy sits on the moving atom's old site and the moving atom on the old
+    vacancy site; the reverse hop takes it back, over the same saddle (its barrier is the NEB's
+    ``reverse_barrier``). Its environment is that of the hop (vacancy ``moving_indices[h]``,
+    mover ``vacancy_indices[h]``) in the sample with the old vacancy site (and its periodic
+    images) occupied by the moving atom's species.
+
+    Args:
+        atoms: The perfect (vacancy-free) periodic sample.
+        vacancy_indices: [H] index of the atom removed to make each forward hop's vacancy.
+        moving_indices: [H] index of each forward hop's moving atom.
+        species: Element symbols in channel order.
+        r_c: Environment radius (Å).
+        ghosts: A precomputed ghost cover of ``atoms`` (cutoff at least ``r_c``).
+
+    Returns:
+        The padded environments of the H reverse hops, as `hop_environments` orders them.
+    """
+    vacancies = np.asarray(vacancy_indices, dtype=np.int64).reshape(-1)
+    moving = np.asarray(moving_indices, dtype=np.int64).reshape(-1)
+    envs = hop_environments(atoms, moving, vacancies, species, r_c, ghosts)
+    if len(vacancies) == 0:
+        return envs
+    channel = SpeciesTable(species).indices(atoms.get_chemical_symbols())
+    old_site = envs.atom_index == vacancies[:, None]  # [H, M]: the mover's slot (and images)
+    envs.species[old_site] = np.broadcast_to(channel[moving][:, None], old_site.shape)[old_site]
+    return envs

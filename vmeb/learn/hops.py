@@ -1,11 +1,14 @@
 """Hops of barrier datasets ready for learning: environments, barriers, groups and splits.
 
-`load_hops` computes every valid hop's environment once per sample (one ghost cover each);
-`split_hops` makes the train / validation / test index sets of a `TrainConfig`.
+`load_hops` computes every valid hop's environment once per sample (one ghost cover each),
+optionally with each hop's reverse (the same NEB's barrier back from the final state);
+`split_hops` makes the train / validation / test index sets of a `TrainConfig`: reverse hops
+only ever train, and only beside their own forward hop.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -14,12 +17,19 @@ import numpy as np
 
 from vmeb.data.dataset import BarrierDataset
 from vmeb.errors import VmebError
-from vmeb.learn.environment import LocalEnvironments, concatenate_environments, hop_environments
+from vmeb.learn.environment import (
+    LocalEnvironments,
+    concatenate_environments,
+    hop_environments,
+    reverse_hop_environments,
+)
 from vmeb.species import SpeciesTable
 from vmeb.structure.neighbours import ghosted_cell
 
 if TYPE_CHECKING:
     from vmeb.learn.settings import TrainConfig
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -31,12 +41,35 @@ class HopData:
         barriers: [H] barriers (eV).
         groups: [H] group label (composition) of each hop.
         species: Channel order.
+        reverse_of: [H] for a reverse hop the index of its forward hop (-2 when that hop is
+            not in this data), -1 for a forward hop; None: every hop is a forward hop.
     """
 
     environments: LocalEnvironments
     barriers: np.ndarray
     groups: np.ndarray
     species: tuple[str, ...]
+    reverse_of: np.ndarray | None = None
+
+    @property
+    def forward(self) -> np.ndarray:
+        """[H] bool: the hops as computed by the NEB (not the reverse of one)."""
+        if self.reverse_of is None:
+            return np.ones(len(self.barriers), dtype=bool)
+        return self.reverse_of == -1
+
+    def take(self, index: np.ndarray) -> HopData:
+        """The hops ``index`` (a [K] index array), reverse links renumbered (-2 where the
+        forward hop is left out)."""
+        index = np.asarray(index, dtype=np.int64)
+        reverse_of = None
+        if self.reverse_of is not None:
+            position = np.full(len(self.barriers), -2, dtype=np.int64)
+            position[index] = np.arange(len(index))
+            old = self.reverse_of[index]
+            reverse_of = np.where(old >= 0, position[np.maximum(old, 0)], old)
+        return HopData(self.environments.take(index), self.barriers[index], self.groups[index],
+                       self.species, reverse_of)  # fmt: skip
 
 
 #: Group-label prefix of auxiliary hops (another fidelity, `vmeb.learn.auxiliary`): training
@@ -56,6 +89,7 @@ def load_hops(
     species: Sequence[str] | None = None,
     *,
     progress: bool = False,
+    reverse: bool = False,
 ) -> HopData:
     """Valid hops of datasets with their environments (computed once per sample).
 
@@ -64,32 +98,49 @@ def load_hops(
         r_c: Environment radius (Å).
         species: Channel order (default `merged_species`).
         progress: Show a tqdm bar over the samples of each dataset.
+        reverse: Also the reverse of every valid hop with a finite positive
+            ``reverse_barrier`` (`reverse_hop_environments`), after all forward hops.
 
     Returns:
-        The hops of all datasets, in dataset then table order.
+        The hops of all datasets, in dataset then table order (then the reverse hops, in the
+        order of their forward hops; ``reverse_of`` links them).
     """
     species = tuple(species or merged_species(datasets))
     envs, barriers, groups = [], [], []
+    back_envs, back_barriers, back_groups, back_of = [], [], [], []
+    count = 0
     for dataset in datasets:
         desc = f"environments {dataset.root.name}"
         for _, atoms, rows in dataset.iter_samples(progress=progress, desc=desc):
             ghosts = ghosted_cell(atoms, r_c)
-            envs.append(
-                hop_environments(
-                    atoms, rows["vacancy_index"], rows["moving_index"], species, r_c, ghosts
-                )
-            )
+            vacancy, moving = rows["vacancy_index"], rows["moving_index"]
+            envs.append(hop_environments(atoms, vacancy, moving, species, r_c, ghosts))
             barriers.append(rows["barrier"].to_numpy(dtype=np.float64))
             groups.append(rows["group"].to_numpy(dtype=str))
+            if reverse:
+                back = rows["reverse_barrier"].to_numpy(dtype=np.float64)
+                ok = np.isfinite(back) & (back > 0)
+                back_envs.append(reverse_hop_environments(
+                    atoms, vacancy[ok], moving[ok], species, r_c, ghosts
+                ))  # fmt: skip
+                back_barriers.append(back[ok])
+                back_groups.append(groups[-1][ok])
+                back_of.append(count + np.nonzero(ok)[0])
+            count += len(rows)
     if not envs:
         raise VmebError(
             f"no valid hops in {[str(d.root) for d in datasets]} (status ok, barrier > 0)"
         )
+    reverse_of = None
+    if reverse:
+        reverse_of = np.concatenate([np.full(count, -1), *back_of]).astype(np.int64)
+        logger.info("%d forward and %d reverse hops", count, len(reverse_of) - count)
     return HopData(
-        environments=concatenate_environments(envs),
-        barriers=np.concatenate(barriers),
-        groups=np.concatenate(groups),
+        environments=concatenate_environments(envs + back_envs),
+        barriers=np.concatenate(barriers + back_barriers),
+        groups=np.concatenate(groups + back_groups),
         species=species,
+        reverse_of=reverse_of,
     )
 
 
@@ -132,11 +183,16 @@ def check_groups(present: set[str], config: TrainConfig) -> None:
                 raise _unknown_group(setting, name, present)
 
 
-def split_hops(groups: np.ndarray, config: TrainConfig) -> dict[str, np.ndarray]:
+def split_hops(
+    groups: np.ndarray, config: TrainConfig, reverse_of: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
     """Train / validation / test hop indices.
 
     Test: hops of ``config.test_groups``. Validation: hops of ``config.val_groups`` if given,
-    else ``min(val_per_group, size // 5)`` random hops of every remaining group.
+    else ``min(val_per_group, size // 5)`` random hops of every remaining group. Both are made
+    of forward hops alone (the same draw as without reverse hops); a reverse hop
+    (``reverse_of`` >= 0, see `HopData`) trains when ``config.reverse`` is set and its forward
+    hop trains, and is left out otherwise.
 
     Returns:
         ``{"train": [N1], "val": [N2], "test": [N3]}`` sorted index arrays.
@@ -147,18 +203,22 @@ def split_hops(groups: np.ndarray, config: TrainConfig) -> dict[str, np.ndarray]
     present = set(groups.tolist())
     check_groups(present, config)
     rng = np.random.default_rng(config.seed)
-    test = np.isin(groups, config.test_groups)
+    forward = np.ones(len(groups), dtype=bool) if reverse_of is None else reverse_of == -1
+    test = np.isin(groups, config.test_groups) & forward
     if config.val_groups:
-        val = np.isin(groups, config.val_groups)
+        val = np.isin(groups, config.val_groups) & forward
     else:
         val = np.zeros(len(groups), dtype=bool)
         for name in sorted(present - set(config.test_groups)):
             if name.startswith(AUX_PREFIX):
                 continue
-            members = np.nonzero(groups == name)[0]
+            members = np.nonzero((groups == name) & forward)[0]
             count = min(config.val_per_group, len(members) // 5)
             val[rng.choice(members, size=count, replace=False)] = True
-    train = ~(test | val)
+    train = forward & ~(test | val)
+    if reverse_of is not None and config.reverse:
+        back = np.nonzero(reverse_of >= 0)[0]
+        train[back] = train[reverse_of[back]]
     if not train.any() or not val.any():
         raise VmebError("empty training or validation split: check val/test groups and sizes")
     return {k: np.nonzero(m)[0] for k, m in (("train", train), ("val", val), ("test", test))}

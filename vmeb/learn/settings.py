@@ -99,6 +99,10 @@ class TrainConfig:
         auxiliary: Barrier datasets of another fidelity (paths), e.g. SNAP barriers beside DFT
             ones: training hops only, moved to the primary level by one offset per moving
             species fitted on the training hops (`vmeb.learn.auxiliary`).
+        reverse: Also train on the reverse of every training hop: the same NEB's barrier back
+            (``reverse_barrier``) from its final state, where the vacancy and the moving
+            species have swapped sites (`vmeb.learn.environment.reverse_hop_environments`):
+            two barriers per NEB. Validation and test stay forward hops.
         seed: Seed of the split, initialisation, shuffling and augmentation.
         device: Torch device.
         precision: Arithmetic: auto (bf16 autocast for the CNN kinds where the device has
@@ -131,6 +135,7 @@ class TrainConfig:
     element_features: tuple[str, ...] = _setting((), choices=ELEMENT_FEATURE_CHOICES, nargs="*")
     weight_decay: float = _setting(0.0, value="nonnegative_float")
     auxiliary: tuple[str, ...] = _setting((), metavar="DATASET")
+    reverse: bool = _setting(False)
     seed: int = _setting(0, value="nonnegative_int")
     device: str = _setting("cpu", shared=True)
     precision: str = _setting("auto", choices=PRECISIONS)

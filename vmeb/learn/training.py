@@ -202,8 +202,10 @@ def _prepare_data(
     if data is None:
         check_groups(dataset_groups(datasets), config)  # before the environments' minutes
         auxiliary = [open_dataset(path) for path in config.auxiliary]
-        data = load_with_auxiliary(datasets, auxiliary, config.r_c, progress=progress)
-    split = split_hops(data.groups, config)
+        data = load_with_auxiliary(
+            datasets, auxiliary, config.r_c, progress=progress, reverse=config.reverse
+        )
+    split = split_hops(data.groups, config, data.reverse_of)
     logger.info("hops: %s", {k: len(v) for k, v in split.items()})
     aux = is_auxiliary(data.groups)
     primary_train = split["train"][~aux[split["train"]]]

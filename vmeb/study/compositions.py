@@ -85,10 +85,7 @@ def composition_study(
     """
     keep = np.isin(data.groups, split.train_groups + split.test_groups)
     if not keep.all():  # compositions outside the index: neither train nor test
-        data = HopData(
-            data.environments.take(np.nonzero(keep)[0]), data.barriers[keep], data.groups[keep],
-            data.species,
-        )  # fmt: skip
+        data = data.take(np.nonzero(keep)[0])
     table = run_recipes(datasets, data, recipes, split.test_groups, seeds, out_dir, progress)
     table.insert(2, "label", [group_composition_label(g, data.species) for g in table["group"]])
     errors = group_errors(table, list(recipes))

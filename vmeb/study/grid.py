@@ -155,7 +155,7 @@ def run_recipe(
         return json.loads(done.read_text())
     start = time.perf_counter()
     result = train_model(datasets, config, out, data=data, progress=progress)
-    test = np.nonzero(np.isin(data.groups, config.test_groups))[0]
+    test = np.nonzero(np.isin(data.groups, config.test_groups) & data.forward)[0]
     trained = load_checkpoint(result.model_path)
     pred = trained.predict_environments(data.environments.take(test), batch_size=512)
     np.savez_compressed(out / "pred.npz", index=test, pred=pred)
@@ -186,7 +186,7 @@ def run_recipes(
         One row per test hop: ``hop`` (index into ``data``), ``group``, ``barrier`` (eV) and one
         column ``<name>/seed<s>`` of predictions (eV) per run.
     """
-    test = np.nonzero(np.isin(data.groups, list(test_groups)))[0]
+    test = np.nonzero(np.isin(data.groups, list(test_groups)) & data.forward)[0]
     if not len(test):
         raise VmebError(f"no hops of the test compositions {list(test_groups)}")
     table = pd.DataFrame({"hop": test, "group": data.groups[test], "barrier": data.barriers[test]})

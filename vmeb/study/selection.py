@@ -76,8 +76,7 @@ def random_choice(n: int, size: int, seed: int) -> np.ndarray:
 
 
 def _subset(data: HopData, keep: np.ndarray) -> HopData:
-    return HopData(data.environments.take(keep), data.barriers[keep], data.groups[keep],
-                   data.species)  # fmt: skip
+    return data.take(keep)
 
 
 def selection_study(
@@ -100,8 +99,8 @@ def selection_study(
     Returns:
         Rows ``strategy``, ``size``, ``seed``, ``test_mae`` (eV), ``val_mae`` (eV).
     """
-    pool = np.nonzero(np.isin(data.groups, split.train_groups))[0]
-    test = np.nonzero(np.isin(data.groups, split.test_groups))[0]
+    pool = np.nonzero(np.isin(data.groups, split.train_groups) & data.forward)[0]
+    test = np.nonzero(np.isin(data.groups, split.test_groups) & data.forward)[0]
     features = hop_features(_subset(data, pool), recipe.r_c, a)
     rows = []
     for size in sizes:
