@@ -76,8 +76,9 @@ def main(argv: list[str] | None = None) -> int:
         save_figure(heldout_distributions_figure(study, name),
                     args.output / f"fig3_distributions_{name}.png")  # fmt: skip
     print(markdown_table(study.errors))
-    trained_on = len(set(data.groups) & set(split.train_groups) - extra_groups)
-    print(f"train compositions with hops {trained_on} (+ {len(extra_groups)} extra groups), "
+    trained_on = len(set(data.groups) & set(split.train_groups))
+    only_extra = len(extra_groups - set(dataset.with_groups()["group"]))
+    print(f"train groups with hops {trained_on} ({only_extra} only in --extra-train), "
           f"test {len(split.test_groups)}, "
           f"{time.perf_counter() - start:.0f} s")  # fmt: skip
     return 0

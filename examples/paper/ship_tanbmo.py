@@ -66,7 +66,24 @@ def _reverse_text(config: dict) -> str:
     if not config.get("reverse"):
         return ""
     return (" Each training NEB also gives its reverse hop (the barrier back from the final "
-            "state), so the model trains on two barriers per NEB.")  # fmt: skip
+            "state): the model trains on two barriers per NEB.")  # fmt: skip
+
+
+def _csro_md(card: dict) -> str:
+    csro = card.get("csro_states")
+    if not csro:
+        return ""
+    rows = "\n".join(f"| {r['group']} | {r['md_step']} | {r['hops']} | {r['mae']:.4f} | "
+                     f"{r['ratio']:.2f} |" for r in csro["rows"])  # fmt: skip
+    return f"""
+## CSRO states (paper Fig. 4)
+
+{csro["protocol"]}
+
+| state | MC/MD step | hops | MAE (eV) | ratio to random |
+|---|---|---|---|---|
+{rows}
+"""
 
 
 def _curve_md(card: dict) -> str:
@@ -98,7 +115,7 @@ Model: `{card["kind"]}` ({card["description"]}), checkpoint `{card["checkpoint"]
 Species (channel order): {", ".join(card["species"])}. Trained on cubic lattice constants
 {low:.3f}-{high:.3f} Å (ideal BCC lattice sites; environments within {card["r_c"]} Å).
 {composition_range_text(card["composition_range"])}
-Training data: {card["training_data"]["description"]}{_reverse_text(card["recipe"])}
+Training data: {card["training_data"]["description"]}.{_reverse_text(card["recipe"])}
 
 Cite: {card["citation"]}
 
@@ -119,7 +136,7 @@ Trained by: `{card["command"]}`
 | composition (at.%) | test MAE (eV), mean over seeds |
 |---|---|
 {rows}
-{_curve_md(card)}
+{_csro_md(card)}{_curve_md(card)}
 Limits: barriers of the built-in Ta-Nb-Mo EAM (not DFT), climbing-image NEB in 250-atom cells on
 ideal lattice sites; species other than Ta, Nb, Mo are refused; relaxed or thermally displaced
 structures take the exact (slower) path and are extrapolation; other potentials are not modelled.
@@ -153,6 +170,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--learning-curve", type=Path, default=None,
                         help="summary.csv of examples/paper/learning_curve.py report (the "
                         "shipped recipe's rows go into the card)")  # fmt: skip
+    parser.add_argument("--csro", type=Path, default=None,
+                        help="csro_states.csv of examples/paper/fig4_csro.py for the shipped "
+                        "checkpoint (rows go into the card)")  # fmt: skip
     parser.add_argument("--name", default="tanbmo-eam")
     parser.add_argument("--description", default="")
     args = parser.parse_args(argv)
@@ -221,6 +241,15 @@ def main(argv: list[str] | None = None) -> int:
         "command": "python examples/paper/ship_tanbmo.py "
         + shlex.join(argv if argv is not None else sys.argv[1:]),
     }
+    if args.csro is not None:
+        card["csro_states"] = {
+            "protocol": (
+                "The shipped checkpoint on NEB barriers of equiatomic TaNbMo (a test "
+                "composition) in its random state and two hybrid MC/MD ordered states, none "
+                "trained on (examples/paper/fig4_csro.py, docs/paper_reproduction.md)"
+            ),
+            "rows": pd.read_csv(args.csro).to_dict("records"),
+        }
     if args.learning_curve is not None:
         card["learning_curve"] = _learning_curve(args.learning_curve)
     write_pretrained(args.name, run / "model.pt", card, _card_md(card))
