@@ -150,7 +150,9 @@ def _learning_curve(path: Path) -> dict:
     rows = summary[["mode", "round", "hops", "test_mae", "worst", "seeds"]].to_dict("records")
     return {
         "protocol": (
-            "Test MAE on the 9 unseen grid compositions of a type-map CNN trained on the hops "
+            "Test MAE on the 9 unseen grid compositions of the type-map CNN "
+            "(configs/tanbmo_cnn.yaml: the shipped network without reverse hops) trained on "
+            "the hops "
             "that active (ensemble uncertainty with diversity) or random selection labelled, "
             "by budget (docs/learning_curve.md, examples/paper/learning_curve.py)"
         ),
