@@ -40,20 +40,13 @@ from vmeb.study.grid import grid_split, markdown_table, run_recipe
 RESULT_FILE = "retrain.csv"
 
 
-def _subset(dataset: BarrierDataset, hops: pd.DataFrame) -> BarrierDataset:
-    """The dataset restricted to some hop rows (structures shared)."""
-    subset = BarrierDataset(dataset.root, dataset.header, hops.reset_index(drop=True))
-    subset._structures = dataset._structures
-    return subset
-
-
 def labelled_through(campaign: Path, dataset: BarrierDataset, r: int) -> BarrierDataset:
     """The campaign's labelled hops of the sites selected in rounds 0..r."""
     parts = [pd.read_csv(campaign / "rounds" / f"round_{k:02d}" / "selected.csv")
              for k in range(r + 1)]  # fmt: skip
     sites = pd.concat(parts)[["sample_id", "vacancy_index"]].astype({"sample_id": str})
     hops = dataset.hops.astype({"sample_id": str}).merge(sites, on=["sample_id", "vacancy_index"])
-    return _subset(dataset, hops)
+    return dataset.subset(hops)
 
 
 def _rounds(campaign: Path) -> list[int]:
@@ -70,7 +63,7 @@ def retrain(args: argparse.Namespace) -> int:
     test_all = open_dataset(args.test_dataset)
     groups = tuple(args.test_groups or grid_split(test_all, args.index).test_groups)
     grouped = test_all.with_groups(test_all.hops)
-    test = _subset(test_all, test_all.hops[grouped["group"].isin(groups).to_numpy()])
+    test = test_all.subset(test_all.hops[grouped["group"].isin(groups).to_numpy()])
     rounds = args.rounds or _rounds(campaign)
     config = resolve_train_config({"seed": args.seed}, args.recipe)
     config = dataclasses.replace(config, test_groups=groups, val_groups=())

@@ -113,9 +113,7 @@ def evaluate_test(
     if groups is not None:
         keep = {s for s in dataset.sample_ids() if dataset.group_of(s) in set(groups)}
         hops = hops[hops["sample_id"].isin(keep)]
-    subset = BarrierDataset(dataset.root, dataset.header, hops.reset_index(drop=True))
-    subset._structures = dataset._structures
-    table = predict_dataset(ensemble, subset, device=device)
+    table = predict_dataset(ensemble, dataset.subset(hops), device=device)
     errors = table["error"].abs()
     per_group = errors.groupby(table["group"]).mean()
     metrics = {

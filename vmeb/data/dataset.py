@@ -422,6 +422,12 @@ class BarrierDataset:
         atoms = self.structure(sample_id)
         return str(atoms.info.get("group") or atoms.get_chemical_formula())
 
+    def subset(self, hops: pd.DataFrame) -> BarrierDataset:
+        """The same dataset restricted to some of its hop rows (structures cache shared)."""
+        subset = BarrierDataset(self.root, self.header, hops.reset_index(drop=True))
+        subset._structures = self._structures
+        return subset
+
     def valid_hops(self) -> pd.DataFrame:
         """Rows usable for learning: status ok, finite positive barrier (`valid_mask`)."""
         return self.hops.loc[valid_mask(self.hops)].reset_index(drop=True)

@@ -75,10 +75,6 @@ def random_choice(n: int, size: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
 
 
-def _subset(data: HopData, keep: np.ndarray) -> HopData:
-    return data.take(keep)
-
-
 def selection_study(
     datasets: Sequence[BarrierDataset],
     data: HopData,
@@ -101,7 +97,7 @@ def selection_study(
     """
     pool = np.nonzero(np.isin(data.groups, split.train_groups) & data.forward)[0]
     test = np.nonzero(np.isin(data.groups, split.test_groups) & data.forward)[0]
-    features = hop_features(_subset(data, pool), recipe.r_c, a)
+    features = hop_features(data.take(pool), recipe.r_c, a)
     rows = []
     for size in sizes:
         for seed in seeds:
@@ -115,7 +111,7 @@ def selection_study(
                     chosen = pool[kmeans_choice(features, size, seed)]
                 else:
                     chosen = pool[random_choice(len(pool), size, seed)]
-                subset = _subset(data, np.concatenate([chosen, test]))
+                subset = data.take(np.concatenate([chosen, test]))
                 config = replace(recipe, seed=int(seed), test_groups=split.test_groups)
                 result = train_model(datasets, config, out, data=subset, progress=progress)
                 row = {
