@@ -53,6 +53,7 @@ from vmeb.learn.checkpoints import load_checkpoint
 from vmeb.learn.crossval import composition_folds, composition_scores, summarise_seeds
 from vmeb.learn.descriptors import assign_sites, template_symmetries
 from vmeb.learn.hops import HopData
+from vmeb.learn.kinds import get_kind
 from vmeb.learn.lattice_models import predict_occupancy_barriers
 from vmeb.learn.predictors import set_precision
 from vmeb.learn.settings import TrainConfig
@@ -312,7 +313,11 @@ def main(argv: list[str] | None = None) -> int:
         print(import_fpnnk([args.fpnnk], dataset_dir).table())
     dataset = open_dataset(dataset_dir)
     auxiliary = () if args.table else _auxiliary(args.models)  # the table scores DFT hops only
-    data = load_with_auxiliary([dataset], [open_dataset(p) for p in auxiliary], R_C)
+    window = max(
+        [get_kind(_config(m, 0, (), None).kind).window_half(_config(m, 0, (), None))
+         for m in args.models if (ROOT / "configs" / f"dft_{m}.yaml").is_file()] + [0]
+    )  # fmt: skip
+    data = load_with_auxiliary([dataset], [open_dataset(p) for p in auxiliary], R_C, window=window)
     _ONCE.env = data.environments
     primary = _primary(data)
     folds = {s: composition_folds(primary.groups, args.folds, s) for s in args.seeds}

@@ -25,6 +25,7 @@ import torch
 from vmeb.data.dataset import open_dataset
 from vmeb.files import save_figure
 from vmeb.learn.hops import load_hops
+from vmeb.learn.kinds import get_kind
 from vmeb.study.compositions import (
     composition_study,
     error_bars_figure,
@@ -66,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     if len(r_c) != 1:
         parser.error(f"the recipes use different r_c {sorted(r_c)}")
     reverse = any(config.reverse for config in recipes.values())  # split_hops: per recipe
-    data = load_hops([dataset, *extra], r_c.pop(), reverse=reverse)
+    window = max(get_kind(config.kind).window_half(config) for config in recipes.values())
+    data = load_hops([dataset, *extra], r_c.pop(), reverse=reverse, window=window)
     study = composition_study(
         [dataset, *extra], data, split, recipes, args.seeds, args.output / "runs", progress=False
     )

@@ -52,13 +52,15 @@ def tiny_linear():
 
 
 def test_every_registered_kind_loads_and_follows_the_protocol():
-    assert kind_names() == ("cnn", "nn", "lr", "mlp", "latcnn")
+    assert kind_names() == ("cnn", "nn", "lr", "mlp", "latcnn", "latfield")
     for name in kind_names():
         kind = get_kind(name)
         assert isinstance(kind, ModelKind) and kind.name == name
         assert get_kind(name) is kind  # one object per name
-    assert [n for n in kind_names() if not get_kind(n).uses_template] == ["cnn"]
-    assert [n for n in kind_names() if get_kind(n).autocast] == ["cnn", "latcnn"]
+    assert [n for n in kind_names() if not get_kind(n).uses_template] == ["cnn", "latfield"]
+    assert [n for n in kind_names() if get_kind(n).autocast] == ["cnn", "latcnn", "latfield"]
+    assert [n for n in kind_names() if get_kind(n).whole_lattice] == ["latfield"]
+    assert [n for n in kind_names() if get_kind(n).window_half(TrainConfig(kind=n))] == ["latfield"]
     assert [n for n in kind_names() if get_kind(n).permutes_sites] == ["nn", "mlp", "latcnn"]
     assert [n for n in kind_names() if not get_kind(n).iterative] == ["lr"]
     assert ModelConfig(kind="cnn", depth=2).paper_batch_size == 100

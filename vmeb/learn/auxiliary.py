@@ -52,6 +52,7 @@ def load_with_auxiliary(
     *,
     progress: bool = False,
     reverse: bool = False,
+    window: int = 0,
 ) -> HopData:
     """Hops of the primary datasets, then those of the auxiliary ones (groups ``aux:<group>``).
 
@@ -61,6 +62,7 @@ def load_with_auxiliary(
         r_c: Environment radius (Å).
         progress: Show tqdm bars while the environments are computed.
         reverse: Also the primary hops' reverse hops (`vmeb.learn.hops.load_hops`).
+        window: Lattice windows of this half width (`vmeb.learn.hops.load_hops`); 0: none.
 
     Returns:
         One `HopData` in the primary datasets' species order.
@@ -77,10 +79,10 @@ def load_with_auxiliary(
                 f"auxiliary dataset {dataset.root}: species {extra} are not in the primary "
                 f"data ({list(species)})"
             )
-    primary = load_hops(datasets, r_c, species, progress=progress, reverse=reverse)
+    primary = load_hops(datasets, r_c, species, progress=progress, reverse=reverse, window=window)
     if not auxiliary:
         return primary
-    aux = load_hops(auxiliary, r_c, species, progress=progress)
+    aux = load_hops(auxiliary, r_c, species, progress=progress, window=window)
     reverse_of = primary.reverse_of
     if reverse_of is not None:
         reverse_of = np.concatenate([reverse_of, np.full(len(aux.barriers), -1)])

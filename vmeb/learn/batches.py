@@ -41,6 +41,8 @@ class ModelInputs:
             sites, C species); for an LR with augmentation, averaged over the point group.
         perms: Site kinds only: [G, S] int64 site permutations of the hop's point group
             (`vmeb.learn.descriptors.template_symmetries`, G = 6).
+        windows: Lattice-field kind only: [H, W] int8 species on each hop's lattice window
+            (`vmeb.learn.field.hop_windows`).
     """
 
     kind: str
@@ -48,6 +50,7 @@ class ModelInputs:
     species: torch.Tensor | None = None
     descriptors: torch.Tensor | None = None
     perms: torch.Tensor | None = None
+    windows: torch.Tensor | None = None
 
 
 def operations(config: TrainConfig, kind: str) -> list[tuple[float, bool]]:

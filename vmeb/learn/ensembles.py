@@ -61,6 +61,7 @@ from vmeb.learn.environment import LocalEnvironments
 from vmeb.learn.forward import operation_outputs
 from vmeb.learn.hops import HopData, load_hops, split_hops
 from vmeb.learn.inference import predict_hops
+from vmeb.learn.kinds import get_kind
 from vmeb.learn.lattice import lattice_operation_predictions
 from vmeb.learn.settings import TrainConfig
 from vmeb.learn.training import check_resume, train_model
@@ -199,7 +200,10 @@ def train_ensemble(
         raise file_error(root, "already holds an ensemble (use resume or another directory)")
     root.mkdir(parents=True, exist_ok=True)
     if data is None:
-        data = load_hops(datasets, config.r_c, progress=progress, reverse=config.reverse)
+        window = get_kind(config.kind).window_half(config)
+        data = load_hops(
+            datasets, config.r_c, progress=progress, reverse=config.reverse, window=window
+        )
     paths, val_mae, tests, records = [], [], [], []
     for k in range(members):
         seed = member_seed(config, k)

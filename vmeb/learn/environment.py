@@ -54,11 +54,14 @@ class LocalEnvironments:
             moving atom on +x. Rows beyond each hop's atom count are 0.
         species: [H, M] int64 channel index in the given species order; -1 marks padding.
         atom_index: [H, M] int64 index of the atom in the sample; -1 marks padding.
+        window: [H, W] int8 species on each hop's lattice window in its canonical frame
+            (`vmeb.learn.field.hop_windows`, for the lattice-field kind), or None.
     """
 
     positions: np.ndarray
     species: np.ndarray
     atom_index: np.ndarray
+    window: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.positions.shape[0])
@@ -87,6 +90,7 @@ class LocalEnvironments:
             positions=self.positions[indices],
             species=self.species[indices],
             atom_index=self.atom_index[indices],
+            window=None if self.window is None else self.window[indices],
         )
 
     def padded(self, max_atoms: int) -> LocalEnvironments:
@@ -102,6 +106,7 @@ class LocalEnvironments:
                 positions=self.positions[:, :max_atoms],
                 species=self.species[:, :max_atoms],
                 atom_index=self.atom_index[:, :max_atoms],
+                window=self.window,
             )
         extra = max_atoms - self.max_atoms
         hops = len(self)
@@ -113,6 +118,7 @@ class LocalEnvironments:
             atom_index=np.concatenate(
                 [self.atom_index, np.full((hops, extra), -1, np.int64)], axis=1
             ),
+            window=self.window,
         )
 
 
@@ -132,10 +138,14 @@ def concatenate_environments(
         return _empty(max_atoms or 0)
     width = max(env.max_atoms for env in environments) if max_atoms is None else max_atoms
     padded = [env.padded(width) for env in environments]
+    windows = [env.window for env in padded]
+    if any(w is None for w in windows) and not all(w is None for w in windows):
+        raise VmebError("cannot stack environments with and without lattice windows")
     return LocalEnvironments(
         positions=np.concatenate([env.positions for env in padded]),
         species=np.concatenate([env.species for env in padded]),
         atom_index=np.concatenate([env.atom_index for env in padded]),
+        window=None if windows[0] is None else np.concatenate(windows),
     )
 
 

@@ -8,6 +8,7 @@ only ever train, and only beside their own forward hop.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -90,6 +91,7 @@ def load_hops(
     *,
     progress: bool = False,
     reverse: bool = False,
+    window: int = 0,
 ) -> HopData:
     """Valid hops of datasets with their environments (computed once per sample).
 
@@ -100,6 +102,8 @@ def load_hops(
         progress: Show a tqdm bar over the samples of each dataset.
         reverse: Also the reverse of every valid hop with a finite positive
             ``reverse_barrier`` (`reverse_hop_environments`), after all forward hops.
+        window: Also each hop's lattice window of this half width in cells
+            (`vmeb.learn.field.structure_windows`, the lattice-field kind); 0: none.
 
     Returns:
         The hops of all datasets, in dataset then table order (then the reverse hops, in the
@@ -114,15 +118,17 @@ def load_hops(
         for _, atoms, rows in dataset.iter_samples(progress=progress, desc=desc):
             ghosts = ghosted_cell(atoms, r_c)
             vacancy, moving = rows["vacancy_index"], rows["moving_index"]
-            envs.append(hop_environments(atoms, vacancy, moving, species, r_c, ghosts))
+            env = hop_environments(atoms, vacancy, moving, species, r_c, ghosts)
+            envs.append(_with_window(env, atoms, species, vacancy, moving, window, False))
             barriers.append(rows["barrier"].to_numpy(dtype=np.float64))
             groups.append(rows["group"].to_numpy(dtype=str))
             if reverse:
                 back = rows["reverse_barrier"].to_numpy(dtype=np.float64)
                 ok = np.isfinite(back) & (back > 0)
-                back_envs.append(reverse_hop_environments(
-                    atoms, vacancy[ok], moving[ok], species, r_c, ghosts
-                ))  # fmt: skip
+                env = reverse_hop_environments(atoms, vacancy[ok], moving[ok], species, r_c, ghosts)
+                back_envs.append(
+                    _with_window(env, atoms, species, vacancy[ok], moving[ok], window, True)
+                )
                 back_barriers.append(back[ok])
                 back_groups.append(groups[-1][ok])
                 back_of.append(count + np.nonzero(ok)[0])
@@ -142,6 +148,16 @@ def load_hops(
         species=species,
         reverse_of=reverse_of,
     )
+
+
+def _with_window(env, atoms, species, vacancy, moving, window: int, reverse: bool):
+    """``env`` with its hops' lattice windows attached (``window`` > 0), else as it is."""
+    if window <= 0:
+        return env
+    from vmeb.learn.field import structure_windows
+
+    windows = structure_windows(atoms, species, vacancy, moving, window, reverse)
+    return dataclasses.replace(env, window=windows)
 
 
 #: Groups listed by name in the error about an unknown group; more are counted.

@@ -60,6 +60,43 @@ def model_cutoff(trained: Any) -> float:
     return float(trained.r_c)
 
 
+def model_window(trained: Any) -> int:
+    """Half width (cells) of the lattice window a model reads per hop (0: environments only;
+    `vmeb.learn.kinds.base.ModelKind.window_half`)."""
+    kind = getattr(trained, "kind", None)
+    if kind is None:
+        return 0
+    from vmeb.learn.kinds import get_kind
+
+    return int(get_kind(kind).window_half(trained.train_config))
+
+
+def attach_windows(
+    trained: Any, atoms: Atoms, env: Any, vacancies: np.ndarray, moving: np.ndarray, fit=None
+) -> Any:
+    """``env`` with the hops' lattice windows a model needs (`model_window`), else as it is.
+
+    Args:
+        trained: The model.
+        atoms: The perfect structure (snapped onto its lattice unless ``fit`` is given).
+        env: The hops' environments.
+        vacancies: [H] vacancy atoms.
+        moving: [H] moving atoms.
+        fit: The structure's `vmeb.learn.lattice.LatticeFit` (reuse across chunks).
+    """
+    half = model_window(trained)
+    if half <= 0:
+        return env
+    import dataclasses
+
+    from vmeb.learn.field import hop_windows, snap_lattice, species_channel
+
+    fit = fit if fit is not None else snap_lattice(atoms)
+    channel = species_channel(atoms, trained.species)
+    windows = hop_windows(fit, channel, vacancies, moving, half)
+    return dataclasses.replace(env, window=windows)
+
+
 def check_species(atoms: Atoms, species: Sequence[str]) -> None:
     """Raise if ``atoms`` holds an element outside ``species`` (the model's channels).
 
@@ -283,6 +320,11 @@ def predict_hops(
     if ghosts is None or ghosts.cutoff < r_c:
         ghosts = ghosted_cell(atoms, r_c)
     out = np.empty(len(vacancies), dtype=np.float64)
+    fit = None
+    if model_window(trained) > 0:
+        from vmeb.learn.field import snap_lattice
+
+        fit = snap_lattice(atoms)
     with tqdm(total=len(vacancies), unit="hop", disable=not progress, desc="barriers") as bar:
         for start in range(0, len(vacancies), chunk_hops):
             stop = min(start + chunk_hops, len(vacancies))
@@ -293,6 +335,9 @@ def predict_hops(
                 trained.species,
                 r_c=r_c,
                 ghosts=ghosts,
+            )
+            env = attach_windows(
+                trained, atoms, env, vacancies[start:stop], moving[start:stop], fit
             )
             out[start:stop] = trained.predict_environments(
                 env, batch_size=batch_size, device=device

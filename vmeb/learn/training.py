@@ -203,8 +203,9 @@ def _prepare_data(
         check_groups(dataset_groups(datasets), config)  # before the environments' minutes
         auxiliary = [open_dataset(path) for path in config.auxiliary]
         data = load_with_auxiliary(
-            datasets, auxiliary, config.r_c, progress=progress, reverse=config.reverse
-        )
+            datasets, auxiliary, config.r_c, progress=progress, reverse=config.reverse,
+            window=get_kind(config.kind).window_half(config),
+        )  # fmt: skip
     split = split_hops(data.groups, config, data.reverse_of)
     logger.info("hops: %s", {k: len(v) for k, v in split.items()})
     aux = is_auxiliary(data.groups)

@@ -69,24 +69,44 @@ class ModelBarrierProvider:
     """
 
     def __init__(self, trained: Any, atoms: Atoms, batch_size: int = 256, device: str = "cpu"):
-        from vmeb.learn.inference import check_ranges, check_species, model_cutoff
+        from vmeb.learn.inference import check_ranges, check_species, model_cutoff, model_window
 
         check_species(atoms, trained.species)
         check_ranges(atoms, trained)
         self.trained = trained
         self.batch_size = batch_size
         self.device = device
-        self._ghosts = ghosted_cell(atoms, model_cutoff(trained))
+        self._window = model_window(trained)
+        self._fit = None
+        if self._window > 0:  # a lattice-window model: the sites never move, only species
+            from vmeb.learn.field import snap_lattice
+
+            self._fit = snap_lattice(atoms)
+            from ase.data import atomic_numbers
+
+            self._channel = np.full(119, -1, dtype=np.int64)  # atomic number -> species index
+            self._channel[[atomic_numbers[s] for s in trained.species]] = np.arange(
+                len(trained.species)
+            )
+        else:
+            self._ghosts = ghosted_cell(atoms, model_cutoff(trained))
 
     def __call__(self, atoms: Atoms, vacancy_index: int, moving_indices: np.ndarray) -> np.ndarray:
         """[8] predicted barriers (eV) of the hops into ``vacancy_index``."""
         from vmeb.learn.inference import predict_hops
 
         moving = np.asarray(moving_indices, dtype=np.int64)
+        vacancy = np.full(len(moving), int(vacancy_index))
+        if self._fit is not None:
+            from vmeb.learn.field import hop_windows, window_barriers
+
+            channel = self._channel[atoms.numbers]
+            windows = hop_windows(self._fit, channel, vacancy, moving, self._window)
+            return window_barriers(self.trained, windows, self.batch_size, self.device)
         return predict_hops(
             self.trained,
             atoms,
-            np.full(len(moving), int(vacancy_index)),
+            vacancy,
             moving,
             ghosts=self._ghosts,
             batch_size=self.batch_size,

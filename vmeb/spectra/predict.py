@@ -33,7 +33,13 @@ from tqdm.auto import tqdm
 from vmeb.errors import SiteIndexError, VmebError
 from vmeb.learn.ensembles import DeepEnsemble, EnsembleRecorder
 from vmeb.learn.environment import hop_environments
-from vmeb.learn.inference import check_ranges, check_species, model_cutoff
+from vmeb.learn.inference import (
+    attach_windows,
+    check_ranges,
+    check_species,
+    model_cutoff,
+    model_window,
+)
 from vmeb.learn.lattice import (
     DEFAULT_LATTICE_TOLERANCE,
     HopGeometry,
@@ -136,13 +142,24 @@ def predict_barriers(
         raise VmebError(f"chunk size must be positive, got {chunk_sites}")
     if path not in PATHS:
         raise VmebError(f"prediction path {path!r}: choose one of {list(PATHS)}")
-    setup = None if path == "exact" else _lattice_setup(trained, atoms, lattice_tolerance, path)
+    windowed = model_window(trained) > 0
+    if windowed:
+        field = _field_setup(trained, atoms, sites, lattice_tolerance, path, device, progress)
+        if field is not None:
+            return _field_table(atoms, sites, *field)
+    exact = path == "exact" or windowed  # a window model's per-hop path
+    setup = None if exact else _lattice_setup(trained, atoms, lattice_tolerance, path)
     barriers = np.empty(8 * len(sites), dtype=np.float64)
     moving = np.empty(8 * len(sites), dtype=np.int64)
     run = _lattice_chunk if setup is not None else _exact_chunk
     if setup is None:
         r_c = model_cutoff(trained)
-        context: Any = (ghosted_cell(atoms, r_c), r_c)
+        fit = None
+        if model_window(trained) > 0:
+            from vmeb.learn.field import snap_lattice
+
+            fit = snap_lattice(atoms)
+        context: Any = (ghosted_cell(atoms, r_c), r_c, fit)
     else:
         context = setup
     with tqdm(total=8 * len(sites), unit="hop", disable=not progress, desc="barriers") as bar:
@@ -208,14 +225,61 @@ def _lattice_setup(
     return fit, geometry, channel
 
 
+#: The whole-lattice path runs when at least this fraction of the sites is asked for (a pass
+#: costs the same for one site as for all; fewer sites take the per-hop windows).
+FIELD_MIN_FRACTION = 1 / 256
+
+
+def _field_setup(trained, atoms, sites, tolerance, path, device, progress):
+    """(fit, [N, 8] barriers) by whole-lattice passes (`vmeb.learn.field`), or None for the
+    per-hop path: off-lattice (``path="lattice"`` raises), fewer than 2 L + 1 cells along an
+    axis, or few sites."""
+    from vmeb.learn.field import field_site_barriers, species_channel
+
+    if path == "exact":
+        return None
+    try:
+        fit = fit_bcc_lattice(atoms, tolerance)
+    except NotOnLattice as exc:
+        if path == "lattice":
+            raise
+        logger.info("exact path: structure not on-lattice within %g Å (%s)", tolerance, exc)
+        return None
+    half = model_window(trained)
+    small = int((fit.dims // 2).min()) < 2 * half + 1
+    if small or len(sites) < FIELD_MIN_FRACTION * len(atoms):
+        if path == "lattice" and small:
+            raise VmebError(
+                f"lattice path of this model needs at least {2 * half + 1} cells per axis"
+            )
+        logger.info("per-hop windows: %s", "sample too small" if small else "few sites")
+        return None
+    channel = species_channel(atoms, trained.species)
+    barriers = field_site_barriers(trained, fit, channel, device=device, progress=progress)
+    return fit, barriers
+
+
+def _field_table(atoms, sites, fit, barriers) -> pd.DataFrame:
+    """The hop table of sites from whole-lattice barriers [N, 8] (neighbours by atom index)."""
+    from vmeb.learn.lattice import DIRECTIONS
+
+    moving = fit.lookup(fit.coords[sites][:, None, :] + DIRECTIONS[None])  # [K, 8]
+    order = np.argsort(moving, axis=1, kind="stable")
+    mov = np.take_along_axis(moving, order, axis=1).reshape(-1)
+    values = np.take_along_axis(barriers[sites], order, axis=1).reshape(-1)
+    logger.info("predicted %d barriers at %d sites (lattice path)", len(values), len(sites))
+    return _hop_table(atoms, sites, mov, values, "lattice")
+
+
 def _exact_chunk(trained, atoms, chunk, context, *, batch_size, device):
     """(moving [8K], barriers [8K]) of K sites from hop environments (paper Eq. 1 path)."""
-    ghosts, r_c = context
+    ghosts, r_c, fit = context
     neighbours, _ = first_neighbours(atoms, chunk, 8, ghosts=ghosts)
     neighbours = np.sort(neighbours, axis=1)  # canonical order, not tie-broken by distance
     vac = np.repeat(chunk, 8)
     mov = neighbours.reshape(-1)
     env = hop_environments(atoms, vac, mov, trained.species, r_c=r_c, ghosts=ghosts)
+    env = attach_windows(trained, atoms, env, vac, mov, fit)
     return mov, trained.predict_environments(env, batch_size=batch_size, device=device)
 
 

@@ -27,6 +27,7 @@ KINDS: dict[str, Any] = {
     "lr": "vmeb.learn.kinds.lr:SiteLinearKind",
     "mlp": "vmeb.learn.kinds.mlp:SiteMLPKind",
     "latcnn": "vmeb.learn.kinds.latcnn:TypeMapKind",
+    "latfield": "vmeb.learn.kinds.latfield:LatticeFieldKind",
 }
 
 #: Kind objects made so far (one instance per name).

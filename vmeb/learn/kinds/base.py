@@ -54,6 +54,8 @@ class ModelKind:
         autocast: The forward pass may run under bf16 autocast (convolutional kinds).
         element_features: The kind takes ``element_features``.
         iterative: Trained by epochs; False: fitted in closed form by `fit`.
+        whole_lattice: Predicts a whole on-lattice sample by lattice passes
+            (`vmeb.learn.field.field_site_barriers`) instead of per-hop occupancies.
     """
 
     name: str = ""
@@ -62,6 +64,7 @@ class ModelKind:
     autocast: bool = False
     element_features: bool = False
     iterative: bool = True
+    whole_lattice: bool = False
 
     def build(
         self,
@@ -81,6 +84,11 @@ class ModelKind:
             features: [C, F] element properties (``config.element_features``), or None.
         """
         raise NotImplementedError
+
+    def window_half(self, config: TrainConfig) -> int:
+        """Half width (cells) of the lattice window each hop needs (`vmeb.learn.field`);
+        0: the kind reads hop environments only."""
+        return 0
 
     def default_batch_size(self, config: ModelConfig) -> int:
         """Mini-batch size when ``batch_size`` is not given."""
