@@ -140,6 +140,7 @@ Trained by: `{card["command"]}`
 Limits: barriers of the built-in Ta-Nb-Mo EAM (not DFT), climbing-image NEB in 250-atom cells on
 ideal lattice sites; species other than Ta, Nb, Mo are refused; relaxed or thermally displaced
 structures take the exact (slower) path and are extrapolation; other potentials are not modelled.
+{card.get("note", "")}
 """
 
 
@@ -151,8 +152,8 @@ def _learning_curve(path: Path) -> dict:
     return {
         "protocol": (
             "Test MAE on the 9 unseen grid compositions of the type-map CNN "
-            "(configs/tanbmo_cnn.yaml: the shipped network without reverse hops) trained on "
-            "the hops "
+            "(configs/tanbmo_cnn.yaml, the architecture shipped before 2026-12-06, without "
+            "reverse hops) trained on the hops "
             "that active (ensemble uncertainty with diversity) or random selection labelled, "
             "by budget (docs/learning_curve.md, examples/paper/learning_curve.py)"
         ),
@@ -175,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--csro", type=Path, default=None,
                         help="csro_states.csv of examples/paper/fig4_csro.py for the shipped "
                         "checkpoint (rows go into the card)")  # fmt: skip
+    parser.add_argument("--note", default="", help="a sentence added to the card's limits")
     parser.add_argument("--name", default="tanbmo-eam")
     parser.add_argument("--description", default="")
     args = parser.parse_args(argv)
@@ -243,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
         "command": "python examples/paper/ship_tanbmo.py "
         + shlex.join(argv if argv is not None else sys.argv[1:]),
     }
+    if args.note:
+        card["note"] = args.note
     if args.csro is not None:
         card["csro_states"] = {
             "protocol": (

@@ -46,6 +46,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_ATTEMPT_FREQUENCY,
         help="attempt frequency nu (1/s)",
     )
+    parser.add_argument(
+        "--walkers",
+        type=common.positive_int,
+        default=None,
+        help="independent vacancy walkers run as one batch (default 16 for a lattice-window "
+        "model, kind latfield; only such models); --steps is then the jumps of all walkers",
+    )
+    parser.add_argument(
+        "--resume",
+        type=common.existing_file,
+        default=None,
+        help="state.npz of an earlier walker run of the same model and structure: go on "
+        "from it to --steps",
+    )
     parser.add_argument("--format", choices=FORMATS, default=None, help="structure file format")
     common.add_species(parser, legacy_spaces=True)
     common.add_model_work(parser)
@@ -69,6 +83,15 @@ def run(args: argparse.Namespace) -> int:
     config = KMCConfig(args.temperature, args.steps, args.attempt_frequency)
     trained = load_model(args.model, args.device, args.precision)
     atoms = read_structure(args.structure, args.format, args.species)
+    from vmeb.learn.inference import model_window
+
+    if model_window(trained) > 0:
+        return _run_walkers(args, trained, atoms)
+    if args.walkers is not None or args.resume is not None:
+        raise VmebError(
+            f"--walkers and --resume need a lattice-window model (kind latfield), not "
+            f"{getattr(trained, 'kind', type(trained).__name__)!r}"
+        )
     rng = np.random.default_rng(args.seed)
     vacancy = int(rng.integers(len(atoms))) if args.vacancy is None else args.vacancy
     try:
@@ -102,5 +125,58 @@ def run(args: argparse.Namespace) -> int:
     sys.stdout.write(
         f"{config.steps} jumps in {result.total_time:.4e} s at {config.temperature} K "
         f"-> {args.output}\n"
+    )
+    return 0
+
+
+def _run_walkers(args: argparse.Namespace, trained, atoms) -> int:
+    """``vmeb kmc`` with batched walkers (`vmeb.spectra.walkers`): summary.json, state.npz."""
+    import numpy as np
+
+    from vmeb.errors import VmebError, file_error
+    from vmeb.files import staged_output, write_json
+    from vmeb.learn.field import snap_lattice
+    from vmeb.spectra.walkers import (
+        WalkerConfig,
+        WindowModelBarriers,
+        load_state,
+        run_walkers,
+        save_state,
+    )
+
+    walkers = args.walkers or 16
+    state, rng = None, np.random.default_rng(args.seed)
+    if args.resume is not None:
+        state, rng = load_state(args.resume)
+        if state.species.shape[1] != len(atoms):
+            raise file_error(args.resume, f"holds {state.species.shape[1]} sites, not {len(atoms)}")
+        walkers = len(state.vacancy)
+    steps = -(-args.steps // walkers)  # per walker
+    try:
+        config = WalkerConfig(args.temperature, steps, walkers, args.attempt_frequency)
+        fit = snap_lattice(atoms)
+        source = WindowModelBarriers(trained, fit, batch_size=args.batch_size or 1024,
+                                     device=args.device)  # fmt: skip
+        state, summary = run_walkers(atoms, trained.species, source, config, rng, state=state,
+                                     progress=not args.no_progress, fit=fit)  # fmt: skip
+    except VmebError as exc:
+        raise file_error(args.structure, str(exc)) from None
+    with staged_output(args.output) as staging:
+        record = {
+            "model": str(args.model),
+            "structure": str(args.structure),
+            "temperature_K": args.temperature,
+            "attempt_frequency_per_s": args.attempt_frequency,
+            "seed": args.seed,
+            "total_steps": int(state.step * walkers),
+            **summary,
+            "cache_hit_rate": source.hit_rate,
+        }
+        write_json(staging / "summary.json", record)
+        save_state(state, rng, staging / "state.npz")
+    f = ", ".join(f"{k} {v:.3f}" for k, v in summary["correlation_factor"].items())
+    sys.stdout.write(
+        f"{state.step * walkers} jumps of {walkers} walkers at {args.temperature} K "
+        f"({summary['steps_per_second']:.0f} steps/s); correlation factors {f} -> {args.output}\n"
     )
     return 0

@@ -45,6 +45,8 @@ logger = logging.getLogger(__name__)
 SNAP_TOLERANCE = 0.5
 #: The six axis permutations that keep (1, 1, 1): the hop's point group in the canonical frame.
 AXIS_PERMUTATIONS: tuple[tuple[int, int, int], ...] = tuple(permutations(range(3)))
+#: Window batches of `window_barriers` are padded to multiples of this many hops.
+_BATCH_QUANTUM = 128
 #: Hops whose windows are gathered at once.
 _WINDOW_CHUNK = 4096
 
@@ -176,12 +178,19 @@ def window_barriers(
     from vmeb.learn.batches import ModelInputs
     from vmeb.learn.forward import predict_inputs
 
+    count = len(windows)
+    if count == 0:
+        return np.zeros(0)
+    # padded to a multiple of the batch quantum: oneDNN builds its convolution kernels per input
+    # shape, which costs more than the convolution of a few hundred windows
+    padded = -(-count // _BATCH_QUANTUM) * _BATCH_QUANTUM
+    windows = np.concatenate([windows, np.repeat(windows[:1], padded - count, axis=0)])
     inputs = ModelInputs(kind=trained.kind, windows=torch.as_tensor(windows))
     config = trained.train_config
     return predict_inputs(
-        trained.model, inputs, np.arange(len(windows)), len(trained.species), config,
-        batch_size, device,
-    )  # fmt: skip
+        trained.model, inputs, np.arange(padded), len(trained.species), config,
+        max(batch_size, _BATCH_QUANTUM) // _BATCH_QUANTUM * _BATCH_QUANTUM, device,
+    )[:count]  # fmt: skip
 
 
 def onehot_windows(windows: torch.Tensor, n_species: int, half: int) -> torch.Tensor:

@@ -1,0 +1,150 @@
+"""Batched vacancy walkers: Compaan-Haven, the vacancy diffusivity, a brute-force random alloy,
+checkpoints, and the cached window-model barriers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from ase.build import bulk
+from ase.neighborlist import neighbor_list
+
+from vmeb.learn.checkpoints import model_from_record, model_record
+from vmeb.learn.field_model import LatticeFieldNet
+from vmeb.learn.lattice import fit_bcc_lattice
+from vmeb.learn.models import LatticeModel
+from vmeb.learn.settings import TrainConfig
+from vmeb.spectra.kmc import BOLTZMANN_EV_K, ModelBarrierProvider
+from vmeb.spectra.walkers import (
+    BCC_CORRELATION_FACTOR,
+    ConstantBarriers,
+    WalkerConfig,
+    WindowModelBarriers,
+    load_state,
+    run_walkers,
+    save_state,
+)
+from vmeb.testing import SPECIES, random_alloy
+
+NU = 1.0e13
+
+
+def test_pure_metal_compaan_haven_and_vacancy_diffusivity():
+    """All barriers equal: f = 0.7272, D_v = nu a^2 exp(-E/kT), D* = f D_v / N."""
+    a, energy, temperature = 3.30, 1.0, 1000.0
+    atoms = bulk("Ta", "bcc", a=a, cubic=True).repeat(8)
+    config = WalkerConfig(temperature=temperature, steps=3000, walkers=32)
+    _, summary = run_walkers(
+        atoms, ["Ta"], ConstantBarriers([energy]), config, np.random.default_rng(0)
+    )
+    f, f_err = summary["correlation_factor"]["Ta"], summary["correlation_factor_error"]["Ta"]
+    assert 0 < f_err < 0.01
+    assert abs(f - BCC_CORRELATION_FACTOR) < 3 * f_err + 0.002
+    d_v = NU * a**2 * np.exp(-energy / (BOLTZMANN_EV_K * temperature))
+    assert abs(summary["vacancy_diffusivity"] - d_v) < 3 * summary["vacancy_diffusivity_error"]
+    d_star = summary["tracer_diffusivity"]["Ta"]
+    expected = BCC_CORRELATION_FACTOR * d_v / len(atoms)
+    assert abs(d_star - expected) < 3 * summary["tracer_diffusivity_error"]["Ta"] + 0.02 * expected
+
+
+def _brute_force(atoms, barriers, temperature, steps, rng):
+    """An independent single-vacancy KMC (ASE neighbour list, plain loop): per-species
+    sums of squared tracer displacements and of jumps."""
+    a = atoms.cell[0, 0] / round(atoms.cell[0, 0] / 3.3)  # cubic cell edge
+    i, j, d = neighbor_list("ijD", atoms, 0.5 * (np.sqrt(3) / 2 + 1) * a)
+    neighbours = [[] for _ in range(len(atoms))]
+    for a, b, vec in zip(i, j, d, strict=True):
+        neighbours[a].append((b, vec))
+    species = np.array([SPECIES.index(s) for s in atoms.get_chemical_symbols()])
+    occupant = np.arange(len(atoms))
+    disp = np.zeros((len(atoms), 3))
+    jumps = np.zeros(len(atoms))
+    vacancy = int(rng.integers(len(atoms)))
+    removed = vacancy
+    beta = 1 / (BOLTZMANN_EV_K * temperature)
+    for _ in range(steps):
+        options = neighbours[vacancy]
+        rates = np.array([np.exp(-beta * barriers[species[b]]) for b, _ in options])
+        k = int(np.searchsorted(np.cumsum(rates), rng.random() * rates.sum()))
+        site, vec = options[min(k, len(options) - 1)]
+        atom = occupant[site]
+        disp[atom] -= vec
+        jumps[atom] += 1
+        species[vacancy], species[site] = species[site], species[vacancy]
+        occupant[vacancy], occupant[site] = atom, occupant[vacancy]
+        vacancy = site
+    start = np.array([SPECIES.index(s) for s in atoms.get_chemical_symbols()])
+    keep = np.arange(len(atoms)) != removed
+    out = {}
+    for c in range(2):
+        mask = keep & (start == c)
+        out[c] = (np.sum(disp[mask] ** 2), jumps[mask].sum())
+    return out
+
+
+def test_random_binary_correlation_factors_match_a_brute_force_kmc():
+    """Species-dependent constant barriers in a random binary: per-species correlation factors
+    of the batched walkers agree with an independent plain-loop KMC."""
+    rng = np.random.default_rng(5)
+    atoms = bulk("Ta", "bcc", a=3.3, cubic=True).repeat(4)
+    atoms.set_chemical_symbols(rng.choice(SPECIES[:2], size=len(atoms)))
+    barriers, temperature = [0.9, 1.1], 1200.0
+    config = WalkerConfig(temperature=temperature, steps=2000, walkers=24)
+    _, summary = run_walkers(
+        atoms, SPECIES[:2], ConstantBarriers(barriers), config, np.random.default_rng(1)
+    )
+    sums = {0: [], 1: []}
+    brute_rng = np.random.default_rng(2)
+    for _ in range(24):
+        for c, value in _brute_force(atoms, barriers, temperature, 2000, brute_rng).items():
+            sums[c].append(value)
+    jump = 3.3 * np.sqrt(3) / 2
+    for c, symbol in enumerate(SPECIES[:2]):
+        r2, n = np.array(sums[c]).T
+        per_run = r2 / (jump**2 * n)
+        reference, ref_err = per_run.mean(), per_run.std(ddof=1) / np.sqrt(len(per_run))
+        f, f_err = (
+            summary["correlation_factor"][symbol],
+            summary["correlation_factor_error"][symbol],
+        )
+        assert abs(f - reference) < 3 * np.hypot(f_err, ref_err)
+    # the species with the lower barrier jumps more often
+    assert summary["jumps"][SPECIES[0]] > summary["jumps"][SPECIES[1]]
+
+
+def test_a_checkpointed_run_continues_exactly(tmp_path):
+    atoms = random_alloy(3, 4)
+    source = ConstantBarriers([0.8, 1.0, 1.2])
+    rng = np.random.default_rng(3)
+    full, _ = run_walkers(atoms, SPECIES, source, WalkerConfig(900.0, 60, 4), rng)
+    rng = np.random.default_rng(3)
+    half, _ = run_walkers(atoms, SPECIES, source, WalkerConfig(900.0, 30, 4), rng)
+    save_state(half, rng, tmp_path / "state.npz")
+    state, rng2 = load_state(tmp_path / "state.npz")
+    resumed, _ = run_walkers(atoms, SPECIES, source, WalkerConfig(900.0, 60, 4), rng2, state=state)
+    for name in ("species", "vacancy", "displacement", "time", "jumps"):
+        np.testing.assert_array_equal(getattr(resumed, name), getattr(full, name))
+
+
+def test_window_model_barriers_equal_the_per_hop_provider_and_cache_back_jumps():
+    torch.manual_seed(0)
+    model = LatticeModel(LatticeFieldNet(3, 2, 4, (8,)))
+    model.set_target_normalisation(1.0, 0.2)
+    config = TrainConfig(kind="latfield", depth=2, filters=4, hidden=(8,), precision="fp32")
+    trained = model_from_record(model_record(model, config, tuple(SPECIES), None))
+    atoms = random_alloy(5, 6)
+    fit = fit_bcc_lattice(atoms)
+    source = WindowModelBarriers(trained, fit)
+    species = np.array([[SPECIES.index(s) for s in atoms.get_chemical_symbols()]] * 2)
+    vacancy = np.array([3, 40])
+    from vmeb.spectra.walkers import lattice_tables
+
+    neighbours, _ = lattice_tables(fit)
+    got = source(species, vacancy, neighbours[vacancy])
+    provider = ModelBarrierProvider(trained, atoms)
+    for w, site in enumerate(vacancy):
+        expected = provider(atoms, int(site), neighbours[site])
+        np.testing.assert_allclose(got[w], expected, atol=1e-5)
+    again = source(species, vacancy, neighbours[vacancy])
+    np.testing.assert_array_equal(again, got)
+    assert source.hit_rate == pytest.approx(0.5)

@@ -1,0 +1,461 @@
+"""Kinetic Monte Carlo of many independent vacancy walkers on a BCC lattice, batched.
+
+Each walker is its own copy of the sample with one vacancy. All walkers step together: the 8
+barriers out of every walker's vacancy come from one batched call of a barrier source, then each
+walker makes one residence-time (BKL) jump on its own clock. Sites never move (the lattice is
+fitted once, `vmeb.learn.lattice.fit_bcc_lattice`); species move with the jumps. Independent
+walkers give the statistical errors of the diffusivities directly.
+
+Observables, per walker and then as mean and standard error over walkers:
+
+- tracer diffusivity of species s: ``D*_s = sum_{a in s} |r_a|^2 / (6 N_s t)`` (Å^2/s; one
+  vacancy in N sites, so these are diffusivities at vacancy site fraction 1/N);
+- vacancy diffusivity ``D_v = |R_v|^2 / (6 t)``;
+- tracer correlation factor of species s: ``f_s = sum_{a in s} |r_a|^2 / (lambda^2 sum_{a in s}
+  n_a)``, n_a the jumps of atom a and lambda the first-neighbour distance (0.7272 for a pure BCC
+  metal, Compaan & Haven);
+- jumps per moving species and per barrier bin.
+
+For a pure metal with barrier E: ``D_v = nu a^2 exp(-E / k_B T)`` (8 jumps of length
+sqrt(3) a / 2) and ``D* = f D_v / N``; `tests/spectra/test_walkers.py` checks both.
+
+Barrier sources: `ConstantBarriers` (a barrier per moving species; validation) and
+`WindowModelBarriers` (a lattice-window model, `vmeb.learn.field`, with a cache keyed on each
+hop's window: a back-jump finds its barrier there).
+
+Reference: A. B. Bortz, M. H. Kalos, J. L. Lebowitz, J. Comput. Phys. 17, 10 (1975); K. Compaan,
+Y. Haven, Trans. Faraday Soc. 52, 786 (1956).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+from ase import Atoms
+from tqdm.auto import tqdm
+
+from vmeb.errors import VmebError
+from vmeb.learn.lattice import DIRECTIONS, LatticeFit, fit_bcc_lattice
+from vmeb.spectra.kmc import BOLTZMANN_EV_K, DEFAULT_ATTEMPT_FREQUENCY
+
+logger = logging.getLogger(__name__)
+
+#: Compaan & Haven's tracer correlation factor of the vacancy mechanism in BCC.
+BCC_CORRELATION_FACTOR = 0.7272
+
+
+class WalkerBarriers(Protocol):
+    """Barriers of the 8 hops out of each walker's vacancy.
+
+    Called as ``source(species, vacancy, moving)`` with ``species`` [W, N] species index per site
+    (the vacancy's site holds the removed atom's species, never a barrier's input), ``vacancy``
+    [W] vacancy sites and ``moving`` [W, 8] the neighbouring sites; returns [W, 8] barriers (eV).
+    """
+
+    def __call__(
+        self, species: np.ndarray, vacancy: np.ndarray, moving: np.ndarray
+    ) -> np.ndarray: ...  # fmt: skip
+
+
+class ConstantBarriers:
+    """A barrier per moving species (eV), whatever the environment.
+
+    Args:
+        barriers: [C] barrier of a jump by species c.
+    """
+
+    def __init__(self, barriers: Sequence[float]):
+        self.barriers = np.asarray(barriers, dtype=np.float64)
+
+    def __call__(self, species: np.ndarray, vacancy: np.ndarray, moving: np.ndarray) -> np.ndarray:
+        rows = np.arange(len(species))[:, None]
+        return self.barriers[species[rows, moving]]
+
+
+class WindowModelBarriers:
+    """Barriers of a lattice-window model (kind ``latfield``), cached on each hop's window.
+
+    Args:
+        trained: The `vmeb.learn.checkpoints.TrainedModel`.
+        fit: The sample's lattice.
+        batch_size: Hops per model batch.
+        device: Torch device.
+        cache_size: Windows kept (the cache is emptied when it is full).
+    """
+
+    def __init__(
+        self,
+        trained: Any,
+        fit: LatticeFit,
+        batch_size: int = 1024,
+        device: str = "cpu",
+        cache_size: int = 2_000_000,
+    ):
+        from vmeb.learn.inference import model_window
+
+        self.half = model_window(trained)
+        if self.half <= 0:
+            raise VmebError(
+                f"batched walkers need a lattice-window model (kind latfield), not {trained.kind!r}"
+            )
+        self.trained, self.fit = trained, fit
+        self.batch_size, self.device, self.cache_size = batch_size, device, cache_size
+        self.cache: dict[bytes, float] = {}
+        self._tables()
+        self.hits = self.misses = 0
+
+    def _tables(self) -> None:
+        """Site -> (sublattice, cell) and the cell grid's site index, once per lattice."""
+        from vmeb.learn.field import lattice_grid
+
+        fit = self.fit
+        self.grid, cells = lattice_grid(fit)  # [2, n0, n1, n2] site on each corner / body
+        self.cells = np.array(cells)
+        wrapped = np.mod(fit.coords, fit.dims)
+        self.site_sub = wrapped[:, 0] % 2
+        self.site_cell = wrapped // 2
+        self.neighbours = fit.lookup(fit.coords[:, None, :] + DIRECTIONS[None])
+        h = self.half
+        up = np.arange(1, 2 * h + 2)  # block positions of k = -h..h (block spans +-(h + 1))
+        # per axis, the block positions of the window's corner-role and body-role sites
+        self._positions = {
+            ("corner", 1, 0): up, ("corner", -1, 0): up[::-1],
+            ("body", 1, 0): up, ("body", -1, 0): up[::-1] - 1,
+            ("corner", 1, 1): up, ("corner", -1, 1): up[::-1],
+            ("body", 1, 1): up + 1, ("body", -1, 1): up[::-1],
+        }  # fmt: skip
+
+    def windows(self, species: np.ndarray, vacancy: np.ndarray, moving: np.ndarray) -> np.ndarray:
+        """[W * 8, Wn] int8 windows of every walker's 8 hops (those of
+        `vmeb.learn.field.hop_windows` with per-walker species), ``moving`` the vacancies'
+        neighbours in `DIRECTIONS` order.
+
+        One block of ``(2 h + 3)^3`` cells is gathered per walker; the 8 windows are its
+        flips (a body-site vacancy reads the corner sublattice as its window's body sites).
+        """
+        if not np.array_equal(moving, self.neighbours[vacancy]):
+            raise VmebError("walker hops must be the vacancies' neighbours in DIRECTIONS order")
+        h, count = self.half, len(vacancy)
+        reach = np.arange(-(h + 1), h + 2)
+        cell = self.site_cell[vacancy]
+        index = [(cell[:, a, None] + reach[None]) % self.cells[a] for a in range(3)]
+        sites = self.grid[:, index[0][:, :, None, None], index[1][:, None, :, None],
+                          index[2][:, None, None, :]].transpose(1, 0, 2, 3, 4)  # fmt: skip
+        block = species[np.arange(count)[:, None, None, None, None], sites]
+        block = np.where(sites == vacancy[:, None, None, None, None], -1, block).astype(np.int8)
+        sub = self.site_sub[vacancy]
+        size = (2 * h + 1) ** 3
+        out = np.empty((count, len(DIRECTIONS), 2 * size), dtype=np.int8)
+        for v_sub in (0, 1):
+            rows = np.nonzero(sub == v_sub)[0]
+            if not len(rows):
+                continue
+            own, other = block[rows, v_sub], block[rows, 1 - v_sub]
+            for k, signs in enumerate(DIRECTIONS):
+                for part, role, source in ((0, "corner", own), (1, "body", other)):
+                    p = [self._positions[(role, int(sgn), v_sub)] for sgn in signs]
+                    cut = source[:, p[0]][:, :, p[1]][:, :, :, p[2]]
+                    out[rows, k, part * size : (part + 1) * size] = cut.reshape(len(rows), -1)
+        centre = (h * (2 * h + 1) + h) * (2 * h + 1) + h
+        out[:, :, centre] = species[np.arange(count), vacancy][:, None]
+        return out.reshape(count * len(DIRECTIONS), -1)
+
+    def __call__(self, species: np.ndarray, vacancy: np.ndarray, moving: np.ndarray) -> np.ndarray:
+        from vmeb.learn.field import window_barriers
+
+        windows = self.windows(species, vacancy, moving)
+        keys = [w.tobytes() for w in windows]
+        out = np.empty(len(keys))
+        missing = []
+        for i, key in enumerate(keys):
+            value = self.cache.get(key)
+            if value is None:
+                missing.append(i)
+            else:
+                out[i] = value
+        self.hits += len(keys) - len(missing)
+        self.misses += len(missing)
+        if missing:
+            first: dict[bytes, int] = {}  # each new window once
+            for i in missing:
+                first.setdefault(keys[i], i)
+            rows = np.fromiter(first.values(), dtype=np.int64, count=len(first))
+            values = window_barriers(self.trained, windows[rows], self.batch_size, self.device)
+            if len(self.cache) + len(rows) > self.cache_size:
+                self.cache.clear()
+            self.cache.update(zip(first, values.tolist(), strict=True))
+            for i in missing:
+                out[i] = self.cache[keys[i]]
+        return out.reshape(moving.shape)
+
+    @property
+    def hit_rate(self) -> float:
+        """Fraction of hops whose barrier came from the cache."""
+        total = self.hits + self.misses
+        return self.hits / total if total else 0.0
+
+
+@dataclass(frozen=True)
+class WalkerConfig:
+    """Settings of a batched walker run.
+
+    Attributes:
+        temperature: T (K).
+        steps: Jumps per walker.
+        walkers: Independent walkers W (sample copies with one vacancy each).
+        attempt_frequency: nu (1/s).
+    """
+
+    temperature: float
+    steps: int
+    walkers: int = 16
+    attempt_frequency: float = DEFAULT_ATTEMPT_FREQUENCY
+
+    def __post_init__(self) -> None:
+        if not self.temperature > 0:
+            raise VmebError(f"temperature must be positive, got {self.temperature} K")
+        if self.steps < 1 or self.walkers < 1:
+            raise VmebError(f"steps ({self.steps}) and walkers ({self.walkers}) must be >= 1")
+        if not self.attempt_frequency > 0:
+            raise VmebError(f"attempt frequency must be positive, got {self.attempt_frequency}")
+
+
+@dataclass
+class WalkerState:
+    """Everything a run needs to go on (a checkpoint saves it).
+
+    Attributes:
+        species: [W, N] int8 species index on every site (the vacancy's site: the removed atom's).
+        occupant: [W, N] int64 atom (starting site index) on every site.
+        vacancy: [W] vacancy site.
+        displacement: [W, N, 3] unwrapped displacement of every atom (Å), by starting site.
+        jumps: [W, N] int64 jumps of every atom.
+        vacancy_displacement: [W, 3] unwrapped vacancy displacement (Å).
+        time: [W] simulated time (s).
+        step: Jumps made by every walker.
+        jump_species: [C] jumps made by each moving species.
+        barrier_sum: [C] sum of the barriers of those jumps (eV).
+    """
+
+    species: np.ndarray
+    occupant: np.ndarray
+    vacancy: np.ndarray
+    displacement: np.ndarray
+    jumps: np.ndarray
+    vacancy_displacement: np.ndarray
+    time: np.ndarray
+    step: int
+    jump_species: np.ndarray
+    barrier_sum: np.ndarray
+
+    @classmethod
+    def start(cls, channel: np.ndarray, n_species: int, walkers: int, rng: np.random.Generator):
+        """W copies of a sample (species [N]), each with a vacancy at a random site."""
+        n = len(channel)
+        return cls(
+            species=np.tile(channel.astype(np.int8), (walkers, 1)),
+            occupant=np.tile(np.arange(n), (walkers, 1)),
+            vacancy=rng.integers(0, n, size=walkers),
+            displacement=np.zeros((walkers, n, 3)),
+            jumps=np.zeros((walkers, n), dtype=np.int64),
+            vacancy_displacement=np.zeros((walkers, 3)),
+            time=np.zeros(walkers),
+            step=0,
+            jump_species=np.zeros(n_species, dtype=np.int64),
+            barrier_sum=np.zeros(n_species),
+        )
+
+
+def lattice_tables(fit: LatticeFit) -> tuple[np.ndarray, np.ndarray]:
+    """([N, 8] neighbour site of every site along `DIRECTIONS`, [8, 3] jump vectors in Å)."""
+    neighbours = fit.lookup(fit.coords[:, None, :] + DIRECTIONS[None])
+    if np.any(neighbours < 0):
+        raise VmebError("a site lacks a first neighbour on the lattice")
+    return neighbours, DIRECTIONS @ fit.axes / 2.0
+
+
+def step_walkers(
+    state: WalkerState,
+    source: WalkerBarriers,
+    neighbours: np.ndarray,
+    vectors: np.ndarray,
+    beta: float,
+    nu: float,
+    rng: np.random.Generator,
+) -> None:
+    """One residence-time jump of every walker (updates ``state`` in place)."""
+    walkers = np.arange(len(state.vacancy))
+    moving = neighbours[state.vacancy]  # [W, 8]
+    barriers = np.asarray(source(state.species, state.vacancy, moving), dtype=np.float64)
+    if barriers.shape != moving.shape or not np.all(np.isfinite(barriers)):
+        raise VmebError("barrier source returned a wrong shape or non-finite barriers")
+    rates = nu * np.exp(-beta * barriers)
+    cumulative = np.cumsum(rates, axis=1)
+    total = cumulative[:, -1]
+    u = rng.random((len(walkers), 2))
+    k = np.minimum((cumulative < (u[:, :1] * total[:, None])).sum(axis=1), 7)
+    target = moving[walkers, k]
+    atom = state.occupant[walkers, target]
+    species = state.species[walkers, target]
+    state.displacement[walkers, atom] -= vectors[k]
+    state.jumps[walkers, atom] += 1
+    state.vacancy_displacement += vectors[k]
+    state.time += -np.log1p(-u[:, 1]) / total
+    np.add.at(state.jump_species, species, 1)
+    np.add.at(state.barrier_sum, species, barriers[walkers, k])
+    vac = state.vacancy
+    state.species[walkers, vac], state.species[walkers, target] = (
+        species,
+        state.species[walkers, vac],
+    )
+    state.occupant[walkers, vac], state.occupant[walkers, target] = (
+        atom,
+        state.occupant[walkers, vac],
+    )
+    state.vacancy = target
+    state.step += 1
+
+
+def run_walkers(
+    atoms: Atoms,
+    species: Sequence[str],
+    source: WalkerBarriers | None,
+    config: WalkerConfig,
+    rng: np.random.Generator,
+    *,
+    state: WalkerState | None = None,
+    progress: bool = False,
+    fit: LatticeFit | None = None,
+) -> tuple[WalkerState, dict[str, Any]]:
+    """Run (or continue) W walkers for ``config.steps`` jumps each.
+
+    Args:
+        atoms: Perfect BCC sample (on its lattice).
+        species: Species order of the barrier source.
+        source: The barriers (`WalkerBarriers`).
+        config: Temperature, steps, walkers, attempt frequency.
+        rng: Random generator (vacancy sites, jumps).
+        state: A state to continue (a checkpoint); None starts W new walkers.
+        progress: tqdm bar over steps.
+        fit: The sample's lattice (fitted if None).
+
+    Returns:
+        ``(state, summary)`` with `summarise`'s observables and ``steps_per_second`` (walker
+        jumps per wall second).
+    """
+    fit = fit if fit is not None else fit_bcc_lattice(atoms)
+    from vmeb.learn.field import species_channel
+
+    channel = species_channel(atoms, list(species))
+    if state is None:
+        state = WalkerState.start(channel, len(species), config.walkers, rng)
+    neighbours, vectors = lattice_tables(fit)
+    beta = 1.0 / (BOLTZMANN_EV_K * config.temperature)
+    start = time.perf_counter()
+    todo = config.steps - state.step
+    for _ in tqdm(range(todo), desc="kmc", unit="step", disable=not progress):
+        step_walkers(state, source, neighbours, vectors, beta, config.attempt_frequency, rng)
+    wall = time.perf_counter() - start
+    summary = summarise(state, channel, list(species), float(np.linalg.norm(vectors[0])))
+    summary["steps_per_second"] = todo * len(state.vacancy) / wall if wall > 0 else float("nan")
+    return state, summary
+
+
+def _mean_error(values: np.ndarray) -> tuple[float, float]:
+    values = values[np.isfinite(values)]
+    if len(values) == 0:
+        return float("nan"), float("nan")
+    error = float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else float("nan")
+    return float(values.mean()), error
+
+
+def summarise(
+    state: WalkerState, channel: np.ndarray, species: Sequence[str], jump_length: float
+) -> dict[str, Any]:
+    """Diffusivities and correlation factors, mean and standard error over walkers.
+
+    Args:
+        state: The walkers.
+        channel: [N] species of the atom that started on each site.
+        species: Species order.
+        jump_length: lambda, the first-neighbour distance (Å).
+
+    Returns:
+        ``tracer_diffusivity``, ``tracer_diffusivity_error``, ``correlation_factor``,
+        ``correlation_factor_error`` ({species: value}), ``vacancy_diffusivity`` (and error),
+        ``walkers``, ``steps``, ``time`` (mean simulated time, s), ``jumps`` and
+        ``mean_barrier`` per moving species.
+    """
+    squared = np.sum(state.displacement**2, axis=2)  # [W, N]
+    present = np.ones_like(squared, dtype=bool)
+    # the atom removed at each walker's start is never a tracer
+    removed = state.occupant[np.arange(len(state.vacancy)), state.vacancy]
+    present[np.arange(len(state.vacancy)), removed] = False
+    out: dict[str, Any] = {key: {} for key in (
+        "tracer_diffusivity", "tracer_diffusivity_error", "correlation_factor",
+        "correlation_factor_error", "jumps", "mean_barrier",
+    )}  # fmt: skip
+    t = state.time
+    for c, symbol in enumerate(species):
+        mask = present & (channel[None, :] == c)
+        count = mask.sum(axis=1)
+        if not count.any():
+            continue
+        msd = np.where(count > 0, (squared * mask).sum(axis=1) / np.maximum(count, 1), np.nan)
+        d, d_err = _mean_error(msd / (6.0 * t))
+        jumps = (state.jumps * mask).sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            f_walker = (squared * mask).sum(axis=1) / (jump_length**2 * jumps)
+        f, f_err = _mean_error(np.where(jumps > 0, f_walker, np.nan))
+        out["tracer_diffusivity"][symbol], out["tracer_diffusivity_error"][symbol] = d, d_err
+        out["correlation_factor"][symbol], out["correlation_factor_error"][symbol] = f, f_err
+        out["jumps"][symbol] = int(state.jump_species[c])
+        out["mean_barrier"][symbol] = (
+            float(state.barrier_sum[c] / state.jump_species[c]) if state.jump_species[c] else None
+        )
+    dv, dv_err = _mean_error(np.sum(state.vacancy_displacement**2, axis=1) / (6.0 * t))
+    out.update(
+        vacancy_diffusivity=dv,
+        vacancy_diffusivity_error=dv_err,
+        walkers=int(len(state.vacancy)),
+        steps=int(state.step),
+        time=float(t.mean()),
+    )
+    return out
+
+
+def save_state(state: WalkerState, rng: np.random.Generator, path) -> None:
+    """Write a checkpoint (npz, atomically) of the walkers and the generator."""
+    import json
+
+    from vmeb.files import atomic_output
+
+    arrays = {k: getattr(state, k) for k in state.__dataclass_fields__ if k != "step"}
+    with atomic_output(path) as tmp:
+        with open(tmp, "wb") as handle:
+            np.savez(handle, step=state.step, rng=json.dumps(rng.bit_generator.state), **arrays)
+
+
+def load_state(path) -> tuple[WalkerState, np.random.Generator]:
+    """Read a checkpoint of `save_state`: the walkers and a generator in the saved state."""
+    import json
+
+    with np.load(path) as data:
+        fields = {k: data[k] for k in WalkerState.__dataclass_fields__ if k != "step"}
+        state = WalkerState(step=int(data["step"]), **fields)
+        rng = np.random.default_rng()
+        rng.bit_generator.state = json.loads(str(data["rng"]))
+    return state, rng
+
+
+def species_barriers(barriers: Mapping[str, float], species: Sequence[str]) -> ConstantBarriers:
+    """`ConstantBarriers` from ``{symbol: eV}`` in the given species order."""
+    missing = [s for s in species if s not in barriers]
+    if missing:
+        raise VmebError(f"no barrier given for species {missing}")
+    return ConstantBarriers([barriers[s] for s in species])
