@@ -205,3 +205,19 @@ def test_kmc_provider_reads_windows_from_the_current_species():
     table = predict_barriers(trained, work, [site], progress=False, path="exact")
     expected = table.set_index("moving_index").loc[moving, "barrier"].to_numpy()
     np.testing.assert_allclose(got, expected, atol=PATH_TOLERANCE)
+
+
+def test_a_slightly_sheared_relaxed_cell_is_snapped():
+    """Relaxed DFT cells are sheared by a few 0.1 % (one shared DFT cell: 0.028 Å); their
+    windows are those of the ideal cell."""
+    atoms = random_alloy(4, 12)
+    sheared = atoms.copy()
+    strain = np.eye(3) + np.array([[0, 0, 0], [0.001, 0, 0], [-0.002, 0.0006, 0]])
+    sheared.set_cell(atoms.cell.array @ strain.T, scale_atoms=True)
+    with pytest.raises(VmebError, match="orthogonal supercell"):
+        fit_bcc_lattice(sheared, 0.5)
+    vac, mov = _site_hops(fit_bcc_lattice(atoms), np.array([0, 33]))
+    channel = species_channel(atoms, SPECIES)
+    expected = hop_windows(fit_bcc_lattice(atoms), channel, vac, mov, 2)
+    got = hop_windows(snap_lattice(sheared), channel, vac, mov, 2)
+    np.testing.assert_array_equal(got, expected)

@@ -148,3 +148,46 @@ def test_window_model_barriers_equal_the_per_hop_provider_and_cache_back_jumps()
     again = source(species, vacancy, neighbours[vacancy])
     np.testing.assert_array_equal(again, got)
     assert source.hit_rate == pytest.approx(0.5)
+
+
+def test_arrhenius_fit_recovers_a_synthetic_law():
+    from vmeb.spectra.walkers import arrhenius_fit
+
+    temperatures = np.array([1000.0, 1200.0, 1400.0, 1600.0])
+    d = 2.0e11 * np.exp(-0.85 / (BOLTZMANN_EV_K * temperatures))
+    fit = arrhenius_fit(temperatures, d, 0.01 * d)
+    assert fit["Q_eV"] == pytest.approx(0.85, abs=1e-9)
+    assert fit["D0"] == pytest.approx(2.0e11, rel=1e-9)
+    noisy = d * np.array([1.02, 0.98, 1.01, 0.99])
+    rough = arrhenius_fit(temperatures, noisy, 0.02 * noisy)
+    assert abs(rough["Q_eV"] - 0.85) < 3 * rough["Q_error_eV"] and rough["Q_error_eV"] > 0
+
+
+def test_vmeb_kmc_walkers_sweep_and_resume(tmp_path):
+    """The command line: a two-temperature sweep writes the Arrhenius fits; a single run writes
+    state.npz, and --resume continues it to the same state as an uninterrupted run."""
+    import json
+
+    from vmeb.cli.main import main
+    from vmeb.learn.checkpoints import save_checkpoint
+
+    torch.manual_seed(1)
+    model = LatticeModel(LatticeFieldNet(3, 1, 4, (8,)))
+    model.set_target_normalisation(0.9, 0.1)
+    config = TrainConfig(kind="latfield", depth=1, filters=4, hidden=(8,), precision="fp32")
+    save_checkpoint(model_record(model, config, tuple(SPECIES), None), tmp_path / "m.pt")
+    sample = tmp_path / "s.extxyz"
+    random_alloy(3, 2).write(sample)
+    base = ["kmc", str(tmp_path / "m.pt"), str(sample), "--walkers", "4", "--no-progress"]
+    assert main([*base, "--temperatures", "1000", "1500", "--steps", "80", "-o",
+                 str(tmp_path / "sweep")]) == 0  # fmt: skip
+    record = json.loads((tmp_path / "sweep" / "summary.json").read_text())
+    assert set(record["arrhenius"]) == set(SPECIES) and len(record["runs"]) == 2
+    assert (tmp_path / "sweep" / "arrhenius.png").is_file()
+    assert main([*base, "--temperature", "1200", "--steps", "40", "-o", str(tmp_path / "a")]) == 0
+    assert main([*base, "--temperature", "1200", "--steps", "80", "-o", str(tmp_path / "b"),
+                 "--resume", str(tmp_path / "a" / "state.npz")]) == 0  # fmt: skip
+    assert main([*base, "--temperature", "1200", "--steps", "80", "-o", str(tmp_path / "c")]) == 0
+    b, c = (json.loads((tmp_path / x / "summary.json").read_text()) for x in "bc")
+    assert b["total_steps"] == c["total_steps"] == 80
+    assert b["tracer_diffusivity"] == c["tracer_diffusivity"]

@@ -26,7 +26,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("structure", type=common.existing_file, help="perfect BCC structure file")
     common.add_output(parser)
     parser.add_argument(
-        "--temperature", type=common.positive_float, required=True, help="temperature (K)"
+        "--temperatures",
+        "--temperature",
+        dest="temperature",
+        type=common.positive_float,
+        nargs="+",
+        required=True,
+        help="temperature (K); several (lattice-window models): a sweep with Arrhenius fits of "
+        "the tracer diffusivities (summary.json, arrhenius.csv, arrhenius.png)",
     )
     parser.add_argument(
         "--steps", type=common.positive_int, required=True, help="number of vacancy jumps"
@@ -80,18 +87,18 @@ def run(args: argparse.Namespace) -> int:
 
     if args.output.exists():
         raise file_error(args.output, "already exists (choose another output or remove it)")
-    config = KMCConfig(args.temperature, args.steps, args.attempt_frequency)
     trained = load_model(args.model, args.device, args.precision)
     atoms = read_structure(args.structure, args.format, args.species)
     from vmeb.learn.inference import model_window
 
     if model_window(trained) > 0:
         return _run_walkers(args, trained, atoms)
-    if args.walkers is not None or args.resume is not None:
+    if args.walkers is not None or args.resume is not None or len(args.temperature) > 1:
         raise VmebError(
-            f"--walkers and --resume need a lattice-window model (kind latfield), not "
-            f"{getattr(trained, 'kind', type(trained).__name__)!r}"
+            f"--walkers, --resume and several temperatures need a lattice-window model (kind "
+            f"latfield), not {getattr(trained, 'kind', type(trained).__name__)!r}"
         )
+    config = KMCConfig(args.temperature[0], args.steps, args.attempt_frequency)
     rng = np.random.default_rng(args.seed)
     vacancy = int(rng.integers(len(atoms))) if args.vacancy is None else args.vacancy
     try:
@@ -145,6 +152,9 @@ def _run_walkers(args: argparse.Namespace, trained, atoms) -> int:
     )
 
     walkers = args.walkers or 16
+    temperatures = list(args.temperature)
+    if args.resume is not None and len(temperatures) > 1:
+        raise VmebError("--resume continues one run: give one --temperature")
     state, rng = None, np.random.default_rng(args.seed)
     if args.resume is not None:
         state, rng = load_state(args.resume)
@@ -152,31 +162,67 @@ def _run_walkers(args: argparse.Namespace, trained, atoms) -> int:
             raise file_error(args.resume, f"holds {state.species.shape[1]} sites, not {len(atoms)}")
         walkers = len(state.vacancy)
     steps = -(-args.steps // walkers)  # per walker
+    runs = []
     try:
-        config = WalkerConfig(args.temperature, steps, walkers, args.attempt_frequency)
         fit = snap_lattice(atoms)
         source = WindowModelBarriers(trained, fit, batch_size=args.batch_size or 1024,
                                      device=args.device)  # fmt: skip
-        state, summary = run_walkers(atoms, trained.species, source, config, rng, state=state,
-                                     progress=not args.no_progress, fit=fit)  # fmt: skip
+        for i, temperature in enumerate(temperatures):
+            config = WalkerConfig(temperature, steps, walkers, args.attempt_frequency)
+            run_rng = rng if len(temperatures) == 1 else np.random.default_rng([args.seed, i])
+            state_t, summary = run_walkers(atoms, trained.species, source, config, run_rng,
+                                           state=state, progress=not args.no_progress,
+                                           fit=fit)  # fmt: skip
+            summary = {"temperature_K": temperature, **summary}
+            runs.append((state_t, run_rng, summary))
     except VmebError as exc:
         raise file_error(args.structure, str(exc)) from None
+    common_record = {
+        "model": str(args.model),
+        "structure": str(args.structure),
+        "attempt_frequency_per_s": args.attempt_frequency,
+        "seed": args.seed,
+        "walkers": walkers,
+        "cache_hit_rate": source.hit_rate,
+    }
     with staged_output(args.output) as staging:
-        record = {
-            "model": str(args.model),
-            "structure": str(args.structure),
-            "temperature_K": args.temperature,
-            "attempt_frequency_per_s": args.attempt_frequency,
-            "seed": args.seed,
-            "total_steps": int(state.step * walkers),
-            **summary,
-            "cache_hit_rate": source.hit_rate,
-        }
+        if len(runs) == 1:
+            state, rng, summary = runs[0]
+            record = {**common_record, "total_steps": int(state.step * walkers), **summary}
+            save_state(state, rng, staging / "state.npz")
+        else:
+            record = {**common_record, **_sweep(runs, staging, args.structure.name)}
         write_json(staging / "summary.json", record)
-        save_state(state, rng, staging / "state.npz")
-    f = ", ".join(f"{k} {v:.3f}" for k, v in summary["correlation_factor"].items())
-    sys.stdout.write(
-        f"{state.step * walkers} jumps of {walkers} walkers at {args.temperature} K "
-        f"({summary['steps_per_second']:.0f} steps/s); correlation factors {f} -> {args.output}\n"
-    )
+    for state, _, summary in runs:
+        f = ", ".join(f"{k} {v:.3f}" for k, v in summary["correlation_factor"].items())
+        sys.stdout.write(
+            f"{summary['temperature_K']} K: {state.step * walkers} jumps of {walkers} walkers "
+            f"({summary['steps_per_second']:.0f} steps/s); correlation factors {f}\n"
+        )
+    sys.stdout.write(f"-> {args.output}\n")
     return 0
+
+
+def _sweep(runs, staging, name: str) -> dict:
+    """Arrhenius fits of a temperature sweep: arrhenius.csv, arrhenius.png, the record."""
+    import pandas as pd
+
+    from vmeb.files import save_figure
+    from vmeb.plots.figures import arrhenius_plot
+    from vmeb.spectra.walkers import arrhenius_fit
+
+    summaries = [summary for _, _, summary in runs]
+    temperatures = [s["temperature_K"] for s in summaries]
+    species = list(summaries[0]["tracer_diffusivity"])
+    values = {sp: [s["tracer_diffusivity"][sp] for s in summaries] for sp in species}
+    errors = {sp: [s["tracer_diffusivity_error"][sp] for s in summaries] for sp in species}
+    fits = {sp: arrhenius_fit(temperatures, values[sp], errors[sp]) for sp in species}
+    rows = [
+        {"temperature_K": t, "species": sp, "tracer_diffusivity": values[sp][i],
+         "tracer_diffusivity_error": errors[sp][i],
+         "correlation_factor": summaries[i]["correlation_factor"][sp]}
+        for i, t in enumerate(temperatures) for sp in species
+    ]  # fmt: skip
+    pd.DataFrame(rows).to_csv(staging / "arrhenius.csv", index=False)
+    save_figure(arrhenius_plot(temperatures, values, errors, fits, name), staging / "arrhenius.png")
+    return {"temperatures_K": temperatures, "arrhenius": fits, "runs": summaries}

@@ -43,6 +43,9 @@ logger = logging.getLogger(__name__)
 #: Largest distance (Å) of an atom from its ideal site when a structure is snapped onto the
 #: lattice for the windows (thermal or CSRO relaxation displacements; vacancies never).
 SNAP_TOLERANCE = 0.5
+#: Largest relative deviation of a snapped cell's metric from a cubic supercell's (relaxed DFT
+#: cells are sheared by a few 0.1 %).
+SNAP_CELL_TOLERANCE = 0.02
 #: The six axis permutations that keep (1, 1, 1): the hop's point group in the canonical frame.
 AXIS_PERMUTATIONS: tuple[tuple[int, int, int], ...] = tuple(permutations(range(3)))
 #: Window batches of `window_barriers` are padded to multiples of this many hops.
@@ -71,7 +74,7 @@ def snap_lattice(atoms: Atoms) -> LatticeFit:
         VmebError: if the structure is not a complete BCC supercell within `SNAP_TOLERANCE`.
     """
     try:
-        return fit_bcc_lattice(atoms, SNAP_TOLERANCE)
+        return fit_bcc_lattice(atoms, SNAP_TOLERANCE, SNAP_CELL_TOLERANCE)
     except NotOnLattice as exc:
         raise VmebError(
             f"a lattice-field model needs a complete BCC supercell (atoms within "

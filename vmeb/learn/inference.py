@@ -63,11 +63,11 @@ def model_cutoff(trained: Any) -> float:
 def model_window(trained: Any) -> int:
     """Half width (cells) of the lattice window a model reads per hop (0: environments only;
     `vmeb.learn.kinds.base.ModelKind.window_half`)."""
-    kind = getattr(trained, "kind", None)
-    if kind is None:
-        return 0
-    from vmeb.learn.kinds import get_kind
+    from vmeb.learn.kinds import KINDS, get_kind
 
+    kind = getattr(trained, "kind", None)
+    if kind not in KINDS:  # e.g. a deep ensemble ("ensemble"), whose members are site models
+        return 0
     return int(get_kind(kind).window_half(trained.train_config))
 
 

@@ -103,7 +103,11 @@ class LatticeFit:
         return self.table[flat]
 
 
-def fit_bcc_lattice(atoms: Atoms, tolerance: float = DEFAULT_LATTICE_TOLERANCE) -> LatticeFit:
+def fit_bcc_lattice(
+    atoms: Atoms,
+    tolerance: float = DEFAULT_LATTICE_TOLERANCE,
+    cell_tolerance: float = _CELL_TOLERANCE,
+) -> LatticeFit:
     """Map a structure onto an ideal BCC supercell, or raise `NotOnLattice` saying why.
 
     The cell must be an orthogonal supercell of the cubic cell (cell vector i = n_i a e_i, any
@@ -112,6 +116,8 @@ def fit_bcc_lattice(atoms: Atoms, tolerance: float = DEFAULT_LATTICE_TOLERANCE) 
     Args:
         atoms: The perfect periodic sample.
         tolerance: Largest allowed distance (Å) of an atom from its ideal site.
+        cell_tolerance: Largest relative deviation of the cell's metric from a cubic
+            supercell's (a slightly sheared relaxed cell passes a looser value).
 
     Returns:
         The fit.
@@ -137,7 +143,7 @@ def fit_bcc_lattice(atoms: Atoms, tolerance: float = DEFAULT_LATTICE_TOLERANCE) 
     axes = cell / cells[:, None]
     gram = axes @ axes.T
     a2 = np.mean(np.diag(gram))
-    if np.max(np.abs(gram - a2 * np.eye(3))) > _CELL_TOLERANCE * a2:
+    if np.max(np.abs(gram - a2 * np.eye(3))) > cell_tolerance * a2:
         raise NotOnLattice("cell is not an orthogonal supercell of a cubic cell")
     doubled = 2.0 * delta @ np.linalg.inv(axes)
     coords = np.round(doubled).astype(np.int64)

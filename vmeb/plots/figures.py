@@ -199,3 +199,40 @@ def kmc_plot(times: np.ndarray, vacancy_msd: np.ndarray, title: str = "") -> Fig
         ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+def arrhenius_plot(
+    temperatures: Sequence[float],
+    diffusivity: Mapping[str, Sequence[float]],
+    errors: Mapping[str, Sequence[float]],
+    fits: Mapping[str, Mapping[str, float]],
+    title: str = "",
+) -> Figure:
+    """Tracer diffusivities per species against 1000 / T, with their Arrhenius fits.
+
+    Args:
+        temperatures: [K] temperatures (K).
+        diffusivity: Species -> [K] diffusivities (Å^2/s).
+        errors: Species -> [K] standard errors.
+        fits: Species -> ``{"Q_eV", "Q_error_eV", "D0"}`` (`vmeb.spectra.walkers.arrhenius_fit`).
+        title: Optional axes title.
+    """
+    from ase.units import kB
+
+    t = np.asarray(temperatures, dtype=float)
+    fig, ax = plt.subplots(figsize=(4.8, 3.6))
+    grid = np.linspace(t.min(), t.max(), 50)
+    for symbol, values in diffusivity.items():
+        line = ax.errorbar(1000.0 / t, values, yerr=errors[symbol], fmt="o", ms=4, capsize=2)
+        fit = fits[symbol]
+        label = f"{symbol}: Q = {fit['Q_eV']:.3f} ± {fit['Q_error_eV']:.3f} eV"
+        ax.plot(1000.0 / grid, fit["D0"] * np.exp(-fit["Q_eV"] / (kB * grid)),
+                color=line[0].get_color(), lw=1, label=label)  # fmt: skip
+    ax.set_yscale("log")
+    ax.set_xlabel("1000 / T (1/K)")
+    ax.set_ylabel("tracer diffusivity (Å$^2$/s)")
+    ax.legend(fontsize=7)
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig

@@ -459,3 +459,45 @@ def species_barriers(barriers: Mapping[str, float], species: Sequence[str]) -> C
     if missing:
         raise VmebError(f"no barrier given for species {missing}")
     return ConstantBarriers([barriers[s] for s in species])
+
+
+def arrhenius_fit(
+    temperatures: Sequence[float], values: Sequence[float], errors: Sequence[float]
+) -> dict[str, float]:
+    """Weighted least-squares fit of ``D = D0 exp(-Q / k_B T)``.
+
+    Fits ``ln D = ln D0 - Q / (k_B T)`` with weights ``(D / sigma_D)^2`` (the variance of
+    ln D is ``(sigma_D / D)^2``); the errors of Q and D0 are the fit's standard errors, scaled
+    by the square root of the reduced chi-square when that exceeds 1.
+
+    Args:
+        temperatures: [K] temperatures (K), at least 2 distinct.
+        values: [K] diffusivities (positive).
+        errors: [K] their standard errors (non-positive or non-finite: unweighted).
+
+    Returns:
+        ``{"Q_eV", "Q_error_eV", "D0", "D0_error"}`` (D0 in the unit of ``values``).
+    """
+    t = np.asarray(temperatures, dtype=np.float64)
+    d = np.asarray(values, dtype=np.float64)
+    err = np.asarray(errors, dtype=np.float64)
+    if len(np.unique(t)) < 2 or np.any(d <= 0) or not np.all(np.isfinite(d)):
+        raise VmebError("an Arrhenius fit needs positive diffusivities at 2 or more temperatures")
+    x = -1.0 / (BOLTZMANN_EV_K * t)
+    y = np.log(d)
+    good = np.isfinite(err) & (err > 0)
+    weights = np.where(good, (d / np.where(good, err, 1.0)) ** 2, 1.0)
+    design = np.stack([np.ones_like(x), x], axis=1)
+    normal = design.T @ (weights[:, None] * design)
+    cov = np.linalg.inv(normal)
+    coef = cov @ design.T @ (weights * y)
+    if len(t) > 2:
+        chi2 = float(np.sum(weights * (y - design @ coef) ** 2) / (len(t) - 2))
+        cov = cov * max(chi2, 1.0)
+    d0 = float(np.exp(coef[0]))
+    return {
+        "Q_eV": float(coef[1]),
+        "Q_error_eV": float(np.sqrt(cov[1, 1])),
+        "D0": d0,
+        "D0_error": float(d0 * np.sqrt(cov[0, 0])),
+    }
