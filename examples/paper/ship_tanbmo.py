@@ -103,6 +103,14 @@ def _curve_md(card: dict) -> str:
 """
 
 
+def _reach(card: dict) -> str:
+    """What the model sees of a hop: its lattice window or its environment radius."""
+    depth = card["recipe"].get("depth", 0)
+    if card["kind"] == "latfield":
+        return f"the sites of the cells within +-{depth} lattice constants of the vacancy"
+    return f"environments within {card['r_c']} Å"
+
+
 def _card_md(card: dict) -> str:
     cv = card["cv"]
     rows = "\n".join(
@@ -113,7 +121,7 @@ def _card_md(card: dict) -> str:
 
 Model: `{card["kind"]}` ({card["description"]}), checkpoint `{card["checkpoint"]}`.
 Species (channel order): {", ".join(card["species"])}. Trained on cubic lattice constants
-{low:.3f}-{high:.3f} Å (ideal BCC lattice sites; environments within {card["r_c"]} Å).
+{low:.3f}-{high:.3f} Å (ideal BCC lattice sites; {_reach(card)}).
 {composition_range_text(card["composition_range"])}
 Training data: {card["training_data"]["description"]}.{_reverse_text(card["recipe"])}
 
