@@ -27,6 +27,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from vmeb.errors import VmebError
+from vmeb.learn.lattice_models import dense_head
 
 
 class BCCConv(nn.Module):
@@ -104,15 +105,7 @@ class LatticeFieldNet(nn.Module):
             self.convs.append(BCCConv(channels, width))
             channels = width
         self.features = channels
-        layers: list[nn.Module] = []
-        width = 2 * channels
-        for size in hidden:
-            layers += [nn.Linear(width, size), nn.ReLU(inplace=True)]
-            if dropout > 0:
-                layers.append(nn.Dropout(dropout))
-            width = size
-        layers.append(nn.Linear(width, 1))
-        self.head = nn.Sequential(*layers)
+        self.head = dense_head(2 * channels, hidden, dropout)
 
     @property
     def window_half(self) -> int:

@@ -88,7 +88,9 @@ def _site_width(n_species: int, features: np.ndarray | None) -> int:
     return n_species if features is None else int(np.asarray(features).shape[1])
 
 
-def _head(width: int, hidden: tuple[int, ...], dropout: float) -> nn.Sequential:
+def dense_head(width: int, hidden: tuple[int, ...], dropout: float) -> nn.Sequential:
+    """Dense layers ``hidden`` (ReLU, dropout after each) and one linear output: [B, width] ->
+    [B, 1]."""
     layers: list[nn.Module] = []
     for size in hidden:
         layers += [nn.Linear(width, size), nn.ReLU(inplace=True)]
@@ -149,7 +151,7 @@ class SiteNet(nn.Module):
         self.project = ElementProjection(features) if features is not None else None
         width = n_sites * _site_width(n_species, features)
         self.context = _Context(n_species) if context else None
-        self.net = _head(width + (n_species if context else 0), hidden, dropout)
+        self.net = dense_head(width + (n_species if context else 0), hidden, dropout)
         self.skip = LinearSkip(width) if linear else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -243,7 +245,7 @@ class TypeMapCNN(nn.Module):
             out = (out - 1) // 2 + 1
         self.context = _Context(n_species) if context else None
         width = channels * out**3 + (n_species if context else 0)
-        self.head = _head(width, hidden, dropout)
+        self.head = dense_head(width, hidden, dropout)
         self.skip = LinearSkip(template.n_sites * self.n_channels) if linear else None
 
     def _sites(self, x: torch.Tensor) -> torch.Tensor:
