@@ -108,8 +108,14 @@ def test_random_binary_correlation_factors_match_a_brute_force_kmc():
             summary["correlation_factor_error"][symbol],
         )
         assert abs(f - reference) < 3 * np.hypot(f_err, ref_err)
-    # the species with the lower barrier jumps more often
+    # the species with the lower barrier jumps more often; its jumps are in its barrier's bin
     assert summary["jumps"][SPECIES[0]] > summary["jumps"][SPECIES[1]]
+    histogram = summary["jump_barrier_histogram"]
+    edges = np.array(histogram["bin_edges_eV"])
+    for symbol, barrier in zip(SPECIES[:2], barriers, strict=True):
+        counts = np.array(histogram[symbol])
+        assert counts.sum() == summary["jumps"][symbol]
+        assert counts[np.searchsorted(edges, barrier, side="right") - 1] == counts.sum()
 
 
 def test_a_checkpointed_run_continues_exactly(tmp_path):
@@ -122,7 +128,7 @@ def test_a_checkpointed_run_continues_exactly(tmp_path):
     save_state(half, rng, tmp_path / "state.npz")
     state, rng2 = load_state(tmp_path / "state.npz")
     resumed, _ = run_walkers(atoms, SPECIES, source, WalkerConfig(900.0, 60, 4), rng2, state=state)
-    for name in ("species", "vacancy", "displacement", "time", "jumps"):
+    for name in ("species", "vacancy", "displacement", "time", "jumps", "barrier_histogram"):
         np.testing.assert_array_equal(getattr(resumed, name), getattr(full, name))
 
 

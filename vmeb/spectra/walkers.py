@@ -47,6 +47,9 @@ logger = logging.getLogger(__name__)
 
 #: Compaan & Haven's tracer correlation factor of the vacancy mechanism in BCC.
 BCC_CORRELATION_FACTOR = 0.7272
+#: Bin edges (eV) of the histogram of the barriers of the jumps made (the last bin takes all
+#: higher barriers).
+BARRIER_BIN_EDGES = np.round(np.arange(0.0, 3.0 + 1e-9, 0.05), 2)
 
 
 class WalkerBarriers(Protocol):
@@ -240,6 +243,8 @@ class WalkerState:
         step: Jumps made by every walker.
         jump_species: [C] jumps made by each moving species.
         barrier_sum: [C] sum of the barriers of those jumps (eV).
+        barrier_histogram: [C, B] jumps made per moving species and barrier bin
+            (`BARRIER_BIN_EDGES`).
     """
 
     species: np.ndarray
@@ -252,6 +257,7 @@ class WalkerState:
     step: int
     jump_species: np.ndarray
     barrier_sum: np.ndarray
+    barrier_histogram: np.ndarray
 
     @classmethod
     def start(cls, channel: np.ndarray, n_species: int, walkers: int, rng: np.random.Generator):
@@ -268,6 +274,7 @@ class WalkerState:
             step=0,
             jump_species=np.zeros(n_species, dtype=np.int64),
             barrier_sum=np.zeros(n_species),
+            barrier_histogram=np.zeros((n_species, len(BARRIER_BIN_EDGES) - 1), dtype=np.int64),
         )
 
 
@@ -308,6 +315,12 @@ def step_walkers(
     state.time += -np.log1p(-u[:, 1]) / total
     np.add.at(state.jump_species, species, 1)
     np.add.at(state.barrier_sum, species, barriers[walkers, k])
+    bins = np.clip(
+        np.searchsorted(BARRIER_BIN_EDGES, barriers[walkers, k], side="right") - 1,
+        0,
+        state.barrier_histogram.shape[1] - 1,
+    )
+    np.add.at(state.barrier_histogram, (species, bins), 1)
     vac = state.vacancy
     state.species[walkers, vac], state.species[walkers, target] = (
         species,
@@ -389,7 +402,8 @@ def summarise(
         ``tracer_diffusivity``, ``tracer_diffusivity_error``, ``correlation_factor``,
         ``correlation_factor_error`` ({species: value}), ``vacancy_diffusivity`` (and error),
         ``walkers``, ``steps``, ``time`` (mean simulated time, s), ``jumps`` and
-        ``mean_barrier`` per moving species.
+        ``mean_barrier`` per moving species, ``jump_barrier_histogram`` (``bin_edges_eV`` and
+        the jumps per bin of each moving species).
     """
     squared = np.sum(state.displacement**2, axis=2)  # [W, N]
     present = np.ones_like(squared, dtype=bool)
@@ -418,6 +432,11 @@ def summarise(
         out["mean_barrier"][symbol] = (
             float(state.barrier_sum[c] / state.jump_species[c]) if state.jump_species[c] else None
         )
+    histogram: dict[str, Any] = {"bin_edges_eV": BARRIER_BIN_EDGES.tolist()}
+    for c, symbol in enumerate(species):
+        if state.jump_species[c]:
+            histogram[symbol] = state.barrier_histogram[c].tolist()
+    out["jump_barrier_histogram"] = histogram
     dv, dv_err = _mean_error(np.sum(state.vacancy_displacement**2, axis=1) / (6.0 * t))
     out.update(
         vacancy_diffusivity=dv,
