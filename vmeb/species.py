@@ -197,6 +197,13 @@ class SpeciesTable:
             )
         return out
 
+    def number_lookup(self) -> np.ndarray:
+        """[119] int64 index (channel) of the element of each atomic number, -1 for elements not
+        in the table: ``number_lookup()[atoms.numbers]`` gives every atom's channel."""
+        out = np.full(119, -1, dtype=np.int64)
+        out[[atomic_numbers[s] for s in self.symbols]] = np.arange(len(self.symbols))
+        return out
+
     def present(self, symbols: Iterable[str]) -> SpeciesTable:
         """The sub-table of the elements in ``symbols``, in this table's order."""
         symbols = list(symbols)

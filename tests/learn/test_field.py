@@ -22,7 +22,6 @@ from vmeb.learn.field import (
     onehot_windows,
     permute_windows,
     snap_lattice,
-    species_channel,
     window_offsets,
 )
 from vmeb.learn.field_model import BCCConv, LatticeFieldNet
@@ -30,6 +29,7 @@ from vmeb.learn.lattice import DIRECTIONS, fit_bcc_lattice
 from vmeb.learn.models import LatticeModel
 from vmeb.learn.settings import TrainConfig
 from vmeb.learn.training import train_model
+from vmeb.species import SpeciesTable
 from vmeb.spectra.predict import predict_barriers
 from vmeb.testing import SPECIES, CountingModel, make_dataset, random_alloy
 
@@ -46,6 +46,10 @@ def _untrained(depth: int = 3, filters: int = 4, seed: int = 0) -> TrainedModel:
         kind="latfield", depth=depth, filters=filters, hidden=(8,), precision="fp32"
     )
     return model_from_record(model_record(model, config, tuple(SPECIES), None))
+
+
+def _channel(atoms) -> np.ndarray:
+    return SpeciesTable(SPECIES).indices(atoms.get_chemical_symbols())
 
 
 def _window_predictions(trained, fit, channel, vac, mov) -> np.ndarray:
@@ -67,7 +71,7 @@ def test_windows_hold_the_species_at_the_window_positions():
     minimum image), the hop direction's signs s taking the moving atom to (1, 1, 1)."""
     atoms = random_alloy(2, 2)
     fit = fit_bcc_lattice(atoms)
-    channel = species_channel(atoms, SPECIES)
+    channel = _channel(atoms)
     vac = np.array([5, 11])
     mov = fit.lookup(fit.coords[vac] + DIRECTIONS[[3, 6]])
     windows = hop_windows(fit, channel, vac, mov, half=2)
@@ -87,7 +91,7 @@ def test_windows_hold_the_species_at_the_window_positions():
 def test_reverse_windows_are_the_forward_windows_of_the_swapped_sample():
     atoms = random_alloy(4, 3)
     fit = fit_bcc_lattice(atoms)
-    channel = species_channel(atoms, SPECIES)
+    channel = _channel(atoms)
     vac = np.array([0, 9, 40])
     mov = fit.lookup(fit.coords[vac] + DIRECTIONS[[0, 5, 7]])
     back = hop_windows(fit, channel, vac, mov, half=2, reverse=True)
@@ -96,7 +100,7 @@ def test_reverse_windows_are_the_forward_windows_of_the_swapped_sample():
         symbols = swapped.get_chemical_symbols()
         symbols[vac[h]], symbols[mov[h]] = symbols[mov[h]], symbols[vac[h]]
         swapped.set_chemical_symbols(symbols)
-        forward = hop_windows(fit, species_channel(swapped, SPECIES), mov[[h]], vac[[h]], half=2)
+        forward = hop_windows(fit, _channel(swapped), mov[[h]], vac[[h]], half=2)
         np.testing.assert_array_equal(back[h], forward[0])
 
 
@@ -119,7 +123,7 @@ def test_whole_lattice_passes_equal_the_per_hop_windows(cells):
     atoms = random_alloy(1, 4).repeat(cells)
     atoms.set_chemical_symbols(np.random.default_rng(4).choice(SPECIES, size=len(atoms)))
     fit = fit_bcc_lattice(atoms)
-    channel = species_channel(atoms, SPECIES)
+    channel = _channel(atoms)
     trained = _untrained()
     whole = field_site_barriers(trained, fit, channel)
     sites = np.arange(0, len(atoms), 29)
@@ -135,12 +139,12 @@ def test_predictions_are_invariant_under_a_lattice_rotation():
     atoms = random_alloy(7, 6)
     trained = _untrained(seed=2)
     fit = fit_bcc_lattice(atoms)
-    before = field_site_barriers(trained, fit, species_channel(atoms, SPECIES))
+    before = field_site_barriers(trained, fit, _channel(atoms))
     rotated = atoms.copy()
     rotated.positions = atoms.positions[:, [1, 0, 2]]
     rotated.cell = atoms.cell.array[[1, 0, 2]][:, [1, 0, 2]]
     fit_r = fit_bcc_lattice(rotated)
-    after = field_site_barriers(trained, fit_r, species_channel(rotated, SPECIES))
+    after = field_site_barriers(trained, fit_r, _channel(rotated))
     sites = np.arange(0, len(atoms), 11)
     for site in sites:
         mov = fit.lookup(fit.coords[site] + DIRECTIONS)
@@ -217,7 +221,7 @@ def test_a_slightly_sheared_relaxed_cell_is_snapped():
     with pytest.raises(VmebError, match="orthogonal supercell"):
         fit_bcc_lattice(sheared, 0.5)
     vac, mov = _site_hops(fit_bcc_lattice(atoms), np.array([0, 33]))
-    channel = species_channel(atoms, SPECIES)
+    channel = _channel(atoms)
     expected = hop_windows(fit_bcc_lattice(atoms), channel, vac, mov, 2)
     got = hop_windows(snap_lattice(sheared), channel, vac, mov, 2)
     np.testing.assert_array_equal(got, expected)

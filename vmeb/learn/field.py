@@ -37,6 +37,7 @@ from tqdm.auto import tqdm
 
 from vmeb.errors import VmebError
 from vmeb.learn.lattice import DIRECTIONS, LatticeFit, NotOnLattice, fit_bcc_lattice
+from vmeb.species import SpeciesTable
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +58,12 @@ _WINDOW_CHUNK = 4096
 def window_size(half: int) -> int:
     """W, sites of a window of ``[-half, half]^3`` cells."""
     return 2 * (2 * half + 1) ** 3
+
+
+def window_centre(half: int) -> int:
+    """Window index of the vacancy site: the corner of the centre cell."""
+    size = 2 * half + 1
+    return (half * size + half) * size + half
 
 
 def window_offsets(half: int) -> np.ndarray:
@@ -122,7 +129,7 @@ def hop_windows(
     moving = np.asarray(moving, dtype=np.int64).reshape(-1)
     offsets = window_offsets(half)
     origin = np.zeros(len(offsets), dtype=bool)
-    origin[np.all(offsets == 0, axis=1)] = True
+    origin[window_centre(half)] = True
     out = np.empty((len(vacancy), len(offsets)), dtype=np.int8)
     for start in range(0, len(vacancy), _WINDOW_CHUNK):
         vac, mov = vacancy[start : start + _WINDOW_CHUNK], moving[start : start + _WINDOW_CHUNK]
@@ -142,21 +149,6 @@ def hop_windows(
     return out
 
 
-def species_channel(atoms: Atoms, species: tuple[str, ...] | list[str]) -> np.ndarray:
-    """[N] int64 index of every atom's element in ``species``.
-
-    Raises:
-        VmebError: for an element not in ``species``.
-    """
-    table = {s: i for i, s in enumerate(species)}
-    try:
-        return np.array([table[s] for s in atoms.get_chemical_symbols()], dtype=np.int64)
-    except KeyError as exc:
-        raise VmebError(
-            f"species {exc.args[0]!r} is not among the model's {list(species)}"
-        ) from exc
-
-
 def structure_windows(
     atoms: Atoms,
     species: tuple[str, ...] | list[str],
@@ -166,7 +158,7 @@ def structure_windows(
     reverse: bool = False,
 ) -> np.ndarray:
     """`hop_windows` of a structure (snapped onto its lattice; species in ``species`` order)."""
-    channel = species_channel(atoms, species)
+    channel = SpeciesTable(species).indices(atoms.get_chemical_symbols())
     return hop_windows(snap_lattice(atoms), channel, vacancy, moving, half, reverse)
 
 
@@ -248,6 +240,12 @@ def transform_grid(
     return grid
 
 
+def site_cells(fit: LatticeFit) -> tuple[np.ndarray, np.ndarray]:
+    """([N] sublattice of every atom's site, 0 corner / 1 body; [N, 3] its cell index)."""
+    wrapped = np.mod(fit.coords, fit.dims)
+    return wrapped[:, 0] % 2, wrapped // 2
+
+
 def lattice_grid(fit: LatticeFit) -> tuple[np.ndarray, tuple[int, int, int]]:
     """Atom index on every site of the cell grid.
 
@@ -256,11 +254,9 @@ def lattice_grid(fit: LatticeFit) -> tuple[np.ndarray, tuple[int, int, int]]:
         counts.
     """
     cells = tuple(int(n) for n in fit.dims // 2)
-    wrapped = np.mod(fit.coords, fit.dims)
-    body = wrapped[:, 0] % 2
-    cell = wrapped // 2
+    body, cell = site_cells(fit)
     index = np.full((2, *cells), -1, dtype=np.int64)
-    index[body, cell[:, 0], cell[:, 1], cell[:, 2]] = np.arange(len(wrapped))
+    index[body, cell[:, 0], cell[:, 1], cell[:, 2]] = np.arange(len(body))
     if np.any(index < 0):
         raise VmebError("the lattice has an empty site")
     return index, cells  # type: ignore[return-value]

@@ -71,29 +71,42 @@ def model_window(trained: Any) -> int:
     return int(get_kind(kind).window_half(trained.train_config))
 
 
+def window_lattice(trained: Any, atoms: Atoms) -> tuple[Any, np.ndarray] | None:
+    """What `attach_windows` needs of a structure, computed once per structure: its snapped
+    lattice (`vmeb.learn.field.snap_lattice`) and every atom's species index; None for a
+    model that reads no windows (`model_window`)."""
+    if model_window(trained) <= 0:
+        return None
+    from vmeb.learn.field import snap_lattice
+
+    channel = SpeciesTable(trained.species).indices(atoms.get_chemical_symbols())
+    return snap_lattice(atoms), channel
+
+
 def attach_windows(
-    trained: Any, atoms: Atoms, env: Any, vacancies: np.ndarray, moving: np.ndarray, fit=None
+    trained: Any,
+    env: Any,
+    vacancies: np.ndarray,
+    moving: np.ndarray,
+    lattice: tuple[Any, np.ndarray] | None,
 ) -> Any:
-    """``env`` with the hops' lattice windows a model needs (`model_window`), else as it is.
+    """``env`` with the hops' lattice windows a model needs, else as it is.
 
     Args:
         trained: The model.
-        atoms: The perfect structure (snapped onto its lattice unless ``fit`` is given).
         env: The hops' environments.
         vacancies: [H] vacancy atoms.
         moving: [H] moving atoms.
-        fit: The structure's `vmeb.learn.lattice.LatticeFit` (reuse across chunks).
+        lattice: `window_lattice` of the structure (None: no windows).
     """
-    half = model_window(trained)
-    if half <= 0:
+    if lattice is None:
         return env
     import dataclasses
 
-    from vmeb.learn.field import hop_windows, snap_lattice, species_channel
+    from vmeb.learn.field import hop_windows
 
-    fit = fit if fit is not None else snap_lattice(atoms)
-    channel = species_channel(atoms, trained.species)
-    windows = hop_windows(fit, channel, vacancies, moving, half)
+    fit, channel = lattice
+    windows = hop_windows(fit, channel, vacancies, moving, model_window(trained))
     return dataclasses.replace(env, window=windows)
 
 
@@ -320,11 +333,7 @@ def predict_hops(
     if ghosts is None or ghosts.cutoff < r_c:
         ghosts = ghosted_cell(atoms, r_c)
     out = np.empty(len(vacancies), dtype=np.float64)
-    fit = None
-    if model_window(trained) > 0:
-        from vmeb.learn.field import snap_lattice
-
-        fit = snap_lattice(atoms)
+    lattice = window_lattice(trained, atoms)
     with tqdm(total=len(vacancies), unit="hop", disable=not progress, desc="barriers") as bar:
         for start in range(0, len(vacancies), chunk_hops):
             stop = min(start + chunk_hops, len(vacancies))
@@ -336,9 +345,7 @@ def predict_hops(
                 r_c=r_c,
                 ghosts=ghosts,
             )
-            env = attach_windows(
-                trained, atoms, env, vacancies[start:stop], moving[start:stop], fit
-            )
+            env = attach_windows(trained, env, vacancies[start:stop], moving[start:stop], lattice)
             out[start:stop] = trained.predict_environments(
                 env, batch_size=batch_size, device=device
             )

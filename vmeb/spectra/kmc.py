@@ -34,7 +34,7 @@ from ase.units import kB
 from tqdm.auto import tqdm
 
 from vmeb.errors import VmebError
-from vmeb.species import default_order
+from vmeb.species import SpeciesTable, default_order
 from vmeb.structure.neighbours import GhostedCell, first_neighbours, ghosted_cell
 
 logger = logging.getLogger(__name__)
@@ -82,12 +82,7 @@ class ModelBarrierProvider:
             from vmeb.learn.field import snap_lattice
 
             self._fit = snap_lattice(atoms)
-            from ase.data import atomic_numbers
-
-            self._channel = np.full(119, -1, dtype=np.int64)  # atomic number -> species index
-            self._channel[[atomic_numbers[s] for s in trained.species]] = np.arange(
-                len(trained.species)
-            )
+            self._channel = SpeciesTable(trained.species).number_lookup()
         else:
             self._ghosts = ghosted_cell(atoms, model_cutoff(trained))
 

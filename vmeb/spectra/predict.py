@@ -27,7 +27,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from ase import Atoms
-from ase.data import atomic_numbers
 from tqdm.auto import tqdm
 
 from vmeb.errors import SiteIndexError, VmebError
@@ -39,6 +38,7 @@ from vmeb.learn.inference import (
     check_species,
     model_cutoff,
     model_window,
+    window_lattice,
 )
 from vmeb.learn.lattice import (
     DEFAULT_LATTICE_TOLERANCE,
@@ -49,7 +49,7 @@ from vmeb.learn.lattice import (
     hop_geometry,
     site_occupancy,
 )
-from vmeb.species import default_order
+from vmeb.species import SpeciesTable, default_order
 from vmeb.structure.neighbours import first_neighbours, ghosted_cell
 
 logger = logging.getLogger(__name__)
@@ -154,12 +154,7 @@ def predict_barriers(
     run = _lattice_chunk if setup is not None else _exact_chunk
     if setup is None:
         r_c = model_cutoff(trained)
-        fit = None
-        if model_window(trained) > 0:
-            from vmeb.learn.field import snap_lattice
-
-            fit = snap_lattice(atoms)
-        context: Any = (ghosted_cell(atoms, r_c), r_c, fit)
+        context: Any = (ghosted_cell(atoms, r_c), r_c, window_lattice(trained, atoms))
     else:
         context = setup
     with tqdm(total=8 * len(sites), unit="hop", disable=not progress, desc="barriers") as bar:
@@ -193,6 +188,13 @@ def _hop_table(atoms, sites, moving, barriers, path: str) -> pd.DataFrame:
     return table
 
 
+def _exact_instead(exc: NotOnLattice, tolerance: float, path: str) -> None:
+    """An off-lattice structure: re-raise for ``path="lattice"``, else log the exact path."""
+    if path == "lattice":
+        raise exc
+    logger.info("exact path: structure not on-lattice within %g Å (%s)", tolerance, exc)
+
+
 def _lattice_setup(
     trained: Any, atoms: Atoms, tolerance: float, path: str
 ) -> tuple[LatticeFit, HopGeometry, np.ndarray] | None:
@@ -206,14 +208,8 @@ def _lattice_setup(
         fit = fit_bcc_lattice(atoms, tolerance)
         geometry = hop_geometry(fit, atoms.cell.array, model_cutoff(trained), tolerance)
     except NotOnLattice as exc:
-        if path == "lattice":
-            raise
-        logger.info("exact path: structure not on-lattice within %g Å (%s)", tolerance, exc)
-        return None
-    numbers = [atomic_numbers[s] for s in trained.species]
-    lookup = np.full(max(int(atoms.numbers.max()), *numbers) + 1, -1, dtype=np.int8)
-    lookup[numbers] = np.arange(len(trained.species))
-    channel = lookup[atoms.numbers]
+        return _exact_instead(exc, tolerance, path)
+    channel = SpeciesTable(trained.species).number_lookup()[atoms.numbers]
     logger.info(
         "lattice path: every atom within %.2g Å of its BCC site (tolerance %g Å), a = %.4f Å, "
         "%d sites per environment",
@@ -234,17 +230,14 @@ def _field_setup(trained, atoms, sites, tolerance, path, device, progress):
     """(fit, [N, 8] barriers) by whole-lattice passes (`vmeb.learn.field`), or None for the
     per-hop path: off-lattice (``path="lattice"`` raises), fewer than 2 L + 1 cells along an
     axis, or few sites."""
-    from vmeb.learn.field import field_site_barriers, species_channel
+    from vmeb.learn.field import field_site_barriers
 
     if path == "exact":
         return None
     try:
         fit = fit_bcc_lattice(atoms, tolerance)
     except NotOnLattice as exc:
-        if path == "lattice":
-            raise
-        logger.info("exact path: structure not on-lattice within %g Å (%s)", tolerance, exc)
-        return None
+        return _exact_instead(exc, tolerance, path)
     half = model_window(trained)
     small = int((fit.dims // 2).min()) < 2 * half + 1
     if small or len(sites) < FIELD_MIN_FRACTION * len(atoms):
@@ -254,7 +247,7 @@ def _field_setup(trained, atoms, sites, tolerance, path, device, progress):
             )
         logger.info("per-hop windows: %s", "sample too small" if small else "few sites")
         return None
-    channel = species_channel(atoms, trained.species)
+    channel = SpeciesTable(trained.species).number_lookup()[atoms.numbers]
     barriers = field_site_barriers(trained, fit, channel, device=device, progress=progress)
     return fit, barriers
 
@@ -273,13 +266,13 @@ def _field_table(atoms, sites, fit, barriers) -> pd.DataFrame:
 
 def _exact_chunk(trained, atoms, chunk, context, *, batch_size, device):
     """(moving [8K], barriers [8K]) of K sites from hop environments (paper Eq. 1 path)."""
-    ghosts, r_c, fit = context
+    ghosts, r_c, lattice = context
     neighbours, _ = first_neighbours(atoms, chunk, 8, ghosts=ghosts)
     neighbours = np.sort(neighbours, axis=1)  # canonical order, not tie-broken by distance
     vac = np.repeat(chunk, 8)
     mov = neighbours.reshape(-1)
     env = hop_environments(atoms, vac, mov, trained.species, r_c=r_c, ghosts=ghosts)
-    env = attach_windows(trained, atoms, env, vac, mov, fit)
+    env = attach_windows(trained, env, vac, mov, lattice)
     return mov, trained.predict_environments(env, batch_size=batch_size, device=device)
 
 

@@ -41,6 +41,7 @@ from tqdm.auto import tqdm
 
 from vmeb.errors import VmebError
 from vmeb.learn.lattice import DIRECTIONS, LatticeFit, fit_bcc_lattice
+from vmeb.species import SpeciesTable
 from vmeb.spectra.kmc import BOLTZMANN_EV_K, DEFAULT_ATTEMPT_FREQUENCY
 
 logger = logging.getLogger(__name__)
@@ -114,15 +115,13 @@ class WindowModelBarriers:
 
     def _tables(self) -> None:
         """Site -> (sublattice, cell) and the cell grid's site index, once per lattice."""
-        from vmeb.learn.field import lattice_grid
+        from vmeb.learn.field import lattice_grid, site_cells, window_centre
 
-        fit = self.fit
-        self.grid, cells = lattice_grid(fit)  # [2, n0, n1, n2] site on each corner / body
+        self.grid, cells = lattice_grid(self.fit)  # [2, n0, n1, n2] site on each corner / body
         self.cells = np.array(cells)
-        wrapped = np.mod(fit.coords, fit.dims)
-        self.site_sub = wrapped[:, 0] % 2
-        self.site_cell = wrapped // 2
-        self.neighbours = fit.lookup(fit.coords[:, None, :] + DIRECTIONS[None])
+        self.site_sub, self.site_cell = site_cells(self.fit)
+        self.neighbours, _ = lattice_tables(self.fit)
+        self.centre = window_centre(self.half)
         h = self.half
         up = np.arange(1, 2 * h + 2)  # block positions of k = -h..h (block spans +-(h + 1))
         # per axis, the block positions of the window's corner-role and body-role sites
@@ -164,8 +163,7 @@ class WindowModelBarriers:
                     p = [self._positions[(role, int(sgn), v_sub)] for sgn in signs]
                     cut = source[:, p[0]][:, :, p[1]][:, :, :, p[2]]
                     out[rows, k, part * size : (part + 1) * size] = cut.reshape(len(rows), -1)
-        centre = (h * (2 * h + 1) + h) * (2 * h + 1) + h
-        out[:, :, centre] = species[np.arange(count), vacancy][:, None]
+        out[:, :, self.centre] = species[np.arange(count), vacancy][:, None]
         return out.reshape(count * len(DIRECTIONS), -1)
 
     def __call__(self, species: np.ndarray, vacancy: np.ndarray, moving: np.ndarray) -> np.ndarray:
@@ -362,9 +360,7 @@ def run_walkers(
         jumps per wall second).
     """
     fit = fit if fit is not None else fit_bcc_lattice(atoms)
-    from vmeb.learn.field import species_channel
-
-    channel = species_channel(atoms, list(species))
+    channel = SpeciesTable(species).indices(atoms.get_chemical_symbols())
     if state is None:
         state = WalkerState.start(channel, len(species), config.walkers, rng)
     neighbours, vectors = lattice_tables(fit)

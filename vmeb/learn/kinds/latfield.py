@@ -20,7 +20,13 @@ import torch
 
 from vmeb.errors import VmebError
 from vmeb.learn.batches import ModelInputs
-from vmeb.learn.field import AXIS_PERMUTATIONS, onehot_windows, permute_windows, window_size
+from vmeb.learn.field import (
+    AXIS_PERMUTATIONS,
+    onehot_windows,
+    permute_windows,
+    window_centre,
+    window_size,
+)
 from vmeb.learn.field_model import LatticeFieldNet
 from vmeb.learn.kinds.base import ModelKind
 from vmeb.learn.models import LatticeModel
@@ -109,7 +115,7 @@ class LatticeFieldKind(ModelKind):
         if generator is None:
             return onehot_windows(windows, n_species, half).to(device)
         windows = windows.clone()
-        centre = _centre(half)
+        centre = window_centre(half)
         windows[:, centre] = torch.randint(
             0, n_species, (len(index),), generator=generator, dtype=windows.dtype
         )
@@ -141,9 +147,3 @@ class LatticeFieldKind(ModelKind):
     def lattice_inputs(self, *args: Any, **kwargs: Any) -> Iterable[torch.Tensor]:
         """Not used (see `lattice_encoder`)."""
         raise VmebError("the lattice-field kind predicts whole samples (vmeb.learn.field)")
-
-
-def _centre(half: int) -> int:
-    """Window index of the vacancy site (corner of the centre cell)."""
-    size = 2 * half + 1
-    return (half * size + half) * size + half
