@@ -215,6 +215,19 @@ class TrainedModel:
         return lattice_operation_predictions(self, *args).mean(axis=0)
 
 
+@torch.no_grad()
+def _flush_subnormal(model: torch.nn.Module) -> None:
+    """Set subnormal float weights (|w| < 1.2e-38, left by weight decay) to zero in place.
+
+    They change no prediction (max difference 0.0 on `tanbmo-eam`), but fp32 CPU convolutions
+    on them run about 5x slower (`tanbmo-eam`: 0.36 s against 0.065 s for a 30^3-cell pass).
+    """
+    for tensor in [*model.parameters(), *model.buffers()]:
+        if tensor.is_floating_point():
+            tiny = torch.finfo(tensor.dtype).tiny
+            tensor[(tensor != 0) & (tensor.abs() < tiny)] = 0.0
+
+
 def model_from_record(record: Mapping[str, Any], path: str | os.PathLike = "<checkpoint>"):
     """Build the eval-mode `TrainedModel` of a checkpoint dict.
 
@@ -230,6 +243,7 @@ def model_from_record(record: Mapping[str, Any], path: str | os.PathLike = "<che
         size = get_kind(config.kind).input_size(config, template)
         model = build_model(config.model_config(), len(species), size, template, species)
         model.load_state_dict(record["state_dict"], strict=True)
+        _flush_subnormal(model)
     except (VmebError, KeyError, TypeError, ValueError, RuntimeError) as exc:
         problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise file_error(path, f"checkpoint does not match its model config ({problem})") from exc
