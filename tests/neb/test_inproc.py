@@ -122,3 +122,34 @@ def test_campaign_started_with_lammps_resumes_with_the_default_engine(tmp_path):
         mixed["barrier"].to_numpy()[ok], pure["barrier"].to_numpy()[ok], atol=SAME_SADDLE
     )
     assert open_dataset(root).header.method["neb"]["engine"] == "lammps"  # as first written
+
+
+def test_a_lammps_error_inside_a_band_fails_that_attempt_only(eam, tmp_path, monkeypatch):
+    """LAMMPS raising in a band ("Lost atoms" when a replica blows apart, seen in a KMC run)
+    fails that attempt of that hop: it is retried with more replicas on fresh instances, and
+    the site's other hops are computed as without the error."""
+    import vmeb.neb.engines.inproc as inproc
+
+    atoms = equiatomic_alloy(3, 3.2428, seed=2)
+    config = NEBConfig(engine="inproc")
+    clean = compute_site_barriers(atoms, 0, eam, config, SPECIES, tmp_path / "clean")
+    real, calls = inproc.optimise_band, []
+
+    def first_call_fails(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise Exception("ERROR: Lost atoms: original 53 current 52")  # noqa: TRY002
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(inproc, "optimise_band", first_call_fails)
+    hit = compute_site_barriers(atoms, 0, eam, config, SPECIES, tmp_path / "hit")
+    first = hit[0]
+    assert first.n_replicas == config.retry_replicas[0] and first.status == clean[0].status
+    if first.status == "ok":
+        assert abs(first.barrier - clean[0].barrier) < 2e-3  # 11 replicas find the same saddle
+    else:
+        assert "Lost atoms" in first.reason
+    for a, b in zip(hit[1:], clean[1:], strict=True):
+        assert a.status == b.status and a.n_replicas == b.n_replicas
+        if a.status == "ok":
+            assert abs(a.barrier - b.barrier) < SAME_SADDLE

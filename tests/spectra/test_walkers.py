@@ -14,6 +14,7 @@ from vmeb.learn.field_model import LatticeFieldNet
 from vmeb.learn.lattice import fit_bcc_lattice
 from vmeb.learn.models import LatticeModel
 from vmeb.learn.settings import TrainConfig
+from vmeb.species import SpeciesTable
 from vmeb.spectra.kmc import BOLTZMANN_EV_K, ModelBarrierProvider
 from vmeb.spectra.walkers import (
     BCC_CORRELATION_FACTOR,
@@ -146,14 +147,77 @@ def test_window_model_barriers_equal_the_per_hop_provider_and_cache_back_jumps()
     from vmeb.spectra.walkers import lattice_tables
 
     neighbours, _ = lattice_tables(fit)
-    got = source(species, vacancy, neighbours[vacancy])
+    walker = np.arange(2)
+    got = source(species, vacancy[:, None], walker, vacancy, neighbours[vacancy])
     provider = ModelBarrierProvider(trained, atoms)
     for w, site in enumerate(vacancy):
         expected = provider(atoms, int(site), neighbours[site])
         np.testing.assert_allclose(got[w], expected, atol=1e-5)
-    again = source(species, vacancy, neighbours[vacancy])
+    again = source(species, vacancy[:, None], walker, vacancy, neighbours[vacancy])
     np.testing.assert_array_equal(again, got)
     assert source.hit_rate == pytest.approx(0.5)
+
+
+def _tiny_field_model(seed: int):
+    torch.manual_seed(seed)
+    model = LatticeModel(LatticeFieldNet(3, 1, 4, (8,)))
+    model.set_target_normalisation(0.9, 0.1)
+    config = TrainConfig(kind="latfield", depth=1, filters=4, hidden=(8,), precision="fp32")
+    return model_from_record(model_record(model, config, tuple(SPECIES), None))
+
+
+class _Unreached:
+    """A source recomputing every vacancy of a walker after each of its jumps (no ``reach``)."""
+
+    def __init__(self, source):
+        self.source = source
+
+    def __call__(self, *args):
+        return self.source(*args)
+
+
+@pytest.mark.parametrize("kind", ["constant", "window"])
+def test_multi_vacancy_barriers_kept_between_steps_equal_recomputed_ones(kind):
+    """Three vacancies per walker: recomputing only the vacancies a jump reached gives the same
+    run as recomputing them all (other vacancies are empty sites of a window model's input)."""
+    atoms = random_alloy(6, 7)
+    fit = fit_bcc_lattice(atoms)
+    if kind == "constant":
+        source = ConstantBarriers([0.8, 1.0, 1.2])
+    else:
+        source = WindowModelBarriers(_tiny_field_model(2), fit)
+    config = WalkerConfig(1100.0, 120, walkers=3, vacancies=3)
+    runs = [
+        run_walkers(atoms, SPECIES, s, config, np.random.default_rng(4), fit=fit)
+        for s in (source, _Unreached(source))
+    ]
+    for name in ("species", "vacancy", "displacement", "time"):
+        np.testing.assert_array_equal(getattr(runs[0][0], name), getattr(runs[1][0], name))
+    state = runs[0][0]
+    assert state.vacancy.shape == (3, 3)
+    assert all(len(set(row)) == 3 for row in state.vacancy.tolist())  # never on one site
+    assert (state.species >= 0).all() and np.bincount(state.species.ravel()).tolist() == (
+        np.bincount(np.tile(SpeciesTable(SPECIES).indices(atoms.get_chemical_symbols()), 3))
+    ).tolist()  # jumps move species, never make or lose them
+
+
+def test_pure_metal_with_several_vacancies_per_walker():
+    """Eight vacancies in 1,024 sites of a pure metal: D_v per vacancy and f as for one
+    vacancy (vacancy pairs are rare at this fraction), and D* = f D_v V / N."""
+    a, energy, temperature = 3.30, 1.0, 1000.0
+    atoms = bulk("Ta", "bcc", a=a, cubic=True).repeat(8)
+    config = WalkerConfig(temperature, steps=4000, walkers=8, vacancies=8)
+    _, summary = run_walkers(
+        atoms, ["Ta"], ConstantBarriers([energy]), config, np.random.default_rng(6)
+    )
+    assert summary["vacancy_site_fraction"] == pytest.approx(8 / 1024)
+    d_v = NU * a**2 * np.exp(-energy / (BOLTZMANN_EV_K * temperature))
+    assert abs(summary["vacancy_diffusivity"] - d_v) < 3 * summary["vacancy_diffusivity_error"]
+    f, f_err = summary["correlation_factor"]["Ta"], summary["correlation_factor_error"]["Ta"]
+    assert abs(f - BCC_CORRELATION_FACTOR) < 3 * f_err + 0.005
+    expected = BCC_CORRELATION_FACTOR * d_v * 8 / len(atoms)
+    d_star = summary["tracer_diffusivity"]["Ta"]
+    assert abs(d_star - expected) < 3 * summary["tracer_diffusivity_error"]["Ta"] + 0.03 * expected
 
 
 def test_arrhenius_fit_recovers_a_synthetic_law():
@@ -197,3 +261,35 @@ def test_vmeb_kmc_walkers_sweep_and_resume(tmp_path):
     b, c = (json.loads((tmp_path / x / "summary.json").read_text()) for x in "bc")
     assert b["total_steps"] == c["total_steps"] == 80
     assert b["tracer_diffusivity"] == c["tracer_diffusivity"]
+
+
+def test_vmeb_kmc_ordering_run_with_several_vacancies(tmp_path, capsys):
+    import json
+
+    import pandas as pd
+
+    from vmeb.cli.main import main
+    from vmeb.learn.checkpoints import save_checkpoint
+
+    torch.manual_seed(3)
+    model = LatticeModel(LatticeFieldNet(3, 1, 4, (8,)))
+    model.set_target_normalisation(0.9, 0.1)
+    config = TrainConfig(kind="latfield", depth=1, filters=4, hidden=(8,), precision="fp32")
+    save_checkpoint(model_record(model, config, tuple(SPECIES), None), tmp_path / "m.pt")
+    sample = tmp_path / "s.extxyz"
+    random_alloy(4, 2).write(sample)
+    base = ["kmc", str(tmp_path / "m.pt"), str(sample), "--walkers", "4", "--no-progress",
+            "--vacancies", "2", "--order-every", "10"]  # fmt: skip
+    assert main([*base, "--temperature", "1000", "--steps", "80", "-o", str(tmp_path / "o")]) == 0
+    record = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert record["vacancies_per_walker"] == 2
+    assert record["vacancy_site_fraction"] == pytest.approx(2 / 128)
+    table = pd.read_csv(tmp_path / "o" / "ordering.csv")
+    assert table["step"].tolist() == [0, 10, 20]
+    assert table.filter(like="alpha_2_").shape[1] == 12  # 6 pairs, value and error
+    assert (tmp_path / "o" / "ordering.png").is_file()
+    capsys.readouterr()
+    assert main([*base, "--temperatures", "900", "1000", "--steps", "8", "-o",
+                 str(tmp_path / "p")]) != 0  # fmt: skip
+    assert "one --temperature" in capsys.readouterr().err
+    assert not (tmp_path / "p").exists()

@@ -61,6 +61,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "model, kind latfield; only such models); --steps is then the jumps of all walkers",
     )
     parser.add_argument(
+        "--vacancies",
+        type=common.positive_int,
+        default=1,
+        help="vacancies in each walker's sample (lattice-window models; default 1): the "
+        "vacancy site fraction is vacancies / atoms",
+    )
+    parser.add_argument(
+        "--order-every",
+        type=common.positive_int,
+        default=None,
+        help="record the Warren-Cowley parameters of shells 1-2 every this many steps per "
+        "walker (ordering.csv, ordering.png; one temperature)",
+    )
+    parser.add_argument(
         "--resume",
         type=common.existing_file,
         default=None,
@@ -93,10 +107,12 @@ def run(args: argparse.Namespace) -> int:
 
     if model_window(trained) > 0:
         return _run_walkers(args, trained, atoms)
-    if args.walkers is not None or args.resume is not None or len(args.temperature) > 1:
+    walker_only = (args.walkers, args.resume, args.order_every)
+    if any(x is not None for x in walker_only) or args.vacancies > 1 or len(args.temperature) > 1:
         raise VmebError(
-            f"--walkers, --resume and several temperatures need a lattice-window model (kind "
-            f"latfield), not {getattr(trained, 'kind', type(trained).__name__)!r}"
+            f"--walkers, --vacancies, --order-every, --resume and several temperatures need a "
+            f"lattice-window model (kind latfield), not "
+            f"{getattr(trained, 'kind', type(trained).__name__)!r}"
         )
     config = KMCConfig(args.temperature[0], args.steps, args.attempt_frequency)
     rng = np.random.default_rng(args.seed)
@@ -143,6 +159,7 @@ def _run_walkers(args: argparse.Namespace, trained, atoms) -> int:
     from vmeb.errors import VmebError, file_error
     from vmeb.files import staged_output, write_json
     from vmeb.learn.field import snap_lattice
+    from vmeb.spectra.ordering import OrderRecorder
     from vmeb.spectra.walkers import (
         WalkerConfig,
         WindowModelBarriers,
@@ -153,26 +170,34 @@ def _run_walkers(args: argparse.Namespace, trained, atoms) -> int:
 
     walkers = args.walkers or 16
     temperatures = list(args.temperature)
-    if args.resume is not None and len(temperatures) > 1:
-        raise VmebError("--resume continues one run: give one --temperature")
+    if (args.resume is not None or args.order_every) and len(temperatures) > 1:
+        raise VmebError("--resume and --order-every take one --temperature")
     state, rng = None, np.random.default_rng(args.seed)
     if args.resume is not None:
         state, rng = load_state(args.resume)
         if state.species.shape[1] != len(atoms):
             raise file_error(args.resume, f"holds {state.species.shape[1]} sites, not {len(atoms)}")
         walkers = len(state.vacancy)
+        if state.vacancy.shape[1] != args.vacancies:
+            raise file_error(args.resume, f"holds {state.vacancy.shape[1]} vacancies per walker, "
+                             f"not --vacancies {args.vacancies}")  # fmt: skip
     steps = -(-args.steps // walkers)  # per walker
     runs = []
     try:
         fit = snap_lattice(atoms)
         source = WindowModelBarriers(trained, fit, batch_size=args.batch_size or 1024,
                                      device=args.device)  # fmt: skip
+        recorder = None
+        if args.order_every:
+            recorder = OrderRecorder(fit, list(trained.species))
         for i, temperature in enumerate(temperatures):
-            config = WalkerConfig(temperature, steps, walkers, args.attempt_frequency)
+            config = WalkerConfig(temperature, steps, walkers, args.attempt_frequency,
+                                  args.vacancies)  # fmt: skip
             run_rng = rng if len(temperatures) == 1 else np.random.default_rng([args.seed, i])
             state_t, summary = run_walkers(atoms, trained.species, source, config, run_rng,
-                                           state=state, progress=not args.no_progress,
-                                           fit=fit)  # fmt: skip
+                                           state=state, progress=not args.no_progress, fit=fit,
+                                           observe=recorder,
+                                           every=args.order_every or 1)  # fmt: skip
             summary = {"temperature_K": temperature, **summary}
             runs.append((state_t, run_rng, summary))
     except VmebError as exc:
@@ -190,6 +215,8 @@ def _run_walkers(args: argparse.Namespace, trained, atoms) -> int:
             state, rng, summary = runs[0]
             record = {**common_record, "total_steps": int(state.step * walkers), **summary}
             save_state(state, rng, staging / "state.npz")
+            if recorder is not None:
+                _write_ordering(recorder, staging, args.structure.name, summary["temperature_K"])
         else:
             record = {**common_record, **_sweep(runs, staging, args.structure.name)}
         write_json(staging / "summary.json", record)
@@ -201,6 +228,19 @@ def _run_walkers(args: argparse.Namespace, trained, atoms) -> int:
         )
     sys.stdout.write(f"-> {args.output}\n")
     return 0
+
+
+def _write_ordering(recorder, staging, name: str, temperature: float) -> None:
+    """ordering.csv and ordering.png of an ordering run."""
+    from vmeb.files import save_figure
+    from vmeb.plots.figures import ordering_plot
+    from vmeb.spectra.ordering import ordering_table
+
+    table = ordering_table(recorder)
+    table.to_csv(staging / "ordering.csv", index=False)
+    columns = [c for c in table.columns if c.startswith("alpha_") and not c.endswith("_error")]
+    figure = ordering_plot(table, columns, title=f"{name}, {temperature:g} K")
+    save_figure(figure, staging / "ordering.png")
 
 
 def _sweep(runs, staging, name: str) -> dict:

@@ -44,6 +44,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("properties", "properties", "pure-element reference properties of a potential"),
     ("kmc", "kmc", "kinetic Monte Carlo of vacancy diffusion with predicted barriers"),
     ("map", "compmap", "barrier spectra across composition space (ternary maps, line scans)"),
+    ("diffusion-map", "diffmap", "tracer diffusivities across composition space by KMC"),
     ("ensemble", "ensemble", "train a deep ensemble and predict with uncertainty"),
     ("models", "models", "list the shipped pretrained models and their cards"),
 ]

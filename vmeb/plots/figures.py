@@ -236,3 +236,67 @@ def arrhenius_plot(
         ax.set_title(title, fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def ordering_plot(
+    table: pd.DataFrame,
+    columns: Sequence[str],
+    reference: Mapping[str, float] | None = None,
+    title: str = "",
+) -> Figure:
+    """Warren-Cowley parameters against KMC time (vacancy-mediated ordering), a panel per shell.
+
+    Args:
+        table: Records with ``time`` (s) and, per column, its value and ``<column>_error``
+            (`vmeb.spectra.ordering.ordering_table`).
+        columns: The ``alpha_<k>_<A>-<B>`` columns to draw.
+        reference: Column -> an equilibrium value (e.g. swap Monte Carlo at the same
+            temperature), drawn as a dashed line in the column's colour.
+        title: Optional figure title.
+    """
+    shells = sorted({int(c.split("_")[1]) for c in columns})
+    fig, axes = plt.subplots(1, len(shells), figsize=(4.2 * len(shells), 3.6), squeeze=False)
+    later = table[table["time"] > 0]
+    for ax, shell in zip(axes[0], shells, strict=True):
+        for column in (c for c in columns if int(c.split("_")[1]) == shell):
+            line = ax.errorbar(later["time"], later[column], yerr=later[f"{column}_error"],
+                               fmt="-o", ms=3, lw=1, capsize=2,
+                               label=column.split("_", 2)[2])  # fmt: skip
+            if reference is not None and column in reference:
+                ax.axhline(reference[column], color=line[0].get_color(), ls="--", lw=1)
+        ax.axhline(0.0, color="0.6", lw=0.6)
+        ax.set_xscale("log")
+        ax.set_xlabel("KMC time (s)")
+        ax.set_ylabel(f"Warren-Cowley α, shell {shell}")
+        ax.legend(fontsize=7, ncol=2)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def diffusion_line_plot(
+    table: pd.DataFrame, species: Sequence[str], element: str, temperature: float
+) -> Figure:
+    """Tracer diffusivities per species along a line scan of ``element``'s fraction.
+
+    Args:
+        table: `vmeb.spectra.diffusion_map.diffusion_map` rows (``x_<element>``, ``D_<X>`` and
+            ``D_<X>_error``, ``D_mean``).
+        species: Species drawn.
+        element: The scanned element.
+        temperature: T (K), for the title.
+    """
+    fig, ax = plt.subplots(figsize=(4.8, 3.6))
+    x = 100.0 * table[f"x_{element}"].to_numpy(dtype=float)
+    for symbol in species:
+        ax.errorbar(x, table[f"D_{symbol}"], yerr=table[f"D_{symbol}_error"], fmt="-o", ms=3,
+                    lw=1, capsize=2, label=f"D*({symbol})")  # fmt: skip
+    ax.plot(x, table["D_mean"], "k--", lw=1, label="Σ c D*")
+    ax.set_yscale("log")
+    ax.set_xlabel(f"{element} (at.%)")
+    ax.set_ylabel("tracer diffusivity (Å$^2$/s)")
+    ax.set_title(f"{temperature:g} K", fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig

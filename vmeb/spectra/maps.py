@@ -483,7 +483,7 @@ def _map_composition(
     )
 
     label = composition_label(fraction)
-    atoms, sites = _map_sample(fraction, a, config)
+    atoms, sites = build_map_sample(fraction, a, config)
     check_species(atoms, predictor.species)
     outside = composition_outside(atomic_fractions(atoms, elements), predictor)
     table = _predict_table(predictor, atoms, sites, config, progress)
@@ -504,7 +504,7 @@ def _map_composition(
     return row, part, hist
 
 
-def _map_sample(fraction: Mapping[str, float], a: float, config: MapConfig):
+def build_map_sample(fraction: Mapping[str, float], a: float, config: MapConfig):
     """The random sample of one composition and its site subset (None: all sites)."""
     cells = sample_cells(fraction, config.cells, config.min_per_species)
     atoms = build_random_alloy(fraction, cells, a=a, rng=composition_rng(fraction, config.seed, 0))

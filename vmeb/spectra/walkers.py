@@ -1,27 +1,30 @@
-"""Kinetic Monte Carlo of many independent vacancy walkers on a BCC lattice, batched.
+"""Kinetic Monte Carlo of vacancies on a BCC lattice: many independent walkers, batched.
 
-Each walker is its own copy of the sample with one vacancy. All walkers step together: the 8
-barriers out of every walker's vacancy come from one batched call of a barrier source, then each
-walker makes one residence-time (BKL) jump on its own clock. Sites never move (the lattice is
-fitted once, `vmeb.learn.lattice.fit_bcc_lattice`); species move with the jumps. Independent
-walkers give the statistical errors of the diffusivities directly.
+Each walker is its own copy of the sample with V vacancies (V = 1 by default). All walkers
+step together: the 8 barriers out of each vacancy are kept between steps and only those whose
+environment the last jump changed (within the source's reach) come from one batched call of a
+barrier source; then each walker makes one residence-time (BKL) jump, chosen among the 8 V hops
+of its vacancies (none into another vacancy), on its own clock. Sites never move (the lattice
+is fitted once, `vmeb.learn.lattice.fit_bcc_lattice`); species move with the jumps.
+Independent walkers give the statistical errors of the diffusivities directly.
 
 Observables, per walker and then as mean and standard error over walkers:
 
-- tracer diffusivity of species s: ``D*_s = sum_{a in s} |r_a|^2 / (6 N_s t)`` (Å^2/s; one
-  vacancy in N sites, so these are diffusivities at vacancy site fraction 1/N);
-- vacancy diffusivity ``D_v = |R_v|^2 / (6 t)``;
+- tracer diffusivity of species s: ``D*_s = sum_{a in s} |r_a|^2 / (6 N_s t)`` (Å^2/s; V
+  vacancies in N sites, so these are diffusivities at vacancy site fraction V/N);
+- vacancy diffusivity ``D_v = <|R_v|^2> / (6 t)`` (mean over a walker's vacancies);
 - tracer correlation factor of species s: ``f_s = sum_{a in s} |r_a|^2 / (lambda^2 sum_{a in s}
   n_a)``, n_a the jumps of atom a and lambda the first-neighbour distance (0.7272 for a pure BCC
   metal, Compaan & Haven);
 - jumps per moving species and per barrier bin.
 
 For a pure metal with barrier E: ``D_v = nu a^2 exp(-E / k_B T)`` (8 jumps of length
-sqrt(3) a / 2) and ``D* = f D_v / N``; `tests/spectra/test_walkers.py` checks both.
+sqrt(3) a / 2) and ``D* = f D_v V / N``; `tests/spectra/test_walkers.py` checks both.
 
-Barrier sources: `ConstantBarriers` (a barrier per moving species; validation) and
+Barrier sources: `ConstantBarriers` (a barrier per moving species; validation),
 `WindowModelBarriers` (a lattice-window model, `vmeb.learn.field`, with a cache keyed on each
-hop's window: a back-jump finds its barrier there).
+hop's window: a back-jump finds its barrier there) and `vmeb.spectra.kmc_neb.NEBBarriers`
+(climbing-image NEB on the fly; the reference).
 
 Reference: A. B. Bortz, M. H. Kalos, J. L. Lebowitz, J. Comput. Phys. 17, 10 (1975); K. Compaan,
 Y. Haven, Trans. Faraday Soc. 52, 786 (1956).
@@ -31,7 +34,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -54,15 +57,26 @@ BARRIER_BIN_EDGES = np.round(np.arange(0.0, 3.0 + 1e-9, 0.05), 2)
 
 
 class WalkerBarriers(Protocol):
-    """Barriers of the 8 hops out of each walker's vacancy.
+    """Barriers of the 8 hops out of some of the walkers' vacancies.
 
-    Called as ``source(species, vacancy, moving)`` with ``species`` [W, N] species index per site
-    (the vacancy's site holds the removed atom's species, never a barrier's input), ``vacancy``
-    [W] vacancy sites and ``moving`` [W, 8] the neighbouring sites; returns [W, 8] barriers (eV).
+    Called as ``source(species, vacancies, walker, vacancy, moving)`` with ``species`` [W, N]
+    species index per site (a vacancy's site holds the species of the atom removed to make it,
+    never a barrier's input), ``vacancies`` [W, V] every walker's vacancy sites (the other
+    vacancies near a hop are empty sites of its environment), and the M hops' ``walker`` [M],
+    ``vacancy`` [M] site and ``moving`` [M, 8] neighbouring sites; returns [M, 8] barriers (eV).
+    ``reach`` (attribute) is how far a change reaches: a vacancy's barriers depend only on
+    sites within ``reach`` doubled lattice coordinates (a/2) along every cube axis.
     """
 
+    reach: int
+
     def __call__(
-        self, species: np.ndarray, vacancy: np.ndarray, moving: np.ndarray
+        self,
+        species: np.ndarray,
+        vacancies: np.ndarray,
+        walker: np.ndarray,
+        vacancy: np.ndarray,
+        moving: np.ndarray,
     ) -> np.ndarray: ...  # fmt: skip
 
 
@@ -73,12 +87,13 @@ class ConstantBarriers:
         barriers: [C] barrier of a jump by species c.
     """
 
+    reach = 1  # the moving atom is a first neighbour
+
     def __init__(self, barriers: Sequence[float]):
         self.barriers = np.asarray(barriers, dtype=np.float64)
 
-    def __call__(self, species: np.ndarray, vacancy: np.ndarray, moving: np.ndarray) -> np.ndarray:
-        rows = np.arange(len(species))[:, None]
-        return self.barriers[species[rows, moving]]
+    def __call__(self, species, vacancies, walker, vacancy, moving) -> np.ndarray:  # noqa: D102
+        return self.barriers[species[walker[:, None], moving]]
 
 
 class WindowModelBarriers:
@@ -103,6 +118,7 @@ class WindowModelBarriers:
         from vmeb.learn.inference import model_window
 
         self.half = model_window(trained)
+        self.reach = 2 * self.half + 2  # the window's sites, doubled coordinates
         if self.half <= 0:
             raise VmebError(
                 f"batched walkers need a lattice-window model (kind latfield), not {trained.kind!r}"
@@ -132,12 +148,19 @@ class WindowModelBarriers:
             ("body", 1, 1): up + 1, ("body", -1, 1): up[::-1],
         }  # fmt: skip
 
-    def windows(self, species: np.ndarray, vacancy: np.ndarray, moving: np.ndarray) -> np.ndarray:
-        """[W * 8, Wn] int8 windows of every walker's 8 hops (those of
-        `vmeb.learn.field.hop_windows` with per-walker species), ``moving`` the vacancies'
-        neighbours in `DIRECTIONS` order.
+    def windows(
+        self,
+        species: np.ndarray,
+        vacancies: np.ndarray,
+        walker: np.ndarray,
+        vacancy: np.ndarray,
+        moving: np.ndarray,
+    ) -> np.ndarray:
+        """[M * 8, Wn] int8 windows of the 8 hops of M vacancies (those of
+        `vmeb.learn.field.hop_windows` with per-walker species; the walker's other vacancies
+        are empty sites), ``moving`` the vacancies' neighbours in `DIRECTIONS` order.
 
-        One block of ``(2 h + 3)^3`` cells is gathered per walker; the 8 windows are its
+        One block of ``(2 h + 3)^3`` cells is gathered per vacancy; the 8 windows are its
         flips (a body-site vacancy reads the corner sublattice as its window's body sites).
         """
         if not np.array_equal(moving, self.neighbours[vacancy]):
@@ -148,8 +171,9 @@ class WindowModelBarriers:
         index = [(cell[:, a, None] + reach[None]) % self.cells[a] for a in range(3)]
         sites = self.grid[:, index[0][:, :, None, None], index[1][:, None, :, None],
                           index[2][:, None, None, :]].transpose(1, 0, 2, 3, 4)  # fmt: skip
-        block = species[np.arange(count)[:, None, None, None, None], sites]
-        block = np.where(sites == vacancy[:, None, None, None, None], -1, block).astype(np.int8)
+        block = species[walker[:, None, None, None, None], sites].astype(np.int8)
+        for other in vacancies[walker].T:  # every vacancy of the walker is empty
+            block[sites == other[:, None, None, None, None]] = -1
         sub = self.site_sub[vacancy]
         size = (2 * h + 1) ** 3
         out = np.empty((count, len(DIRECTIONS), 2 * size), dtype=np.int8)
@@ -163,13 +187,13 @@ class WindowModelBarriers:
                     p = [self._positions[(role, int(sgn), v_sub)] for sgn in signs]
                     cut = source[:, p[0]][:, :, p[1]][:, :, :, p[2]]
                     out[rows, k, part * size : (part + 1) * size] = cut.reshape(len(rows), -1)
-        out[:, :, self.centre] = species[np.arange(count), vacancy][:, None]
+        out[:, :, self.centre] = species[walker, vacancy][:, None]
         return out.reshape(count * len(DIRECTIONS), -1)
 
-    def __call__(self, species: np.ndarray, vacancy: np.ndarray, moving: np.ndarray) -> np.ndarray:
+    def __call__(self, species, vacancies, walker, vacancy, moving) -> np.ndarray:  # noqa: D102
         from vmeb.learn.field import window_barriers
 
-        windows = self.windows(species, vacancy, moving)
+        windows = self.windows(species, vacancies, walker, vacancy, moving)
         keys = [w.tobytes() for w in windows]
         out = np.empty(len(keys))
         missing = []
@@ -208,14 +232,17 @@ class WalkerConfig:
     Attributes:
         temperature: T (K).
         steps: Jumps per walker.
-        walkers: Independent walkers W (sample copies with one vacancy each).
+        walkers: Independent walkers W (sample copies).
         attempt_frequency: nu (1/s).
+        vacancies: Vacancies V in each walker's sample (at random sites); the vacancy site
+            fraction is V / N.
     """
 
     temperature: float
     steps: int
     walkers: int = 16
     attempt_frequency: float = DEFAULT_ATTEMPT_FREQUENCY
+    vacancies: int = 1
 
     def __post_init__(self) -> None:
         if not self.temperature > 0:
@@ -224,6 +251,8 @@ class WalkerConfig:
             raise VmebError(f"steps ({self.steps}) and walkers ({self.walkers}) must be >= 1")
         if not self.attempt_frequency > 0:
             raise VmebError(f"attempt frequency must be positive, got {self.attempt_frequency}")
+        if self.vacancies < 1:
+            raise VmebError(f"vacancies per walker must be >= 1, got {self.vacancies}")
 
 
 @dataclass
@@ -231,12 +260,12 @@ class WalkerState:
     """Everything a run needs to go on (a checkpoint saves it).
 
     Attributes:
-        species: [W, N] int8 species index on every site (the vacancy's site: the removed atom's).
+        species: [W, N] int8 species index on every site (a vacancy's site: the removed atom's).
         occupant: [W, N] int64 atom (starting site index) on every site.
-        vacancy: [W] vacancy site.
+        vacancy: [W, V] vacancy sites.
         displacement: [W, N, 3] unwrapped displacement of every atom (Å), by starting site.
         jumps: [W, N] int64 jumps of every atom.
-        vacancy_displacement: [W, 3] unwrapped vacancy displacement (Å).
+        vacancy_displacement: [W, V, 3] unwrapped vacancy displacements (Å).
         time: [W] simulated time (s).
         step: Jumps made by every walker.
         jump_species: [C] jumps made by each moving species.
@@ -258,16 +287,27 @@ class WalkerState:
     barrier_histogram: np.ndarray
 
     @classmethod
-    def start(cls, channel: np.ndarray, n_species: int, walkers: int, rng: np.random.Generator):
-        """W copies of a sample (species [N]), each with a vacancy at a random site."""
+    def start(
+        cls,
+        channel: np.ndarray,
+        n_species: int,
+        walkers: int,
+        rng: np.random.Generator,
+        vacancies: int = 1,
+    ) -> WalkerState:
+        """W copies of a sample (species [N]), each with V vacancies at distinct random sites."""
         n = len(channel)
+        if vacancies == 1:
+            sites = rng.integers(0, n, size=(walkers, 1))
+        else:
+            sites = np.stack([rng.choice(n, vacancies, replace=False) for _ in range(walkers)])
         return cls(
             species=np.tile(channel.astype(np.int8), (walkers, 1)),
             occupant=np.tile(np.arange(n), (walkers, 1)),
-            vacancy=rng.integers(0, n, size=walkers),
+            vacancy=sites,
             displacement=np.zeros((walkers, n, 3)),
             jumps=np.zeros((walkers, n), dtype=np.int64),
-            vacancy_displacement=np.zeros((walkers, 3)),
+            vacancy_displacement=np.zeros((walkers, vacancies, 3)),
             time=np.zeros(walkers),
             step=0,
             jump_species=np.zeros(n_species, dtype=np.int64),
@@ -284,52 +324,94 @@ def lattice_tables(fit: LatticeFit) -> tuple[np.ndarray, np.ndarray]:
     return neighbours, DIRECTIONS @ fit.axes / 2.0
 
 
-def step_walkers(
-    state: WalkerState,
-    source: WalkerBarriers,
-    neighbours: np.ndarray,
-    vectors: np.ndarray,
-    beta: float,
-    nu: float,
-    rng: np.random.Generator,
-) -> None:
-    """One residence-time jump of every walker (updates ``state`` in place)."""
-    walkers = np.arange(len(state.vacancy))
-    moving = neighbours[state.vacancy]  # [W, 8]
-    barriers = np.asarray(source(state.species, state.vacancy, moving), dtype=np.float64)
-    if barriers.shape != moving.shape or not np.all(np.isfinite(barriers)):
-        raise VmebError("barrier source returned a wrong shape or non-finite barriers")
-    rates = nu * np.exp(-beta * barriers)
-    cumulative = np.cumsum(rates, axis=1)
-    total = cumulative[:, -1]
-    u = rng.random((len(walkers), 2))
-    k = np.minimum((cumulative < (u[:, :1] * total[:, None])).sum(axis=1), 7)
-    target = moving[walkers, k]
+class WalkerStepper:
+    """Residence-time jumps of all walkers, with every vacancy's 8 barriers kept between steps
+    and recomputed only where a jump changed the environment (within the source's ``reach``).
+
+    Args:
+        source: The barriers (`WalkerBarriers`; without ``reach`` every walker's vacancies are
+            recomputed after each of its jumps).
+        fit: The sample's lattice.
+        shape: (W, V) walkers and vacancies per walker.
+        beta: 1 / (k_B T) (1/eV).
+        nu: Attempt frequency (1/s).
+    """
+
+    def __init__(self, source: WalkerBarriers, fit: LatticeFit, shape, beta: float, nu: float):
+        self.source, self.beta, self.nu = source, beta, nu
+        self.neighbours, self.vectors = lattice_tables(fit)
+        self.coords, self.dims = fit.coords, fit.dims
+        self.reach = getattr(source, "reach", None)
+        self.barriers = np.zeros((*shape, len(DIRECTIONS)))
+        self.stale = np.ones(shape, dtype=bool)
+
+    def refresh(self, state: WalkerState) -> None:
+        """Barriers of the stale vacancies from the source."""
+        walker, slot = np.nonzero(self.stale)
+        if not len(walker):
+            return
+        vacancy = state.vacancy[walker, slot]
+        moving = self.neighbours[vacancy]
+        values = self.source(state.species, state.vacancy, walker, vacancy, moving)
+        values = np.asarray(values, dtype=np.float64)
+        if values.shape != moving.shape or not np.all(np.isfinite(values)):
+            raise VmebError("barrier source returned a wrong shape or non-finite barriers")
+        self.barriers[walker, slot] = values
+        self.stale[:] = False
+
+    def _mark(self, state: WalkerState, walkers: np.ndarray, changed: np.ndarray) -> None:
+        """Vacancies whose environment holds a changed site [W] become stale."""
+        if self.reach is None:
+            self.stale[walkers] = True
+            return
+        d = self.coords[state.vacancy] - self.coords[changed][:, None, :]  # [W, V, 3]
+        d = (d + self.dims // 2) % self.dims - self.dims // 2
+        self.stale |= np.all(np.abs(d) <= self.reach, axis=2)
+
+    def step(self, state: WalkerState, rng: np.random.Generator) -> None:
+        """One jump of every walker (of one of its vacancies; updates ``state`` in place)."""
+        self.refresh(state)
+        count, slots = state.vacancy.shape
+        walkers = np.arange(count)
+        moving = self.neighbours[state.vacancy]  # [W, V, 8]
+        rates = self.nu * np.exp(-self.beta * self.barriers)
+        if slots > 1:  # no jump into another vacancy
+            blocked = (moving[..., None] == state.vacancy[:, None, None, :]).any(axis=3)
+            rates = np.where(blocked, 0.0, rates)
+        cumulative = np.cumsum(rates.reshape(count, -1), axis=1)
+        total = cumulative[:, -1]
+        if not np.all(total > 0):
+            raise VmebError("a walker has no possible jump (its vacancies block each other)")
+        u = rng.random((count, 2))
+        choice = np.minimum((cumulative <= u[:, :1] * total[:, None]).sum(axis=1), 8 * slots - 1)
+        slot, k = np.divmod(choice, len(DIRECTIONS))
+        target = moving[walkers, slot, k]
+        barrier = self.barriers[walkers, slot, k]
+        state.time += -np.log1p(-u[:, 1]) / total
+        source = state.vacancy[walkers, slot]
+        _jump(state, walkers, source, target, self.vectors[k], barrier)
+        state.vacancy_displacement[walkers, slot] += self.vectors[k]
+        state.vacancy[walkers, slot] = target
+        state.step += 1
+        self._mark(state, walkers, source)
+        self._mark(state, walkers, target)
+
+
+def _jump(state: WalkerState, walkers, vacancy, target, vector, barrier) -> None:
+    """Move the atoms on ``target`` [W] into the vacancies ``vacancy`` [W], with statistics."""
     atom = state.occupant[walkers, target]
     species = state.species[walkers, target]
-    state.displacement[walkers, atom] -= vectors[k]
+    state.displacement[walkers, atom] -= vector
     state.jumps[walkers, atom] += 1
-    state.vacancy_displacement += vectors[k]
-    state.time += -np.log1p(-u[:, 1]) / total
     np.add.at(state.jump_species, species, 1)
-    np.add.at(state.barrier_sum, species, barriers[walkers, k])
-    bins = np.clip(
-        np.searchsorted(BARRIER_BIN_EDGES, barriers[walkers, k], side="right") - 1,
-        0,
-        state.barrier_histogram.shape[1] - 1,
-    )
+    np.add.at(state.barrier_sum, species, barrier)
+    bins = np.clip(np.searchsorted(BARRIER_BIN_EDGES, barrier, side="right") - 1, 0,
+                   state.barrier_histogram.shape[1] - 1)  # fmt: skip
     np.add.at(state.barrier_histogram, (species, bins), 1)
-    vac = state.vacancy
-    state.species[walkers, vac], state.species[walkers, target] = (
-        species,
-        state.species[walkers, vac],
-    )
-    state.occupant[walkers, vac], state.occupant[walkers, target] = (
-        atom,
-        state.occupant[walkers, vac],
-    )
-    state.vacancy = target
-    state.step += 1
+    ghost = state.species[walkers, vacancy]
+    state.species[walkers, vacancy], state.species[walkers, target] = species, ghost
+    state.occupant[walkers, target] = state.occupant[walkers, vacancy]
+    state.occupant[walkers, vacancy] = atom
 
 
 def run_walkers(
@@ -342,6 +424,8 @@ def run_walkers(
     state: WalkerState | None = None,
     progress: bool = False,
     fit: LatticeFit | None = None,
+    observe: Callable[[WalkerState], None] | None = None,
+    every: int = 1,
 ) -> tuple[WalkerState, dict[str, Any]]:
     """Run (or continue) W walkers for ``config.steps`` jumps each.
 
@@ -354,6 +438,8 @@ def run_walkers(
         state: A state to continue (a checkpoint); None starts W new walkers.
         progress: tqdm bar over steps.
         fit: The sample's lattice (fitted if None).
+        observe: Called with the state at the start and after every ``every`` steps.
+        every: Steps between calls of ``observe``.
 
     Returns:
         ``(state, summary)`` with `summarise`'s observables and ``steps_per_second`` (walker
@@ -362,15 +448,22 @@ def run_walkers(
     fit = fit if fit is not None else fit_bcc_lattice(atoms)
     channel = SpeciesTable(species).indices(atoms.get_chemical_symbols())
     if state is None:
-        state = WalkerState.start(channel, len(species), config.walkers, rng)
-    neighbours, vectors = lattice_tables(fit)
+        state = WalkerState.start(channel, len(species), config.walkers, rng, config.vacancies)
+    if state.vacancy.shape[1] >= len(atoms):
+        raise VmebError(f"{state.vacancy.shape[1]} vacancies leave no atom in {len(atoms)} sites")
     beta = 1.0 / (BOLTZMANN_EV_K * config.temperature)
+    stepper = WalkerStepper(source, fit, state.vacancy.shape, beta, config.attempt_frequency)
     start = time.perf_counter()
     todo = config.steps - state.step
+    if observe is not None:
+        observe(state)
     for _ in tqdm(range(todo), desc="kmc", unit="step", disable=not progress):
-        step_walkers(state, source, neighbours, vectors, beta, config.attempt_frequency, rng)
+        stepper.step(state, rng)
+        if observe is not None and state.step % every == 0:
+            observe(state)
     wall = time.perf_counter() - start
-    summary = summarise(state, channel, list(species), float(np.linalg.norm(vectors[0])))
+    jump = float(np.linalg.norm(stepper.vectors[0]))
+    summary = summarise(state, channel, list(species), jump)
     summary["steps_per_second"] = todo * len(state.vacancy) / wall if wall > 0 else float("nan")
     return state, summary
 
@@ -403,9 +496,9 @@ def summarise(
     """
     squared = np.sum(state.displacement**2, axis=2)  # [W, N]
     present = np.ones_like(squared, dtype=bool)
-    # the atom removed at each walker's start is never a tracer
-    removed = state.occupant[np.arange(len(state.vacancy)), state.vacancy]
-    present[np.arange(len(state.vacancy)), removed] = False
+    # the atoms removed at each walker's start are never tracers
+    rows = np.arange(len(state.vacancy))[:, None]
+    present[rows, state.occupant[rows, state.vacancy]] = False
     out: dict[str, Any] = {key: {} for key in (
         "tracer_diffusivity", "tracer_diffusivity_error", "correlation_factor",
         "correlation_factor_error", "jumps", "mean_barrier",
@@ -433,11 +526,14 @@ def summarise(
         if state.jump_species[c]:
             histogram[symbol] = state.barrier_histogram[c].tolist()
     out["jump_barrier_histogram"] = histogram
-    dv, dv_err = _mean_error(np.sum(state.vacancy_displacement**2, axis=1) / (6.0 * t))
+    vacancy_msd = np.sum(state.vacancy_displacement**2, axis=2).mean(axis=1)
+    dv, dv_err = _mean_error(vacancy_msd / (6.0 * t))
     out.update(
         vacancy_diffusivity=dv,
         vacancy_diffusivity_error=dv_err,
         walkers=int(len(state.vacancy)),
+        vacancies_per_walker=int(state.vacancy.shape[1]),
+        vacancy_site_fraction=state.vacancy.shape[1] / state.species.shape[1],
         steps=int(state.step),
         time=float(t.mean()),
     )
@@ -462,6 +558,9 @@ def load_state(path) -> tuple[WalkerState, np.random.Generator]:
 
     with np.load(path) as data:
         fields = {k: data[k] for k in WalkerState.__dataclass_fields__ if k != "step"}
+        if fields["vacancy"].ndim == 1:  # a checkpoint of one vacancy per walker, before V
+            fields["vacancy"] = fields["vacancy"][:, None]
+            fields["vacancy_displacement"] = fields["vacancy_displacement"][:, None]
         state = WalkerState(step=int(data["step"]), **fields)
         rng = np.random.default_rng()
         rng.bit_generator.state = json.loads(str(data["rng"]))

@@ -203,12 +203,24 @@ def run_neb(
     if _SCOPE.depth == 0:
         sessions = ReplicaSessions(images[0], potential, species)
         try:
-            return optimise_band(sessions, images, config, ENGINE)
+            return _optimise(sessions, images, config)
         finally:
             sessions.close()
     sessions = _sessions_for(images[0], potential, species)
     try:
-        return optimise_band(sessions, images, config, ENGINE)
+        return _optimise(sessions, images, config)
     except BaseException:
         _release()  # a LAMMPS error may leave an instance in any state
         raise
+
+
+def _optimise(sessions: ReplicaSessions, images: Sequence[Atoms], config: NEBConfig) -> NEBRun:
+    """`optimise_band`, with an error LAMMPS raises inside the band (e.g. "Lost atoms" when a
+    replica blows apart) as a `VmebError`: the hop's attempt fails and is retried, and the
+    site's other hops go on."""
+    try:
+        return optimise_band(sessions, images, config, ENGINE)
+    except VmebError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the lammps module raises plain Exception
+        raise VmebError(f"LAMMPS error in the band: {' '.join(str(exc).split())}") from exc
