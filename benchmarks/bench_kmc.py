@@ -6,7 +6,7 @@ constant) and runs `vmeb.spectra.walkers.run_walkers` with the model (default th
 and the correlation factors::
 
     python benchmarks/bench_kmc.py [--model tanbmo-eam] [--cells 20] [--walkers 64 256]
-        [--steps 100] [--temperature 1500] [--threads 2]
+        [--vacancies 1 8] [--steps 100] [--temperature 1500] [--threads 2]
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--temperature", type=float, default=1500.0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--vacancies", type=int, nargs="+", default=[1], help="per walker")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     trained = load_model(args.model)
@@ -41,16 +42,18 @@ def main(argv: list[str] | None = None) -> None:
     fit = fit_bcc_lattice(atoms)
     print(f"{len(atoms):,} atoms, {args.temperature} K, model {args.model}, "
           f"{args.threads} thread(s)")  # fmt: skip
-    print("| walkers | jumps | steps/s | cache hit rate | f (Ta / Nb / Mo) |")
-    print("|---|---|---|---|---|")
-    for walkers in args.walkers:
-        source = WindowModelBarriers(trained, fit)
-        config = WalkerConfig(args.temperature, args.steps, walkers)
-        rng = np.random.default_rng(args.seed)
-        _, summary = run_walkers(atoms, trained.species, source, config, rng, fit=fit)
-        f = " / ".join(f"{summary['correlation_factor'][s]:.3f}" for s in trained.species)
-        print(f"| {walkers} | {walkers * args.steps:,} | {summary['steps_per_second']:,.0f} | "
-              f"{source.hit_rate:.2f} | {f} |", flush=True)  # fmt: skip
+    print("| walkers | vacancies each | jumps | steps/s | cache hit rate | f (Ta / Nb / Mo) |")
+    print("|---|---|---|---|---|---|")
+    for vacancies in args.vacancies:
+        for walkers in args.walkers:
+            source = WindowModelBarriers(trained, fit)
+            config = WalkerConfig(args.temperature, args.steps, walkers, vacancies=vacancies)
+            rng = np.random.default_rng(args.seed)
+            _, summary = run_walkers(atoms, trained.species, source, config, rng, fit=fit)
+            f = " / ".join(f"{summary['correlation_factor'][s]:.3f}" for s in trained.species)
+            print(f"| {walkers} | {vacancies} | {walkers * args.steps:,} | "
+                  f"{summary['steps_per_second']:,.0f} | {source.hit_rate:.2f} | {f} |",
+                  flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -48,7 +48,7 @@ def _neb_run(args, atoms, species, fit, out: Path):
     """The NEB walkers, in chunks with checkpoints; returns (summary, sites, seconds)."""
     source = NEBBarriers(atoms, species, "default", workers=args.workers)
     state_file, sites_file = out / "neb_state.npz", out / "neb_sites.pkl"
-    state, rng, seconds = None, np.random.default_rng(args.seed), 0.0
+    state, rng, seconds, summary = None, np.random.default_rng(args.seed), 0.0, None
     if state_file.exists():
         state, rng = load_state(state_file)
         with open(sites_file, "rb") as handle:
@@ -66,6 +66,9 @@ def _neb_run(args, atoms, species, fit, out: Path):
                 pickle.dump((source.cache, source.records, seconds), handle)
             print(f"NEB walkers: step {state.step}/{args.steps}, {len(source.cache)} sites, "
                   f"{seconds:.0f} s", flush=True)  # fmt: skip
+        if summary is None:  # resumed at the end: the observables of the saved walkers
+            config = WalkerConfig(args.temperature, state.step, args.walkers)
+            _, summary = run_walkers(atoms, species, source, config, rng, state=state, fit=fit)
     finally:
         source.close()
     return summary, source.records, seconds

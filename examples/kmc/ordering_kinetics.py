@@ -32,7 +32,7 @@ from vmeb.learn.field import snap_lattice
 from vmeb.learn.predictors import load_model
 from vmeb.plots.figures import ordering_plot
 from vmeb.spectra.ordering import OrderRecorder, ordering_table
-from vmeb.spectra.walkers import WalkerConfig, WindowModelBarriers, run_walkers
+from vmeb.spectra.walkers import WalkerConfig, WindowModelBarriers, run_walkers, save_state
 from vmeb.structure.build import build_random_alloy
 
 COMPOSITION = {"Ta": 1 / 3, "Nb": 1 / 3, "Mo": 1 / 3}
@@ -96,9 +96,10 @@ def main() -> None:
     config = WalkerConfig(args.temperature, args.steps, args.walkers, vacancies=args.vacancies)
     start = time.perf_counter()
     source = WindowModelBarriers(trained, fit)
-    _, summary = run_walkers(atoms, species, source, config, np.random.default_rng(args.seed),
-                             fit=fit, observe=recorder, every=args.every,
-                             progress=True)  # fmt: skip
+    rng = np.random.default_rng(args.seed)
+    state, summary = run_walkers(atoms, species, source, config, rng, fit=fit, observe=recorder,
+                                 every=args.every, progress=True)  # fmt: skip
+    save_state(state, rng, args.output / "state.npz")  # `vmeb kmc --resume` continues it
     kmc_seconds = time.perf_counter() - start
     kmc = ordering_table(recorder)
     kmc.to_csv(args.output / "ordering.csv", index=False)
@@ -131,7 +132,7 @@ def main() -> None:
         "kmc_time_to_fraction_of_mc_order_s": times,
     }  # fmt: skip
     (args.output / "ordering.json").write_text(json.dumps(record, indent=1))
-    columns = [c for c in reference if abs(reference[c]) > 0.05 or c.endswith("Mo-Mo")]
+    columns = list(reference)
     figure = ordering_plot(
         kmc, columns, reference,
         title=f"TaNbMo, {args.temperature:g} K: KMC (tanbmo-eam), dashed: hybrid MC/MD (EAM)",

@@ -256,17 +256,16 @@ def ordering_plot(
     """
     shells = sorted({int(c.split("_")[1]) for c in columns})
     fig, axes = plt.subplots(1, len(shells), figsize=(4.2 * len(shells), 3.6), squeeze=False)
-    later = table[table["time"] > 0]
+    time_us = table["time"].to_numpy(dtype=float) * 1e6
     for ax, shell in zip(axes[0], shells, strict=True):
         for column in (c for c in columns if int(c.split("_")[1]) == shell):
-            line = ax.errorbar(later["time"], later[column], yerr=later[f"{column}_error"],
-                               fmt="-o", ms=3, lw=1, capsize=2,
+            line = ax.errorbar(time_us, table[column], yerr=table[f"{column}_error"], fmt="-o",
+                               ms=2.5, lw=1, capsize=2,
                                label=column.split("_", 2)[2])  # fmt: skip
             if reference is not None and column in reference:
                 ax.axhline(reference[column], color=line[0].get_color(), ls="--", lw=1)
         ax.axhline(0.0, color="0.6", lw=0.6)
-        ax.set_xscale("log")
-        ax.set_xlabel("KMC time (s)")
+        ax.set_xlabel("KMC time (µs)")
         ax.set_ylabel(f"Warren-Cowley α, shell {shell}")
         ax.legend(fontsize=7, ncol=2)
     if title:
