@@ -41,7 +41,7 @@ from vmeb.lammps.base import (
 )
 from vmeb.lammps.calculators import CalculatorPotential, parse_ase_spec
 from vmeb.lammps.eam import DEFAULT_CITATION, DEFAULT_NAME, default_setfl
-from vmeb.lammps.specfile import is_spec_path, read_pair_spec
+from vmeb.lammps.specfile import ELEMENTS_PLACEHOLDER, is_spec_path, read_pair_spec
 from vmeb.lammps.umlip import FAMILIES, parse_named_spec
 
 __all__ = [
@@ -71,8 +71,9 @@ class Potential:
         spec: The spec it was loaded from, as the user gave it (``default``,
             ``eam/alloy:FILE``, ``snap:COEFF,PARAM``, ``lammps:SPEC``); ``""`` when built by
             hand.
-        pair_coeff: Arguments of each ``pair_coeff * *`` command before the type elements;
-            empty: one command with ``files`` (eam/alloy, snap).
+        pair_coeff: Arguments of each ``pair_coeff * *`` command before the type elements
+            (or with `ELEMENTS_PLACEHOLDER` where they go: then only where it stands); empty:
+            one command with ``files`` (eam/alloy, snap).
         masses: ``(element, amu)`` pairs overriding ASE's standard masses.
     """
 
@@ -104,8 +105,13 @@ class Potential:
         """
         self.check_species(species)
         lines = self.pair_coeff or (" ".join(self.files),)
+        elements = " ".join(species)
+        if any(ELEMENTS_PLACEHOLDER in line for line in lines):
+            lines = tuple(line.replace(ELEMENTS_PLACEHOLDER, elements) for line in lines)
+        else:
+            lines = tuple(f"{line} {elements}" for line in lines)
         commands = [f"pair_style {self.pair_style}"]
-        commands += [f"pair_coeff * * {line} {' '.join(species)}" for line in lines]
+        commands += [f"pair_coeff * * {line}" for line in lines]
         masses = dict(self.masses)
         for i, symbol in enumerate(species, start=1):
             mass = masses.get(symbol, atomic_masses[atomic_numbers[symbol]])

@@ -14,10 +14,13 @@ A spec file names any pair style the installed LAMMPS offers::
 For types ``1..n`` of a sample with species order ``(s1, ..., sn)`` vmeb writes
 ``pair_coeff * * <pair_coeff> s1 ... sn`` (the convention of eam/alloy, eam/fs, meam, snap, adp,
 tersoff, sw, mliap, ...); ``pair_coeff`` may also be a list of such lines (one ``pair_coeff``
-command each, e.g. for ``hybrid/overlay``, each starting with its sub-style). Every
-``pair_coeff`` token that names a file (it has a suffix or a ``/`` and is not a number, or is
-listed in ``files``) is resolved relative to the spec file's directory and must exist. This
-module only parses and checks; `vmeb.lammps.potentials.load_potential` builds the `Potential`.
+command each, e.g. for ``hybrid/overlay``, each starting with its sub-style). If any line holds
+the placeholder ``{elements}``, the type elements go where it stands and nowhere else (for
+sub-styles that take none, e.g. ``[eam/alloy X.eam.alloy {elements}, zero]``). Every
+``pair_coeff`` token that names a file (it has a suffix or a ``/`` and is not a number or a
+pair style, or it is listed in ``files``) is resolved relative to the spec file's directory and
+must exist. This module only parses and checks; `vmeb.lammps.potentials.load_potential` builds
+the `Potential`.
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ logger = logging.getLogger(__name__)
 #: Suffixes of a spec file given as a bare path to ``--potential``.
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")
 REQUIRED_KEYS = ("pair_style", "pair_coeff", "elements")
+#: Where a ``pair_coeff`` line wants the type elements (module doc).
+ELEMENTS_PLACEHOLDER = "{elements}"
 OPTIONAL_KEYS = ("files", "citation", "masses", "name")
 
 
@@ -89,7 +94,11 @@ def _is_number(token: str) -> bool:
 
 
 def _looks_like_file(token: str) -> bool:
-    return not _is_number(token) and ("/" in token or bool(Path(token).suffix))
+    """A token with a suffix or a ``/`` that is neither a number nor a pair style name (the
+    sub-style of a ``hybrid`` line, e.g. ``eam/alloy``)."""
+    if _is_number(token) or token in available_pair_styles():
+        return False
+    return "/" in token or bool(Path(token).suffix)
 
 
 def _resolve(token: str, base: Path, path: Path) -> Path:
