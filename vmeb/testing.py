@@ -306,3 +306,15 @@ def eam_lammpslib(species: Sequence[str]):
     from vmeb.neb.engines.ase import lammpslib_calculator  # noqa: PLC0415
 
     return lammpslib_calculator(default_potential(), species)
+
+
+def sequential_batch(calc, images: Sequence[Atoms]) -> tuple[np.ndarray, np.ndarray]:
+    """A ``batch`` function for calculator potentials that evaluates one image after another
+    (energies [R] eV, forces [R, N, 3] eV/Å): the batching machinery with any calculator."""
+    energies, forces = [], []
+    for atoms in images:
+        image = atoms.copy()
+        image.calc = calc
+        energies.append(image.get_potential_energy())
+        forces.append(image.get_forces())
+    return np.array(energies), np.array(forces)

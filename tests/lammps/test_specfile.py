@@ -165,5 +165,5 @@ def test_bad_spec_file_is_refused_in_one_line_naming_it(eam_spec, text, message)
 def test_missing_spec_file_is_refused(tmp_path):
     with pytest.raises(VmebError, match="no such potential spec file"):
         load_potential(str(tmp_path / "none.yaml"))
-    with pytest.raises(VmebError, match="not understood"):
+    with pytest.raises(VmebError, match="nothing after 'lammps:'"):
         load_potential("lammps:")

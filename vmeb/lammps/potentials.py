@@ -393,7 +393,9 @@ def _load(spec: str | AnyPotential | None) -> AnyPotential:
         return default_potential()
     text = str(spec)
     kind, _, rest = text.partition(":")
-    if kind in SPEC_KINDS and rest:
+    if kind in SPEC_KINDS:
+        if not rest.strip():
+            raise VmebError(f"potential spec {text!r}: nothing after '{kind}:'; use {SPEC_HELP}")
         return SPEC_KINDS[kind](rest, text)
     path = Path(text)
     if is_spec_path(text):

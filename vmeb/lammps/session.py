@@ -306,7 +306,7 @@ def relax(
     fixed_indices: Sequence[int] | None = None,
 ) -> tuple[Atoms, float]:
     """Minimise the energy by conjugate gradients (LAMMPS ``minimize``); a calculator potential
-    relaxes in ASE instead (`vmeb.lammps.calcrun.relax`: FIRE, ``ftol`` on the largest per-atom
+    relaxes in ASE instead (`vmeb.lammps.calcrun.relax`: BFGS, ``ftol`` on the largest per-atom
     force, ``etol`` unused).
 
     Args:
