@@ -58,7 +58,7 @@ from vmeb.data.dataset import (
 from vmeb.errors import VmebError, file_error
 from vmeb.files import is_temporary
 from vmeb.lammps.base import CALCULATOR_KIND
-from vmeb.lammps.potentials import AnyPotential, potential_difference
+from vmeb.lammps.potentials import AnyPotential, load_potential, potential_difference
 from vmeb.neb.packing import (  # default_workers, ranks_per_task: re-exported
     comparable_neb_settings,
     config_json,
@@ -627,7 +627,7 @@ def _check_sites(named: Mapping[str, Atoms], sites: Any, seed: int) -> None:
 def run_neb_campaign(
     samples: Mapping[str, Atoms] | Sequence[Atoms],
     out_dataset: str | os.PathLike,
-    potential: AnyPotential,
+    potential: AnyPotential | str,
     neb_config: Any = None,
     sites: int | Sequence[int] | Mapping[str, Sequence[int]] | None = None,
     seed: int = 0,
@@ -666,6 +666,7 @@ def run_neb_campaign(
     from vmeb.neb.site import NEBConfig, resolve_engine  # noqa: PLC0415
 
     neb_config = NEBConfig() if neb_config is None else neb_config
+    potential = load_potential(potential)
     if potential.kind == CALCULATOR_KIND:  # ase, recorded as such (a LAMMPS engine refused here)
         neb_config = replace(neb_config, engine=resolve_engine(neb_config, potential, 0))
     root = Path(out_dataset)
