@@ -624,6 +624,18 @@ def _check_sites(named: Mapping[str, Atoms], sites: Any, seed: int) -> None:
         choose_sites(len(atoms), sample_id, wanted, seed)
 
 
+def _potential_and_config(potential: AnyPotential | str, neb_config: Any) -> tuple:
+    """The campaign's potential and NEB settings: a calculator potential's engine resolved to
+    ``ase`` and recorded as such (a LAMMPS engine refused here, before any output)."""
+    from vmeb.neb.site import NEBConfig, resolve_engine  # noqa: PLC0415
+
+    neb_config = NEBConfig() if neb_config is None else neb_config
+    potential = load_potential(potential)
+    if potential.kind == CALCULATOR_KIND:
+        neb_config = replace(neb_config, engine=resolve_engine(neb_config, potential, 0))
+    return potential, neb_config
+
+
 def run_neb_campaign(
     samples: Mapping[str, Atoms] | Sequence[Atoms],
     out_dataset: str | os.PathLike,
@@ -663,12 +675,7 @@ def run_neb_campaign(
     Returns:
         A `CampaignReport` of this run.
     """
-    from vmeb.neb.site import NEBConfig, resolve_engine  # noqa: PLC0415
-
-    neb_config = NEBConfig() if neb_config is None else neb_config
-    potential = load_potential(potential)
-    if potential.kind == CALCULATOR_KIND:  # ase, recorded as such (a LAMMPS engine refused here)
-        neb_config = replace(neb_config, engine=resolve_engine(neb_config, potential, 0))
+    potential, neb_config = _potential_and_config(potential, neb_config)
     root = Path(out_dataset)
     named = _named_samples(samples)
     _check_sites(named, sites, seed)  # bad sites fail before the dataset is created
