@@ -10,14 +10,17 @@ import numpy as np
 import pytest
 from ase.mep import NEB
 
+from vmeb.cli.main import main
 from vmeb.data.dataset import open_dataset
 from vmeb.errors import VmebError
 from vmeb.lammps.potentials import load_potential
 from vmeb.lammps.session import forces, potential_energy
 from vmeb.neb.campaign import ranks_per_task, run_neb_campaign
 from vmeb.neb.engines.ase import BandCalculator
+from vmeb.neb.properties import properties_table
 from vmeb.neb.site import NEBConfig, final_state, interpolate_path, prepare_vacancy, run_hop
-from vmeb.testing import EAM_CALCULATOR_SPEC, equiatomic_alloy
+from vmeb.structure.io import write_structure_file
+from vmeb.testing import EAM_CALCULATOR_SPEC, cli_error_line, equiatomic_alloy
 
 #: Barriers of the ASE route and the LAMMPS route on the same energy surface (eV; issue 27 asks
 #: 1-2 meV; measured 1e-6 eV on the 8 hops of a 54-atom site).
@@ -106,3 +109,24 @@ def test_calculator_campaign_records_the_calculator_and_reads_back(calc_potentia
         run_neb_campaign(
             samples, tmp_path / "ds2", calc_potential, dataclasses.replace(fast, engine="lammps")
         )
+
+
+def test_properties_of_the_calculator_route_equal_the_lammps_route(calc_potential):
+    by_lammps = properties_table(["Mo"], "default", cells=3).iloc[0]
+    by_ase = properties_table(["Mo"], calc_potential, cells=3, config=NEBConfig(engine="ase"))
+    row = by_ase.iloc[0]
+    assert row["E_m_status"] == "ok" and row["potential"] == "eam_lammpslib"
+    assert row["a"] == pytest.approx(by_lammps["a"], abs=1e-4)
+    assert row["a"] == pytest.approx(3.1501, abs=5e-4)  # 2 re / sqrt(3), Zhou et al. 2004
+    assert row["E_vf"] == pytest.approx(by_lammps["E_vf"], abs=1e-4)
+    assert row["E_m"] == pytest.approx(by_lammps["E_m"], abs=ROUTE_AGREEMENT)
+
+
+def test_neb_command_refuses_a_lammps_engine_for_a_calculator(tmp_path, capsys):
+    sample = tmp_path / "s.extxyz"
+    write_structure_file(sample, equiatomic_alloy(2, 3.2428, seed=0), fmt="extxyz")
+    argv = ["neb", str(sample), "-o", str(tmp_path / "ds"), "--sites", "0,"]
+    code = main([*argv, "--potential", EAM_CALCULATOR_SPEC, "--engine", "lammps"])
+    line = cli_error_line(capsys.readouterr().err)
+    assert code != 0 and "NEB engine 'lammps' runs LAMMPS" in line
+    assert not (tmp_path / "ds").exists()
