@@ -4,6 +4,7 @@ experiment. Skipped without the extra (``pip install -e ".[umlip]"``)."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import numpy as np
@@ -36,7 +37,8 @@ def _images(n: int = 3) -> list:
 def _batch_equals_singles(potential) -> None:
     images = _images()
     calc = potential.calculator(sorted(set(images[0].get_chemical_symbols())))
-    energies, forces = potential.batch_function()(calc, images)
+    batch = dataclasses.replace(potential, batch_on_cpu=True).batch_function()
+    energies, forces = batch(calc, images)
     assert energies.shape == (3,) and forces.shape == (3, len(images[0]), 3)
     for image, energy, force in zip(images, energies, forces, strict=True):
         single = image.copy()
@@ -56,6 +58,8 @@ def test_sevennet_record_names_the_checkpoint_and_version():
     assert re.fullmatch(r"[0-9a-f]{64}", record["files"][0]["sha256"])
     assert record["package"]["sevenn"]
     assert potential.batch == "vmeb.lammps.umlip:sevennet_batch"
+    assert potential.batch_function() is None  # its batch mode is slower on the CPU
+    assert potential.with_device("cuda").batch_function() is not None
     assert load_potential("sevennet:7net-mf-0").kwargs["modal"] == "PBE"
     assert load_potential("sevennet:7net-mf-0:modal=R2SCAN").kwargs["modal"] == "R2SCAN"
 
