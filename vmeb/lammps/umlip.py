@@ -5,7 +5,8 @@ the installed wheel (no download at run time; a missing file is an error naming 
 once in `FAMILIES`. Both run through ASE calculators (`vmeb.lammps.calculators`) and evaluate
 several structures in one model call (``batch``), which the ``ase`` NEB engine uses for the
 images of a band: CHGNet everywhere (on the CPU a batch of 5 images costs 0.77x the CPU time of
-5 single calls), SevenNet on GPUs only (its batch mode costs 1.5x on the CPU). They come with the optional extra ``umlip`` (``pip install -e ".[umlip]"``).
+5 single calls), SevenNet on GPUs only (its batch mode costs 1.5x on the CPU). They come with
+the optional extra ``umlip`` (``pip install -e ".[umlip]"``).
 
 Specs (extra ``key=value`` pairs after another colon, e.g. ``sevennet:7net-0:device=cuda``):
 
