@@ -127,7 +127,7 @@ def lammps_session(
         VmebError: if the cell is degenerate, an element has no type, or LAMMPS rejects input.
     """
     potential = load_potential(potential)
-    require_lammps_potential(potential, "a LAMMPS session")
+    require_lammps_potential(potential, "lammps_session")
     given = species if species is not None else species_of(atoms, potential)
     species = SpeciesTable.for_symbols(atoms.get_chemical_symbols(), given).symbols
     frame = _lammps_frame(atoms, species)
