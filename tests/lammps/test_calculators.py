@@ -137,3 +137,10 @@ def test_calculator_lattice_constant_equals_lammps():
     a = lattice_constant(potential, {"Mo": 1.0}, cells=2, cache=False)
     assert a == pytest.approx(lattice_constant("default", {"Mo": 1.0}, cells=2), abs=1e-4)
     assert a == pytest.approx(3.1501, abs=5e-4)
+
+
+def test_swap_monte_carlo_refuses_a_calculator_potential():
+    from vmeb.csro.montecarlo import lattice_swap_mc  # noqa: PLC0415
+
+    with pytest.raises(VmebError, match=r"swap Monte Carlo \(vmeb order\) runs in LAMMPS"):
+        lattice_swap_mc(equiatomic_alloy(2, 3.25, seed=0), load_potential(EAM_CALCULATOR_SPEC))
