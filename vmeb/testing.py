@@ -289,3 +289,32 @@ def argv_for(command: tuple[str, ...], output: Path, extra: list[str] = ()) -> l
             i = base.index(option)
             del base[i : i + 2]
     return [*command, *base, *extra]
+
+
+#: Spec of the built-in EAM as an ASE calculator (`eam_lammpslib`): the calculator-potential
+#: route (ASE relaxations, the ``ase`` NEB engine) on the energy surface of ``default``.
+EAM_CALCULATOR_SPEC = "ase:vmeb.testing:eam_lammpslib"
+
+
+def eam_lammpslib(species: Sequence[str]):
+    """The built-in Ta-Nb-Mo EAM as an ASE ``LAMMPSlib`` calculator (types in ``species`` order).
+
+    A factory for ``ase:`` specs (`EAM_CALCULATOR_SPEC`): a calculator potential whose barriers
+    must equal those of the LAMMPS route with ``default``, the reference for the ASE route.
+    """
+    from vmeb.lammps.potentials import default_potential  # noqa: PLC0415
+    from vmeb.neb.engines.ase import lammpslib_calculator  # noqa: PLC0415
+
+    return lammpslib_calculator(default_potential(), species)
+
+
+def sequential_batch(calc, images: Sequence[Atoms]) -> tuple[np.ndarray, np.ndarray]:
+    """A ``batch`` function for calculator potentials that evaluates one image after another
+    (energies [R] eV, forces [R, N, 3] eV/Å): the batching machinery with any calculator."""
+    energies, forces = [], []
+    for atoms in images:
+        image = atoms.copy()
+        image.calc = calc
+        energies.append(image.get_potential_energy())
+        forces.append(image.get_forces())
+    return np.array(energies), np.array(forces)

@@ -44,8 +44,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--a", type=common.positive_float, help="lattice constant in Å (skips the relaxation)"
     )
     lattice.add_argument(
-        "--potential", default="default", help="potential spec for the lattice constant"
+        "--potential",
+        default="default",
+        help="potential spec for the lattice constant: " + common.POTENTIAL_HELP,
     )
+    common.add_device(parser, default=None)
     parser.add_argument(
         "--seed", type=common.nonnegative_int, default=0, help="random placement seed (default 0)"
     )
@@ -104,6 +107,15 @@ def _check(args: argparse.Namespace) -> None:
         raise VmebError(f"{args.lammps_data}: is a directory; --lammps-data names a file")
 
 
+def _potential(args: argparse.Namespace):
+    """The potential of the lattice constant (its spec when ``--a`` is given: not loaded)."""
+    if args.a is not None:
+        return args.potential
+    from vmeb.lammps.potentials import load_potential  # noqa: PLC0415
+
+    return load_potential(args.potential, device=args.device)
+
+
 def _build_one(args: argparse.Namespace) -> int:
     from pathlib import Path  # noqa: PLC0415
 
@@ -113,7 +125,7 @@ def _build_one(args: argparse.Namespace) -> int:
 
     fractions = parse_composition(args.composition)
     atoms = random_alloy_for_potential(
-        fractions, args.cells, a=args.a, potential=args.potential, seed=args.seed
+        fractions, args.cells, a=args.a, potential=_potential(args), seed=args.seed
     )
     out = write_structure_file(Path(args.output), atoms, fmt="extxyz")
     logger.info("wrote %s (%d atoms, a = %.5f Å)", out, len(atoms), atoms.info["a"])
@@ -143,8 +155,9 @@ def _build_grid(args: argparse.Namespace) -> int:
     from vmeb.structure.io import write_structure_file  # noqa: PLC0415
 
     elements = parse_elements(args.grid)
+    potential = _potential(args)
     if args.a is None:  # an element the potential lacks fails before any sample is written
-        load_potential(args.potential).check_species(elements)
+        load_potential(potential).check_species(elements)
     grid = simplex_grid(elements, args.divisions)
     _, test = split_compositions(grid, args.n_test, seed=args.seed)
     test_labels = {composition_label(c) for c in test}
@@ -155,7 +168,7 @@ def _build_grid(args: argparse.Namespace) -> int:
     for i, fractions in enumerate(bar):
         label = composition_label(fractions)
         atoms = random_alloy_for_potential(
-            fractions, args.cells, a=args.a, potential=args.potential, seed=args.seed + i
+            fractions, args.cells, a=args.a, potential=potential, seed=args.seed + i
         )
         name = f"{i:03d}_{label}.extxyz"
         write_structure_file(folder / name, atoms, fmt="extxyz")

@@ -242,6 +242,13 @@ def new_output_path(text: str) -> Path:
     return path
 
 
+#: Help of ``--potential`` (`vmeb.lammps.potentials.load_potential` specs).
+POTENTIAL_HELP = (
+    "potential spec: default, eam/alloy:FILE, snap:COEFF,PARAM, lammps:SPEC.yaml (any LAMMPS "
+    "pair style), sevennet:7net-0, chgnet:0.3.0 or ase:MODULE:FACTORY[:KWARGS] (docs/potentials.md)"
+)
+
+
 def device(text: str) -> str:
     """A torch device that exists on this machine (``cpu`` needs no check)."""
     if text == "cpu":

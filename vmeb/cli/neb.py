@@ -13,6 +13,9 @@ Examples:
 
 --config FILE: YAML/JSON mapping of vmeb.neb.site.NEBConfig fields; --replicas and --engine
 override it.
+
+--potential: any spec of vmeb.lammps.potentials.load_potential; a calculator potential
+(sevennet:7net-0, chgnet:0.3.0, ase:MODULE:FACTORY) runs the ase engine, on --device.
 """
 
 from __future__ import annotations
@@ -57,9 +60,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "samples", nargs="+", type=common.existing_file, help="perfect sample structure files"
     )
     common.add_output(parser, new=False)
-    parser.add_argument(
-        "--potential", default="default", help="'default', 'eam/alloy:FILE' or 'snap:COEFF,PARAM'"
-    )
+    parser.add_argument("--potential", default="default", help=common.POTENTIAL_HELP)
+    common.add_device(parser, default=None)
     common.add_sites(parser, random=True, legacy_count=True)
     parser.add_argument(
         "--seed", type=common.nonnegative_int, default=0, help="seed of the random site draw"
@@ -108,7 +110,9 @@ def run(args: argparse.Namespace) -> int:
     from vmeb.neb.site import NEBConfig  # noqa: PLC0415
     from vmeb.structure.io import read_structure  # noqa: PLC0415
 
-    require_lammps("vmeb neb")
+    potential = load_potential(args.potential, device=args.device)
+    if potential.kind == "lammps":
+        require_lammps("vmeb neb")
     species = list(args.species) if args.species else None
     samples = {}
     for path in args.samples:
@@ -116,7 +120,6 @@ def run(args: argparse.Namespace) -> int:
         if sample_id in samples:
             raise VmebError(f"{path}: sample id {sample_id!r} used by two files; rename one")
         samples[sample_id] = read_structure(path, species=species)
-    potential = load_potential(args.potential)
     options = _config_file(args.config, set(NEBConfig.__dataclass_fields__))
     if args.replicas is not None:
         options["n_replicas"] = args.replicas

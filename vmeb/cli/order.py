@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     common.add_output(parser)
     parser.add_argument(
-        "--potential", default="default", help="'default', 'eam/alloy:FILE' or 'snap:COEFF,PARAM'"
+        "--potential", default="default", help=common.POTENTIAL_HELP + " (LAMMPS potentials only)"
     )
     parser.add_argument(
         "--method", choices=("hybrid", "lattice"), default="hybrid",

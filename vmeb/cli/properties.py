@@ -5,7 +5,9 @@ and migration barrier (7-replica CI-NEB), beside reference values.
 
 With -o the table is also written as CSV (replacing an existing file).
 
-SPEC: ``default`` (built-in Ta-Nb-Mo EAM), ``eam/alloy:FILE`` or ``snap:COEFF,PARAM``.
+SPEC: ``default`` (built-in Ta-Nb-Mo EAM), ``eam/alloy:FILE``, ``snap:COEFF,PARAM``, a LAMMPS
+spec file (``lammps:SPEC.yaml``) or a calculator potential (``sevennet:7net-0``, ``chgnet:0.3.0``,
+``ase:MODULE:FACTORY``; relaxed in ASE, NEB with the ase engine, on ``--device``).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from vmeb.cli import common
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``vmeb properties``."""
-    parser.add_argument("--potential", default="default", help="potential spec (default: default)")
+    parser.add_argument("--potential", default="default", help=common.POTENTIAL_HELP)
     parser.add_argument(
         "--elements", default="Ta,Nb,Mo", help="comma-separated elements (default Ta,Nb,Mo)"
     )
@@ -26,11 +28,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="conventional cells per edge, >= 3 (default 7: 686 atoms)",
     )  # fmt: skip
     parser.add_argument(
-        "--engine", choices=("lammps", "ase"), default="lammps", help="NEB engine (default lammps)"
-    )
+        "--engine", choices=("lammps", "ase"), default=None,
+        help="NEB engine (default lammps; ase for a calculator potential)",
+    )  # fmt: skip
     parser.add_argument(
         "--replicas", type=common.positive_int, default=7, help="NEB replicas (default 7)"
     )
+    common.add_device(parser, default=None)
     common.add_output(parser, required=False, new=False)
 
 
@@ -45,7 +49,9 @@ def run(args: argparse.Namespace) -> int:
     from vmeb.neb.properties import format_table, properties_table  # noqa: PLC0415
     from vmeb.neb.site import NEBConfig  # noqa: PLC0415
 
-    require_lammps("vmeb properties")
+    potential = load_potential(args.potential, device=args.device)
+    if potential.kind == "lammps":
+        require_lammps("vmeb properties")
     elements = [e.strip() for e in args.elements.split(",") if e.strip()]
     if not elements:
         raise VmebError("--elements: give at least one element, e.g. Ta,Nb,Mo")
@@ -54,9 +60,9 @@ def run(args: argparse.Namespace) -> int:
         raise VmebError(f"{output.parent}: output directory does not exist")
     if output is not None and output.is_dir():  # refused before the NEB work, not after it
         raise VmebError(f"{output}: is a directory; -o names the CSV file to write")
-    potential = load_potential(args.potential)
     potential.check_species(elements)
-    config = NEBConfig(n_replicas=args.replicas, engine=args.engine)
+    engine = args.engine or ("lammps" if potential.kind == "lammps" else "ase")
+    config = NEBConfig(n_replicas=args.replicas, engine=engine)
     table = properties_table(elements, potential, cells=args.cells, config=config)
     print(f"potential {potential.name} ({potential.pair_style}), {2 * args.cells**3}-atom cells")
     print(format_table(table))

@@ -58,6 +58,7 @@ from vmeb.csro.order_parameters import (
 )
 from vmeb.errors import VmebError, file_error
 from vmeb.files import staged_output, write_json
+from vmeb.lammps.base import require_lammps_potential
 from vmeb.lammps.potentials import Potential, load_potential
 from vmeb.species import SpeciesTable
 from vmeb.structure.lattice import sample_lattice_constant
@@ -315,6 +316,7 @@ def _prepare(
     from vmeb.lammps.session import relax, species_of  # noqa: PLC0415
 
     potential = load_potential(potential)
+    require_lammps_potential(potential, "swap Monte Carlo (vmeb order)")
     species = species_of(atoms, potential)
     type_pairs = _species_pairs(atoms, species)
     if not type_pairs:

@@ -19,7 +19,7 @@ from ase import Atoms
 from ase.data import atomic_numbers
 
 from vmeb.files import atomic_write_text, cache_dir
-from vmeb.lammps.potentials import Potential, file_sha256, load_potential
+from vmeb.lammps.potentials import AnyPotential, load_potential
 from vmeb.lammps.session import relax
 from vmeb.structure.build import (
     bcc_supercell,
@@ -48,10 +48,11 @@ def _vegard_guess(counts: Mapping[str, int]) -> float:
     return acc / total
 
 
-def _cache_key(potential: Potential, fractions: Mapping[str, float], cells: int, seed: int) -> str:
-    hashes = ",".join((file_sha256(f) or "unreadable")[:16] for f in potential.files)
+def _cache_key(
+    potential: AnyPotential, fractions: Mapping[str, float], cells: int, seed: int
+) -> str:
     comp = ",".join(f"{s}:{x:.6f}" for s, x in sorted(fractions.items()) if x > 0)
-    return f"{potential.pair_style}|{hashes}|{comp}|cells={cells}|seed={seed}"
+    return f"{potential.cache_identity()}|{comp}|cells={cells}|seed={seed}"
 
 
 @contextlib.contextmanager
@@ -72,7 +73,7 @@ def _locked_json(path: Path) -> Iterator[dict]:
 
 
 def lattice_constant(
-    potential: Potential | str | None,
+    potential: AnyPotential | str | None,
     composition: Mapping[str, float],
     cells: int = 6,
     seed: int = 0,
@@ -82,7 +83,8 @@ def lattice_constant(
 
     A ``cells``^3 conventional BCC cell (2 ``cells``^3 atoms) at the composition, atoms placed
     at random from ``seed`` (pure elements: one atom type), is relaxed with the cell held cubic
-    (``box/relax iso`` to zero pressure) to a force norm of 1e-4 eV/Å (a converged to ~1e-8 Å).
+    (``box/relax iso`` to zero pressure) to a force norm of 1e-4 eV/Å (a converged to ~1e-8 Å);
+    a calculator potential relaxes the same way in ASE (`vmeb.lammps.calcrun.relax`).
 
     Args:
         potential: A `Potential` or spec.
@@ -90,7 +92,8 @@ def lattice_constant(
         cells: Conventional cells per edge.
         seed: Seed of the random placement.
         cache: Look up and store the result in ``lattice_constants.json`` of `cache_dir`,
-            keyed by the potential files' hashes, the composition, ``cells`` and ``seed``.
+            keyed by the potential's identity (`cache_identity`: pair style or calculator and
+            file hashes), the composition, ``cells`` and ``seed``.
 
     Returns:
         The lattice constant a (Å): cell edge / ``cells``.
@@ -119,7 +122,7 @@ def random_alloy_for_potential(
     composition: Mapping[str, float] | str,
     cells: int,
     a: float | None = None,
-    potential: Potential | str | None = None,
+    potential: AnyPotential | str | None = None,
     seed: int = 0,
     rng: np.random.Generator | None = None,
 ) -> Atoms:

@@ -10,6 +10,9 @@ rotated into that form by the orthogonal matrix ``R`` of `ase.calculators.lammps
 ``R.T``, so ASE's orientation is kept. For the diagonal cells vmeb builds, ``R`` is the identity.
 Atoms outside the cell are wrapped by LAMMPS, which keeps image flags; `read_positions` unwraps
 with them, so positions come back continuous with the ones that went in.
+
+`potential_energy`, `forces` and `relax` also take a calculator potential (an ASE calculator,
+`vmeb.lammps.calculators`): they hand it to `vmeb.lammps.calcrun`, which does the same in ASE.
 """
 
 from __future__ import annotations
@@ -26,8 +29,10 @@ from ase import Atoms
 from ase.calculators.lammps.coordinatetransform import Prism
 
 from vmeb.errors import VmebError
+from vmeb.lammps import calcrun
+from vmeb.lammps.base import CALCULATOR_KIND, require_lammps_potential
 from vmeb.lammps.loading import new_lammps
-from vmeb.lammps.potentials import Potential, load_potential
+from vmeb.lammps.potentials import AnyPotential, Potential, load_potential
 from vmeb.species import SpeciesTable, default_order
 
 logger = logging.getLogger(__name__)
@@ -51,7 +56,7 @@ class _SessionFrame:
     rotation: np.ndarray
 
 
-def species_of(atoms: Atoms, potential: Potential | str | None = None) -> tuple[str, ...]:
+def species_of(atoms: Atoms, potential: AnyPotential | str | None = None) -> tuple[str, ...]:
     """The LAMMPS type order for a structure: the elements present in it.
 
     Args:
@@ -122,6 +127,7 @@ def lammps_session(
         VmebError: if the cell is degenerate, an element has no type, or LAMMPS rejects input.
     """
     potential = load_potential(potential)
+    require_lammps_potential(potential, "lammps_session")
     given = species if species is not None else species_of(atoms, potential)
     species = SpeciesTable.for_symbols(atoms.get_chemical_symbols(), given).symbols
     frame = _lammps_frame(atoms, species)
@@ -246,27 +252,33 @@ def _potential_energy_of(lmp) -> float:
 
 
 def potential_energy(
-    atoms: Atoms, potential: Potential | str | None, species: Sequence[str] | None = None
+    atoms: Atoms, potential: AnyPotential | str | None, species: Sequence[str] | None = None
 ) -> float:
     """Total potential energy of a structure (eV).
 
     Args:
         atoms: The structure.
-        potential: A `Potential` or spec.
+        potential: A potential (either kind) or spec.
         species: Type order (default `species_of`); does not change the energy.
 
     Returns:
         The energy in eV.
     """
+    potential = load_potential(potential)
+    if potential.kind == CALCULATOR_KIND:
+        return calcrun.potential_energy(atoms, potential, species)
     with lammps_session(atoms, potential, species) as lmp:
         lmp.command("run 0")
         return _potential_energy_of(lmp)
 
 
 def forces(
-    atoms: Atoms, potential: Potential | str | None, species: Sequence[str] | None = None
+    atoms: Atoms, potential: AnyPotential | str | None, species: Sequence[str] | None = None
 ) -> np.ndarray:
     """Forces on all atoms, [N, 3] (eV/Å), ASE frame, in the order of ``atoms``."""
+    potential = load_potential(potential)
+    if potential.kind == CALCULATOR_KIND:
+        return calcrun.forces(atoms, potential, species)
     with lammps_session(atoms, potential, species) as lmp:
         lmp.command("run 0")
         f = _gather(lmp, "f", 1, 3, len(atoms))
@@ -285,7 +297,7 @@ def _box_mode(box: bool | str) -> str | None:
 
 def relax(
     atoms: Atoms,
-    potential: Potential | str | None,
+    potential: AnyPotential | str | None,
     species: Sequence[str] | None = None,
     box: bool | str = False,
     etol: float = 0.0,
@@ -293,11 +305,13 @@ def relax(
     maxiter: int = 10000,
     fixed_indices: Sequence[int] | None = None,
 ) -> tuple[Atoms, float]:
-    """Minimise the energy by conjugate gradients (LAMMPS ``minimize``).
+    """Minimise the energy by conjugate gradients (LAMMPS ``minimize``); a calculator potential
+    relaxes in ASE instead (`vmeb.lammps.calcrun.relax`: BFGS, ``ftol`` on the largest per-atom
+    force, ``etol`` unused).
 
     Args:
         atoms: Starting structure.
-        potential: A `Potential` or spec.
+        potential: A potential (either kind) or spec.
         species: Type order (default `species_of`).
         box: False: fixed cell. True or ``"iso"``: the cell is also relaxed to zero pressure
             keeping its shape (``fix box/relax iso 0``); ``"aniso"``: the three diagonal
@@ -311,6 +325,9 @@ def relax(
         The relaxed structure (a copy, ASE frame) and its potential energy (eV).
     """
     mode = _box_mode(box)
+    potential = load_potential(potential)
+    if potential.kind == CALCULATOR_KIND:
+        return calcrun.relax(atoms, potential, species, mode, ftol, maxiter, fixed_indices)
     with lammps_session(atoms, potential, species) as lmp:
         if fixed_indices is not None and len(fixed_indices):
             ids = " ".join(str(int(i) + 1) for i in np.unique(np.asarray(fixed_indices)))

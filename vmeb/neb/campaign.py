@@ -57,7 +57,8 @@ from vmeb.data.dataset import (
 )
 from vmeb.errors import VmebError, file_error
 from vmeb.files import is_temporary
-from vmeb.lammps.potentials import Potential, potential_difference
+from vmeb.lammps.base import CALCULATOR_KIND
+from vmeb.lammps.potentials import AnyPotential, load_potential, potential_difference
 from vmeb.neb.packing import (  # default_workers, ranks_per_task: re-exported
     comparable_neb_settings,
     config_json,
@@ -202,7 +203,7 @@ def choose_sites(
     return chosen
 
 
-def campaign_method(potential: Potential, neb_config: Any) -> dict[str, Any]:
+def campaign_method(potential: AnyPotential, neb_config: Any) -> dict[str, Any]:
     """The ``method`` block of the dataset header: how the barriers are computed."""
     neb = config_json(neb_config)
     return {
@@ -214,7 +215,7 @@ def campaign_method(potential: Potential, neb_config: Any) -> dict[str, Any]:
 
 
 def _species_order(
-    named: Mapping[str, Atoms], potential: Potential, existing: Sequence[str] | None = None
+    named: Mapping[str, Atoms], potential: AnyPotential, existing: Sequence[str] | None = None
 ) -> tuple[str, ...]:
     """The dataset's species: an existing dataset's order when it holds every element present
     (so a resumed campaign may add, e.g., a binary sample to a ternary dataset), else the
@@ -226,7 +227,7 @@ def _species_order(
     return default_order(present, potential.elements)
 
 
-def _check_method(root: Path, method: Mapping[str, Any], potential: Potential) -> None:
+def _check_method(root: Path, method: Mapping[str, Any], potential: AnyPotential) -> None:
     """Refuse to resume into a dataset whose barriers were computed another way: another
     potential (name, pair style, file hashes: `potential_difference`) or other NEB settings."""
     existing = read_header(root).method
@@ -273,7 +274,7 @@ def _same_structure(a: Atoms, b: Atoms) -> bool:
 def prepare_dataset(
     out_dataset: str | os.PathLike,
     named: Mapping[str, Atoms],
-    potential: Potential,
+    potential: AnyPotential,
     neb_config: Any,
     groups: Mapping[str, str] | None = None,
 ) -> dict[str, Atoms]:
@@ -371,7 +372,7 @@ def _one_line(text: str) -> str:
     return text if len(text) <= MAX_REASON else text[: MAX_REASON - 3] + "..."
 
 
-def _engine_resolved(neb_config: Any, potential: Potential, atoms: Atoms) -> Any:
+def _engine_resolved(neb_config: Any, potential: AnyPotential, atoms: Atoms) -> Any:
     """``neb_config`` with ``engine="auto"`` replaced by the engine that runs for the vacancy
     cell of ``atoms`` (`vmeb.neb.site.resolve_engine`), so that every row names it."""
     if not hasattr(neb_config, "engine"):
@@ -409,7 +410,7 @@ def failed_rows(
 def run_site_task(
     task: SiteTask,
     atoms: Atoms,
-    potential: Potential,
+    potential: AnyPotential,
     neb_config: Any,
     species: Sequence[str],
     source: str,
@@ -623,10 +624,22 @@ def _check_sites(named: Mapping[str, Atoms], sites: Any, seed: int) -> None:
         choose_sites(len(atoms), sample_id, wanted, seed)
 
 
+def _potential_and_config(potential: AnyPotential | str, neb_config: Any) -> tuple:
+    """The campaign's potential and NEB settings: a calculator potential's engine resolved to
+    ``ase`` and recorded as such (a LAMMPS engine refused here, before any output)."""
+    from vmeb.neb.site import NEBConfig, resolve_engine  # noqa: PLC0415
+
+    neb_config = NEBConfig() if neb_config is None else neb_config
+    potential = load_potential(potential)
+    if potential.kind == CALCULATOR_KIND:
+        neb_config = replace(neb_config, engine=resolve_engine(neb_config, potential, 0))
+    return potential, neb_config
+
+
 def run_neb_campaign(
     samples: Mapping[str, Atoms] | Sequence[Atoms],
     out_dataset: str | os.PathLike,
-    potential: Potential,
+    potential: AnyPotential | str,
     neb_config: Any = None,
     sites: int | Sequence[int] | Mapping[str, Sequence[int]] | None = None,
     seed: int = 0,
@@ -662,9 +675,7 @@ def run_neb_campaign(
     Returns:
         A `CampaignReport` of this run.
     """
-    from vmeb.neb.site import NEBConfig  # noqa: PLC0415
-
-    neb_config = NEBConfig() if neb_config is None else neb_config
+    potential, neb_config = _potential_and_config(potential, neb_config)
     root = Path(out_dataset)
     named = _named_samples(samples)
     _check_sites(named, sites, seed)  # bad sites fail before the dataset is created

@@ -2,10 +2,10 @@
 
 Each site task runs one NEB at a time. The ``lammps`` engine's NEB is ``n_replicas`` MPI ranks
 (times ``concurrent_hops``); ``pool`` runs one worker process per moving replica; ``inproc``
-and ``ase`` run in the task's own process, one core. `default_workers` packs a machine with
-``cores // ranks_per_task`` local workers, so an ``inproc`` campaign (the default engine for
-cheap cells, `vmeb.neb.site.resolve_engine`) runs one NEB per core. ``docs/campaigns.md`` has
-the measurements.
+and ``ase`` run in the task's own process, one core (with a calculator potential, all cores).
+`default_workers` packs a machine with ``cores // ranks_per_task`` local workers, so an
+``inproc`` campaign (the default engine for cheap cells, `vmeb.neb.site.resolve_engine`) runs
+one NEB per core. ``docs/campaigns.md`` has the measurements.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from dataclasses import asdict, is_dataclass
 from typing import Any
 
 from vmeb.errors import VmebError
-from vmeb.lammps.potentials import Potential
+from vmeb.lammps.base import CALCULATOR_KIND
+from vmeb.lammps.potentials import AnyPotential
 
 
 def config_json(config: Any) -> dict[str, Any]:
@@ -40,13 +41,17 @@ def source_engine(config: Mapping[str, Any]) -> str:
 
 
 def ranks_per_task(
-    neb_config: Any, potential: Potential | None = None, n_atoms: int | None = None
+    neb_config: Any, potential: AnyPotential | None = None, n_atoms: int | None = None
 ) -> int:
     """Cores one site task keeps busy: for the LAMMPS engine its MPI ranks, ``n_procs``
     (default one per replica) times ``concurrent_hops``; the worker processes of the pool
     engine (default one per moving replica); 1 for the in-process ``inproc`` and ``ase``
     engines. ``auto`` is resolved for ``potential`` and ``n_atoms`` atoms
-    (`vmeb.neb.site.resolve_engine`); without them it counts as ``lammps``."""
+    (`vmeb.neb.site.resolve_engine`); without them it counts as ``lammps``. A calculator
+    potential's task keeps every core busy (its torch model is multi-threaded): one local
+    worker by default."""
+    if potential is not None and potential.kind == CALCULATOR_KIND:
+        return default_workers(1)
     config = config_json(neb_config)
     engine = config.get("engine", "lammps")
     if engine == "auto":

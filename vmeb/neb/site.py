@@ -21,7 +21,9 @@ partitions, `vmeb.neb.engines.lammps`), ``inproc`` and ``pool`` (LAMMPS's quickm
 `vmeb.neb.engines.quickmin`, with the replicas' forces from serial LAMMPS instances in this
 process or in worker processes) and ``ase`` (ASE's NEB with one LAMMPSlib calculator per image,
 `vmeb.neb.engines.ase`); they agree within 1 meV on the same hop. ``auto`` (the default,
-`resolve_engine`) runs ``inproc`` for cheap cells and ``lammps`` for costly ones.
+`resolve_engine`) runs ``inproc`` for cheap cells and ``lammps`` for costly ones, and ``ase``
+for a calculator potential (an ASE calculator such as ``sevennet:7net-0``; the other engines
+need LAMMPS and refuse it).
 """
 
 from __future__ import annotations
@@ -46,7 +48,8 @@ from scipy.interpolate import CubicHermiteSpline
 from vmeb.config import check_bounds
 from vmeb.data.dataset import MAX_BARRIER
 from vmeb.errors import VmebError
-from vmeb.lammps.potentials import Potential, load_potential
+from vmeb.lammps.base import CALCULATOR_KIND
+from vmeb.lammps.potentials import AnyPotential, load_potential
 from vmeb.species import SpeciesTable
 from vmeb.structure.lattice import minimum_image
 from vmeb.structure.neighbours import first_neighbours
@@ -280,7 +283,7 @@ class VacancyCell:
         return perfect_index - int(perfect_index > self.vacancy_index)
 
 
-def is_costly(potential: Potential, n_atoms: int) -> bool:
+def is_costly(potential: AnyPotential, n_atoms: int) -> bool:
     """Whether force calls on this cell are slow enough to pay for extra processes.
 
     Everything but an EAM cell of fewer than `COSTLY_EAM_ATOMS` atoms (about a millisecond per
@@ -289,14 +292,26 @@ def is_costly(potential: Potential, n_atoms: int) -> bool:
     return not (potential.pair_style.startswith("eam") and n_atoms < COSTLY_EAM_ATOMS)
 
 
-def resolve_engine(config: NEBConfig, potential: Potential, n_atoms: int) -> str:
+def resolve_engine(config: NEBConfig, potential: AnyPotential, n_atoms: int) -> str:
     """The engine that runs a NEB of ``n_atoms`` atoms: ``config.engine`` unless ``auto``.
 
     ``auto``: ``inproc`` for cheap cells (`is_costly`: EAM under `COSTLY_EAM_ATOMS` atoms), where
     per-call overhead and waiting MPI ranks dominate and one serial NEB per core wins
     (``docs/campaigns.md``); ``lammps`` otherwise, and for ``min_style fire`` (which only the
-    LAMMPS engine runs).
+    LAMMPS engine runs). A calculator potential runs ``ase``, the one engine that does not need
+    LAMMPS.
+
+    Raises:
+        VmebError: a LAMMPS engine asked for with a calculator potential.
     """
+    if potential.kind == CALCULATOR_KIND:
+        if config.engine not in (AUTO_ENGINE, "ase"):
+            raise VmebError(
+                f"NEB engine {config.engine!r} runs LAMMPS; potential "
+                f"{potential.spec or potential.name!r} is an ASE calculator: use engine ase "
+                "(or auto)"
+            )
+        return "ase"
     if config.engine != AUTO_ENGINE:
         return config.engine
     if config.min_style != "quickmin" or is_costly(potential, n_atoms):
@@ -304,10 +319,13 @@ def resolve_engine(config: NEBConfig, potential: Potential, n_atoms: int) -> str
     return "inproc"
 
 
-def relax_workers(config: NEBConfig, potential: Potential, n_atoms: int) -> int:
-    """Processes for the final-state relaxations (`NEBConfig.relax_workers`)."""
+def relax_workers(config: NEBConfig, potential: AnyPotential, n_atoms: int) -> int:
+    """Processes for the final-state relaxations (`NEBConfig.relax_workers`): 1 for a calculator
+    potential (its model is loaded once per process and its library uses every core already)."""
     if config.relax_workers is not None:
         return config.relax_workers
+    if potential.kind == CALCULATOR_KIND:
+        return 1
     return len(os.sched_getaffinity(0)) if is_costly(potential, n_atoms) else 1
 
 
@@ -315,7 +333,7 @@ def _engine(name: str):
     return importlib.import_module(ENGINES[name])
 
 
-def _relax(atoms: Atoms, potential: Potential, species, box: bool, config: NEBConfig):
+def _relax(atoms: Atoms, potential: AnyPotential, species, box: bool, config: NEBConfig):
     from vmeb.lammps.session import relax  # noqa: PLC0415 - keeps `import vmeb.neb.site` light
 
     return relax(
@@ -329,7 +347,7 @@ def _relax(atoms: Atoms, potential: Potential, species, box: bool, config: NEBCo
     )
 
 
-def _species(atoms: Atoms, potential: Potential, species: Sequence[str] | None) -> list[str]:
+def _species(atoms: Atoms, potential: AnyPotential, species: Sequence[str] | None) -> list[str]:
     if species is not None:
         species = list(species)
         potential.check_species(species)
@@ -343,7 +361,7 @@ def _species(atoms: Atoms, potential: Potential, species: Sequence[str] | None) 
 def prepare_vacancy(
     atoms: Atoms,
     vacancy_index: int,
-    potential: Potential,
+    potential: AnyPotential,
     config: NEBConfig,
     species: Sequence[str],
 ) -> VacancyCell:
@@ -378,7 +396,7 @@ def prepare_vacancy(
 
 
 def final_state(
-    vacancy: VacancyCell, moving_index: int, potential: Potential, config: NEBConfig, species
+    vacancy: VacancyCell, moving_index: int, potential: AnyPotential, config: NEBConfig, species
 ) -> tuple[Atoms, float]:
     """The relaxed final state of one hop (step 2 of the protocol).
 
@@ -408,7 +426,7 @@ def _final_atoms(vacancy, moving_index, potential, config, species) -> Atoms:
 def final_states(
     vacancy: VacancyCell,
     hops: Sequence[int],
-    potential: Potential,
+    potential: AnyPotential,
     config: NEBConfig,
     species: Sequence[str],
 ) -> dict[int, Atoms]:
@@ -558,7 +576,7 @@ def _attempt_reason(run: NEBRun, moving: int, cell: np.ndarray, config: NEBConfi
 def run_hop(
     vacancy: VacancyCell,
     moving_index: int,
-    potential: Potential,
+    potential: AnyPotential,
     config: NEBConfig,
     species: Sequence[str],
     workdir: Path,
@@ -668,7 +686,7 @@ def _hop_result(
 def compute_site_barriers(
     atoms: Atoms,
     vacancy_index: int,
-    potential: Potential | str | None,
+    potential: AnyPotential | str | None,
     config: NEBConfig = NEBConfig(),  # noqa: B008 - frozen, immutable default
     species: Sequence[str] | None = None,
     workdir: str | Path | None = None,
