@@ -68,6 +68,14 @@ def _time_to(kmc: pd.DataFrame, column: str, target: float, fraction: float) -> 
     return float(kmc["time"][reached].iloc[0]) if reached.any() else None
 
 
+def _figure(kmc: pd.DataFrame, reference: dict, temperature: float, output: Path) -> None:
+    figure = ordering_plot(
+        kmc, list(reference), reference,
+        title=f"TaNbMo, {temperature:g} K: KMC (tanbmo-eam), dashed: hybrid MC/MD (EAM)",
+    )  # fmt: skip
+    figure.savefig(output / "ordering.png", dpi=150)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-o", "--output", type=Path, required=True)
@@ -80,7 +88,13 @@ def main() -> None:
     parser.add_argument("--mc-steps", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=2)
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
+    parser.add_argument("--plot-only", action="store_true", help="redraw OUTPUT's figure")
     args = parser.parse_args()
+    if args.plot_only:
+        record = json.loads((args.output / "ordering.json").read_text())
+        _figure(pd.read_csv(args.output / "ordering.csv"), record["mcmd"]["equilibrium_last5"],
+                args.temperature, args.output)  # fmt: skip
+        return
     if args.threads:
         import torch
 
@@ -132,12 +146,7 @@ def main() -> None:
         "kmc_time_to_fraction_of_mc_order_s": times,
     }  # fmt: skip
     (args.output / "ordering.json").write_text(json.dumps(record, indent=1))
-    columns = list(reference)
-    figure = ordering_plot(
-        kmc, columns, reference,
-        title=f"TaNbMo, {args.temperature:g} K: KMC (tanbmo-eam), dashed: hybrid MC/MD (EAM)",
-    )  # fmt: skip
-    figure.savefig(args.output / "ordering.png", dpi=150)
+    _figure(kmc, reference, args.temperature, args.output)
     print(json.dumps(record, indent=1))
 
 

@@ -646,3 +646,82 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
         if not spec.metadata.get("shared"):
             flag = _setting_flag(spec, hints[spec.name], docs[spec.name])
             add.add_argument("--" + spec.name.replace("_", "-"), **flag)
+
+
+def add_sample_arguments(parser: argparse.ArgumentParser, cells: int) -> None:
+    """The compositions and samples of a map (``vmeb map``, ``vmeb diffusion-map``)."""
+    parser.add_argument("--elements", required=True, help="elements, e.g. Ta,Nb,Mo")
+    grid = parser.add_mutually_exclusive_group(required=True)
+    grid.add_argument(
+        "--divisions", type=positive_int, help="simplex grid steps per unit (10: 10 at.%%)"
+    )
+    grid.add_argument(
+        "--line", help="line scan ELEMENT:START..STOP[:STEP] in at.%%, e.g. Mo:34..99"
+    )
+    parser.add_argument(
+        "--balance", default=None, help="ratio of the other elements on a line, e.g. Ta:1,Nb:1"
+    )
+    parser.add_argument(
+        "--cells", type=positive_int, default=cells, help="smallest sample edge (cells)"
+    )
+    parser.add_argument(
+        "--min-per-species", type=nonnegative_int, default=0,
+        help="atoms of every element present (5000)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--seed", type=nonnegative_int, default=0, help="seed of placements and sites"
+    )
+    parser.add_argument(
+        "--lattice",
+        choices=("vegard", "relax"),
+        default="vegard",
+        help="Vegard's law from relaxed pure elements, or a relaxation per composition",
+    )
+    parser.add_argument("--lattice-constant", type=positive_float, default=None, help="fixed a (Å)")
+    parser.add_argument(
+        "--pure-lattice", default=None, help="pure-element a for Vegard, e.g. Ta:3.303,Nb:3.307"
+    )
+    parser.add_argument(
+        "--potential", default=None, help="potential spec for relaxations (built-in EAM)"
+    )
+
+
+def compositions_of(args: argparse.Namespace) -> tuple[list[str], list[dict], str | None]:
+    """(elements, compositions, scanned element or None) of the sample arguments."""
+    from vmeb.errors import VmebError
+    from vmeb.spectra.maps import map_compositions
+    from vmeb.structure.build import parse_elements
+
+    if args.balance is not None and args.line is None:
+        raise VmebError("--balance is for a line scan (--line), not --divisions")
+    elements = parse_elements(args.elements)
+    compositions, line_element = map_compositions(
+        elements, divisions=args.divisions, line=args.line, balance=args.balance
+    )
+    return elements, compositions, line_element
+
+
+def map_config_of(args: argparse.Namespace, max_sites: int | None = None, chunk_sites: int = 2048):
+    """The `vmeb.spectra.maps.MapConfig` of the sample arguments (LAMMPS checked if needed)."""
+    from vmeb.spectra.maps import MapConfig, needs_potential, parse_pure_lattice
+    from vmeb.structure.build import parse_elements
+
+    config = MapConfig(
+        cells=args.cells,
+        min_per_species=args.min_per_species,
+        seed=args.seed,
+        lattice=args.lattice,
+        lattice_constant=args.lattice_constant,
+        pure_lattice=parse_pure_lattice(args.pure_lattice) if args.pure_lattice else (),
+        potential=args.potential,
+        max_sites=max_sites,
+        chunk_sites=chunk_sites,
+        batch_size=args.batch_size,
+        device=args.device,
+    )
+    if needs_potential(parse_elements(args.elements), config):
+        from vmeb.lammps.loading import require_lammps
+
+        require_lammps(f"vmeb {args.command} without --lattice-constant (or --pure-lattice for "
+                       "every element)")  # fmt: skip
+    return config

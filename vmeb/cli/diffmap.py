@@ -16,7 +16,6 @@ import sys
 from pathlib import Path
 
 from vmeb.cli import common
-from vmeb.cli.compmap import add_sample_arguments, compositions_of, map_config_of
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from vmeb.spectra.kmc import DEFAULT_ATTEMPT_FREQUENCY
 
     parser.add_argument("model", type=Path, help="lattice-window model (kind latfield) or name")
-    add_sample_arguments(parser, cells=8)
+    common.add_sample_arguments(parser, cells=8)
     parser.add_argument("--temperature", type=common.positive_float, required=True, help="K")
     parser.add_argument(
         "--steps", type=common.positive_int, default=2000, help="jumps per walker (2000)"
@@ -56,8 +55,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.output.exists():
         raise file_error(args.output, "already exists (choose another output or remove it)")
-    elements, compositions, line_element = compositions_of(args)
-    map_config = map_config_of(args)
+    elements, compositions, line_element = common.compositions_of(args)
+    map_config = common.map_config_of(args)
     walker_config = WalkerConfig(args.temperature, args.steps, args.walkers,
                                  args.attempt_frequency, args.vacancies)  # fmt: skip
     trained = load_model(args.model, args.device, args.precision)
