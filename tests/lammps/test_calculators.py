@@ -144,3 +144,16 @@ def test_swap_monte_carlo_refuses_a_calculator_potential():
 
     with pytest.raises(VmebError, match=r"swap Monte Carlo \(vmeb order\) runs in LAMMPS"):
         lattice_swap_mc(equiatomic_alloy(2, 3.25, seed=0), load_potential(EAM_CALCULATOR_SPEC))
+
+
+def test_calculator_lattice_constant_defaults_to_the_small_cell():
+    """A calculator potential's default lattice-constant cell is CALCULATOR_CELLS^3 (54 atoms),
+    the same random alloy as LAMMPS relaxes with ``cells=CALCULATOR_CELLS``."""
+    from vmeb.lammps.lattice import CALCULATOR_CELLS
+
+    potential = load_potential(EAM_CALCULATOR_SPEC)
+    composition = {"Ta": 0.5, "Mo": 0.5}
+    a = lattice_constant(potential, composition, cache=False)
+    small = lattice_constant("default", composition, cells=CALCULATOR_CELLS, cache=False)
+    assert a == pytest.approx(small, abs=1e-4)
+    assert 3.15 < a < 3.31  # between pure Mo and pure Ta

@@ -19,6 +19,7 @@ from ase import Atoms
 from ase.data import atomic_numbers
 
 from vmeb.files import atomic_write_text, cache_dir
+from vmeb.lammps.base import CALCULATOR_KIND
 from vmeb.lammps.potentials import AnyPotential, load_potential
 from vmeb.lammps.session import relax
 from vmeb.structure.build import (
@@ -30,6 +31,9 @@ from vmeb.structure.build import (
 )
 
 logger = logging.getLogger(__name__)
+
+#: Default cells per edge of a calculator potential's lattice-constant cell (54 atoms).
+CALCULATOR_CELLS = 3
 
 
 def _vegard_guess(counts: Mapping[str, int]) -> float:
@@ -75,7 +79,7 @@ def _locked_json(path: Path) -> Iterator[dict]:
 def lattice_constant(
     potential: AnyPotential | str | None,
     composition: Mapping[str, float],
-    cells: int = 6,
+    cells: int | None = None,
     seed: int = 0,
     cache: bool = True,
 ) -> float:
@@ -89,7 +93,9 @@ def lattice_constant(
     Args:
         potential: A `Potential` or spec.
         composition: Element -> fraction (normalised here; zeros allowed).
-        cells: Conventional cells per edge.
+        cells: Conventional cells per edge (default: 6 for a LAMMPS potential, 432 atoms;
+            `CALCULATOR_CELLS` for a calculator potential, whose force calls cost ~0.01 s per
+            atom on a CPU: a 432-atom relaxation with 7net-0 took over 40 min).
         seed: Seed of the random placement.
         cache: Look up and store the result in ``lattice_constants.json`` of `cache_dir`,
             keyed by the potential's identity (`cache_identity`: pair style or calculator and
@@ -99,6 +105,8 @@ def lattice_constant(
         The lattice constant a (Å): cell edge / ``cells``.
     """
     potential = load_potential(potential)
+    if cells is None:
+        cells = CALCULATOR_CELLS if potential.kind == CALCULATOR_KIND else 6
     fractions = normalise_fractions(composition)
     key = _cache_key(potential, fractions, cells, seed)
     path = cache_dir() / "lattice_constants.json"
