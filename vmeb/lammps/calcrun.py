@@ -11,9 +11,9 @@ they can:
   stops on the 2-norm of all 3N forces, which is at least as large; a per-atom criterion is the
   one a float32 model can meet in a large cell). A 53-atom Mo vacancy cell with SevenNet-0 to
   1e-4 eV/Å: 17 BFGS steps, 79 FIRE steps;
-- ``box="iso"``: the same alternation as LAMMPS's `_relax_volume` (fixed-box relaxation, then a
-  uniform rescaling by a secant step on P(ln V)) until |P| < `PRESSURE_TOL_BAR` (10 bar), with
-  the pressure from the calculator's stress;
+- ``box="iso"``: the same alternation as LAMMPS's `_relax_volume`, the one
+  `vmeb.lammps.volume.secant_volume_steps` (fixed-box relaxation, then a uniform rescaling by a
+  secant step on P(ln V)) until |P| < 10 bar, with the pressure from the calculator's stress;
 - ``box="aniso"``/``"tri"``: the same optimiser on ``ase.filters.FrechetCellFilter`` (diagonal
   or all stresses) to the same ``ftol`` (forces and stress x volume per atom).
 """
@@ -30,13 +30,10 @@ from ase.units import bar
 
 from vmeb.errors import VmebError
 from vmeb.lammps.calculators import CalculatorPotential
+from vmeb.lammps.volume import secant_volume_steps
 
 logger = logging.getLogger(__name__)
 
-#: Pressure (bar) below which the volume relaxation stops (as `vmeb.lammps.session`).
-PRESSURE_TOL_BAR = 10.0
-#: Starting guess of the bulk modulus (bar) for the first volume step.
-BULK_MODULUS_GUESS_BAR = 2.0e6
 #: Largest atomic step of FIRE (Å).
 FIRE_MAXSTEP = 0.1
 #: Largest structure relaxed by BFGS (dense Hessian); FIRE above.
@@ -102,25 +99,12 @@ def _minimise(target, ftol: float, maxiter: int) -> int:
 def _relax_volume(atoms: Atoms, ftol: float, maxiter: int, max_rounds: int = 12) -> None:
     """Positions and (isotropic) volume to zero pressure, as `session._relax_volume`."""
     _minimise(atoms, ftol, maxiter)
-    pressure = pressure_bar(atoms)
-    slope = -BULK_MODULUS_GUESS_BAR
-    for _ in range(max_rounds):
-        if abs(pressure) < PRESSURE_TOL_BAR:
-            return
-        step = -pressure / slope
-        atoms.set_cell(atoms.cell.array * math.exp(step / 3.0), scale_atoms=True)
+
+    def rescale_and_relax(factor: float) -> None:
+        atoms.set_cell(atoms.cell.array * factor, scale_atoms=True)
         _minimise(atoms, ftol, maxiter)
-        new_pressure = pressure_bar(atoms)
-        if new_pressure != pressure:
-            secant = (new_pressure - pressure) / step
-            if secant < 0:  # keep the guess if noise gives a non-physical slope
-                slope = secant
-        pressure = new_pressure
-    if abs(pressure) >= PRESSURE_TOL_BAR:
-        raise VmebError(
-            f"volume relaxation did not reach zero pressure (|P| = {abs(pressure):.1f} bar "
-            f"after {max_rounds} rounds)"
-        )
+
+    secant_volume_steps(lambda: pressure_bar(atoms), rescale_and_relax, max_rounds)
 
 
 def relax(

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from vmeb.lammps import calcrun
 from vmeb.lammps.base import CALCULATOR_KIND, require_lammps_potential
 from vmeb.lammps.loading import new_lammps
 from vmeb.lammps.potentials import AnyPotential, Potential, load_potential
+from vmeb.lammps.volume import secant_volume_steps
 from vmeb.species import SpeciesTable, default_order
 
 logger = logging.getLogger(__name__)
@@ -351,13 +351,6 @@ def relax(
         return read_positions(lmp, atoms), energy
 
 
-#: Pressure (bar) below which `_relax_volume` stops: the energy error of a residual pressure
-#: P is about P^2 V / 2B, below 1e-6 eV for a 2,000-atom cell of a bcc refractory metal.
-PRESSURE_TOL_BAR = 10.0
-#: Starting guess of the bulk modulus (bar) for the first volume step of `_relax_volume`.
-BULK_MODULUS_GUESS_BAR = 2.0e6
-
-
 def _pressure_bar(lmp) -> float:
     lmp.command("run 0")
     return float(lmp.get_thermo("press"))
@@ -378,31 +371,19 @@ def _relax_volume(lmp, minimize: str, max_rounds: int = 12) -> None:
     """Relax positions and the (isotropic) volume to zero pressure.
 
     Alternates a fixed-box conjugate-gradient relaxation with a uniform rescaling of the cell;
-    the volume steps are secant steps on P(ln V), the first from `BULK_MODULUS_GUESS_BAR`.
+    the volume steps are secant steps on P(ln V) (`vmeb.lammps.volume.secant_volume_steps`).
     It reaches the state of ``fix box/relax iso 0`` (zero mean pressure, shape kept): in a
     2,000-atom SNAP vacancy cell 3-4 fixed-box relaxations instead of ~1,700 force calls of
     CG with box degrees of freedom, whose line search is poorly scaled for the box.
 
     Raises:
-        VmebError: if the pressure is not below `PRESSURE_TOL_BAR` after ``max_rounds``.
+        VmebError: if the pressure is not below `vmeb.lammps.volume.PRESSURE_TOL_BAR` after
+            ``max_rounds``.
     """
     lmp.command(minimize)
-    pressure = _pressure_bar(lmp)
-    slope = -BULK_MODULUS_GUESS_BAR
-    for _ in range(max_rounds):
-        if abs(pressure) < PRESSURE_TOL_BAR:
-            return
-        step = -pressure / slope
-        _scale_box(lmp, math.exp(step / 3.0))
+
+    def rescale_and_relax(factor: float) -> None:
+        _scale_box(lmp, factor)
         lmp.command(minimize)
-        new_pressure = _pressure_bar(lmp)
-        if new_pressure != pressure:
-            secant = (new_pressure - pressure) / step
-            if secant < 0:  # keep the guess if noise gives a non-physical slope
-                slope = secant
-        pressure = new_pressure
-    if abs(pressure) >= PRESSURE_TOL_BAR:
-        raise VmebError(
-            f"volume relaxation did not reach zero pressure (|P| = {abs(pressure):.1f} bar "
-            f"after {max_rounds} rounds)"
-        )
+
+    secant_volume_steps(lambda: _pressure_bar(lmp), rescale_and_relax, max_rounds)
