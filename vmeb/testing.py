@@ -318,3 +318,34 @@ def sequential_batch(calc, images: Sequence[Atoms]) -> tuple[np.ndarray, np.ndar
         energies.append(image.get_potential_energy())
         forces.append(image.get_forces())
     return np.array(energies), np.array(forces)
+
+
+def tiny_field_record(
+    seed: int, depth: int = 1, mean: float = 0.9, std: float = 0.1, constant: bool = False
+) -> dict:
+    """Checkpoint record of a small untrained lattice-window model (kind ``latfield``, 4
+    filters, a hidden layer of 8, fp32, species `SPECIES`): kinetic Monte Carlo and map tests.
+
+    Args:
+        seed: Torch seed of the initial weights.
+        depth: Lattice convolution layers (the window half-width in cells).
+        mean: Target normalisation mean (eV).
+        std: Target normalisation standard deviation (eV).
+        constant: Every weight zero, so every barrier is ``mean`` whatever the environment.
+    """
+    import torch  # noqa: PLC0415
+
+    from vmeb.learn.checkpoints import model_record  # noqa: PLC0415
+    from vmeb.learn.field_model import LatticeFieldNet  # noqa: PLC0415
+    from vmeb.learn.models import LatticeModel  # noqa: PLC0415
+    from vmeb.learn.settings import TrainConfig  # noqa: PLC0415
+
+    torch.manual_seed(seed)
+    model = LatticeModel(LatticeFieldNet(len(SPECIES), depth, 4, (8,)))
+    if constant:
+        with torch.no_grad():
+            for parameter in model.parameters():
+                parameter.zero_()
+    model.set_target_normalisation(mean, std)
+    config = TrainConfig(kind="latfield", depth=depth, filters=4, hidden=(8,), precision="fp32")
+    return model_record(model, config, tuple(SPECIES), None)

@@ -8,36 +8,20 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
-from vmeb.learn.checkpoints import model_from_record, model_record, save_checkpoint
-from vmeb.learn.field_model import LatticeFieldNet
-from vmeb.learn.models import LatticeModel
-from vmeb.learn.settings import TrainConfig
+from vmeb.learn.checkpoints import model_from_record, save_checkpoint
 from vmeb.spectra.kmc import BOLTZMANN_EV_K
 from vmeb.spectra.maps import MapConfig
 from vmeb.spectra.walkers import BCC_CORRELATION_FACTOR, WalkerConfig
-from vmeb.testing import SPECIES
+from vmeb.testing import SPECIES, tiny_field_record
 
 BARRIER = 0.9
-
-
-def _record(constant: bool):
-    torch.manual_seed(0)
-    model = LatticeModel(LatticeFieldNet(3, 1, 4, (8,)))
-    if constant:  # every weight zero: the normalisation's mean, whatever the environment
-        with torch.no_grad():
-            for p in model.parameters():
-                p.zero_()
-    model.set_target_normalisation(BARRIER, 0.1)
-    config = TrainConfig(kind="latfield", depth=1, filters=4, hidden=(8,), precision="fp32")
-    return model_record(model, config, tuple(SPECIES), None)
 
 
 def test_pure_corner_matches_the_analytic_vacancy_mechanism():
     from vmeb.spectra.diffusion_map import diffusion_map
 
-    trained = model_from_record(_record(constant=True))
+    trained = model_from_record(tiny_field_record(0, mean=BARRIER, constant=True))
     a, temperature = 3.3, 1200.0
     table = diffusion_map(
         trained,
@@ -59,7 +43,7 @@ def test_pure_corner_matches_the_analytic_vacancy_mechanism():
 def test_vmeb_diffusion_map_writes_the_grid_and_its_maps(tmp_path):
     from vmeb.cli.main import main
 
-    save_checkpoint(_record(constant=False), tmp_path / "m.pt")
+    save_checkpoint(tiny_field_record(0, mean=BARRIER), tmp_path / "m.pt")
     out = tmp_path / "map"
     assert main(["diffusion-map", str(tmp_path / "m.pt"), "--elements", ",".join(SPECIES),
                  "--divisions", "2", "--cells", "4", "--lattice-constant", "3.3",

@@ -5,15 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from ase.build import bulk
 from ase.neighborlist import neighbor_list
 
-from vmeb.learn.checkpoints import model_from_record, model_record
-from vmeb.learn.field_model import LatticeFieldNet
+from vmeb.learn.checkpoints import model_from_record
 from vmeb.learn.lattice import fit_bcc_lattice
-from vmeb.learn.models import LatticeModel
-from vmeb.learn.settings import TrainConfig
 from vmeb.species import SpeciesTable
 from vmeb.spectra.kmc import BOLTZMANN_EV_K, ModelBarrierProvider
 from vmeb.spectra.walkers import (
@@ -25,7 +21,7 @@ from vmeb.spectra.walkers import (
     run_walkers,
     save_state,
 )
-from vmeb.testing import SPECIES, random_alloy
+from vmeb.testing import SPECIES, random_alloy, tiny_field_record
 
 NU = 1.0e13
 
@@ -134,11 +130,7 @@ def test_a_checkpointed_run_continues_exactly(tmp_path):
 
 
 def test_window_model_barriers_equal_the_per_hop_provider_and_cache_back_jumps():
-    torch.manual_seed(0)
-    model = LatticeModel(LatticeFieldNet(3, 2, 4, (8,)))
-    model.set_target_normalisation(1.0, 0.2)
-    config = TrainConfig(kind="latfield", depth=2, filters=4, hidden=(8,), precision="fp32")
-    trained = model_from_record(model_record(model, config, tuple(SPECIES), None))
+    trained = model_from_record(tiny_field_record(0, depth=2, mean=1.0, std=0.2))
     atoms = random_alloy(5, 6)
     fit = fit_bcc_lattice(atoms)
     source = WindowModelBarriers(trained, fit)
@@ -156,14 +148,6 @@ def test_window_model_barriers_equal_the_per_hop_provider_and_cache_back_jumps()
     again = source(species, vacancy[:, None], walker, vacancy, neighbours[vacancy])
     np.testing.assert_array_equal(again, got)
     assert source.hit_rate == pytest.approx(0.5)
-
-
-def _tiny_field_model(seed: int):
-    torch.manual_seed(seed)
-    model = LatticeModel(LatticeFieldNet(3, 1, 4, (8,)))
-    model.set_target_normalisation(0.9, 0.1)
-    config = TrainConfig(kind="latfield", depth=1, filters=4, hidden=(8,), precision="fp32")
-    return model_from_record(model_record(model, config, tuple(SPECIES), None))
 
 
 class _Unreached:
@@ -185,7 +169,7 @@ def test_multi_vacancy_barriers_kept_between_steps_equal_recomputed_ones(kind):
     if kind == "constant":
         source = ConstantBarriers([0.8, 1.0, 1.2])
     else:
-        source = WindowModelBarriers(_tiny_field_model(2), fit)
+        source = WindowModelBarriers(model_from_record(tiny_field_record(2)), fit)
     config = WalkerConfig(1100.0, 120, walkers=3, vacancies=3)
     runs = [
         run_walkers(atoms, SPECIES, s, config, np.random.default_rng(4), fit=fit)
@@ -241,11 +225,7 @@ def test_vmeb_kmc_walkers_sweep_and_resume(tmp_path):
     from vmeb.cli.main import main
     from vmeb.learn.checkpoints import save_checkpoint
 
-    torch.manual_seed(1)
-    model = LatticeModel(LatticeFieldNet(3, 1, 4, (8,)))
-    model.set_target_normalisation(0.9, 0.1)
-    config = TrainConfig(kind="latfield", depth=1, filters=4, hidden=(8,), precision="fp32")
-    save_checkpoint(model_record(model, config, tuple(SPECIES), None), tmp_path / "m.pt")
+    save_checkpoint(tiny_field_record(1), tmp_path / "m.pt")
     sample = tmp_path / "s.extxyz"
     random_alloy(3, 2).write(sample)
     base = ["kmc", str(tmp_path / "m.pt"), str(sample), "--walkers", "4", "--no-progress"]
@@ -271,11 +251,7 @@ def test_vmeb_kmc_ordering_run_with_several_vacancies(tmp_path, capsys):
     from vmeb.cli.main import main
     from vmeb.learn.checkpoints import save_checkpoint
 
-    torch.manual_seed(3)
-    model = LatticeModel(LatticeFieldNet(3, 1, 4, (8,)))
-    model.set_target_normalisation(0.9, 0.1)
-    config = TrainConfig(kind="latfield", depth=1, filters=4, hidden=(8,), precision="fp32")
-    save_checkpoint(model_record(model, config, tuple(SPECIES), None), tmp_path / "m.pt")
+    save_checkpoint(tiny_field_record(3), tmp_path / "m.pt")
     sample = tmp_path / "s.extxyz"
     random_alloy(4, 2).write(sample)
     base = ["kmc", str(tmp_path / "m.pt"), str(sample), "--walkers", "4", "--no-progress",

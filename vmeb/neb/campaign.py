@@ -477,7 +477,7 @@ def _serial_outcomes(
         yield run_site_task(task, stored[task.sample_id], **run_kwargs)
 
 
-def _worker_init() -> None:
+def worker_init() -> None:
     """Pool worker set-up: one BLAS/OpenMP thread, so workers x ranks packs the cores."""
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[name] = "1"
@@ -492,7 +492,7 @@ def _pool_outcomes(
     """Run tasks in a spawned process pool, at most ``2 * workers`` in flight, as they finish."""
     context = multiprocessing.get_context("spawn")
     pending = iter(tasks)
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init) as pool:
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=worker_init) as pool:
         in_flight = set()
 
         def submit_more() -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
@@ -22,6 +21,7 @@ import numpy as np
 from ase import Atoms
 
 from vmeb.errors import VmebError
+from vmeb.neb.campaign import worker_init
 from vmeb.neb.site import NEBConfig, compute_site_barriers
 
 logger = logging.getLogger(__name__)
@@ -36,11 +36,6 @@ def _site_barriers(
     """{moving site: (barrier, status)} of one vacancy site (a worker's task)."""
     hops = compute_site_barriers(atoms, vacancy, potential, config, species)
     return {h.moving_index: (float(h.barrier), h.status) for h in hops}
-
-
-def _worker_init() -> None:
-    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[name] = "1"
 
 
 class NEBBarriers:
@@ -89,7 +84,7 @@ class NEBBarriers:
         if self._pool is None:
             context = multiprocessing.get_context("spawn")
             self._pool = ProcessPoolExecutor(
-                self.workers, mp_context=context, initializer=_worker_init
+                self.workers, mp_context=context, initializer=worker_init
             )
         futures = [self._pool.submit(_site_barriers, a, v, *args) for a, v in tasks]
         return [f.result() for f in futures]

@@ -18,11 +18,11 @@ import pandas as pd
 
 from vmeb.csro.order_parameters import PairCounts, bcc_shells
 from vmeb.errors import VmebError
-from vmeb.learn.lattice import LatticeFit
+from vmeb.learn.lattice import DIRECTIONS, LatticeFit
 
 #: Doubled-coordinate offsets of the BCC shells 1..3 around a site (8, 6 and 12 sites).
 _SHELL_OFFSETS = (
-    np.array([[i, j, k] for i in (-1, 1) for j in (-1, 1) for k in (-1, 1)]),
+    DIRECTIONS,
     np.concatenate([2 * np.eye(3, dtype=np.int64), -2 * np.eye(3, dtype=np.int64)]),
     np.array([np.roll([s, t, 0], r) for r in range(3) for s in (-2, 2) for t in (-2, 2)]),
 )
