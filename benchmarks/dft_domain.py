@@ -27,7 +27,8 @@ from types import SimpleNamespace
 import numpy as np
 
 from vmeb.data.dataset import open_dataset
-from vmeb.learn.inference import COMPOSITION_WARN, atomic_fractions, composition_outside
+from vmeb.learn import crossval
+from vmeb.learn.inference import COMPOSITION_WARN, composition_outside
 
 #: Distance bins (atomic fraction): (label, low, high], the first holds exactly 0.
 BINS = (
@@ -41,13 +42,8 @@ BINS = (
 
 def group_fractions(dataset_dir: Path) -> tuple[list[str], dict[str, np.ndarray]]:
     """Species and the atomic fractions [S] of every composition group of a dataset."""
-    dataset = open_dataset(dataset_dir)
-    species = list(dataset.species)
-    fractions: dict[str, np.ndarray] = {}
-    for sample_id in dataset.sample_ids():
-        x = atomic_fractions(dataset.structure(sample_id), species)
-        fractions[dataset.group_of(sample_id)] = np.array(list(x.values()))
-    return species, fractions
+    species, fractions = crossval.group_fractions(open_dataset(dataset_dir))
+    return species, {g: np.array([x[s] for s in species]) for g, x in fractions.items()}
 
 
 def outside_distance(x: np.ndarray, training: list[np.ndarray], species: list[str]) -> float:

@@ -213,3 +213,32 @@ def test_shipped_recipe_is_the_winning_config():
     )
     assert card["members"][0]["recipe_file"] in ("configs/dft_best.yaml",
                                                  "configs/dft_latcnn_linear_f16.yaml")  # fmt: skip
+
+
+def test_shipped_intervals_widen_away_from_the_dft_compositions(fpnnk_dir):
+    """nbmotawv-dft's calibrated intervals: hop_sigma at a training composition (its NbMoTaW
+    DFT barriers, in-sample, lie within 2 sigma at least as often as normal errors would), wider
+    the further from the DFT compositions (pure Nb: 0.19 from Nb80MoTaWV; pure W: 0.59 from the
+    W40 cell)."""
+    from vmeb.data.importers import read_fpnnk_sample
+    from vmeb.learn.inference import atomic_fractions
+    from vmeb.spectra.predict import predict_barriers
+
+    trained = load_model(NAME)
+    intervals = trained.intervals
+    assert intervals is not None and len(intervals.compositions) == 19
+    assert pretrained_card(NAME)["intervals"] == intervals.to_record()
+    atoms, vacancy, moving, barrier = read_fpnnk_sample(fpnnk_dir / COMPOSITION)
+    assert intervals.distance(atomic_fractions(atoms, trained.species)) == pytest.approx(0.0)
+    table = predict_barriers(trained, atoms, progress=False)
+    assert np.allclose(table["interval_std"], intervals.hop_sigma)
+    truth = dict(zip(zip(vacancy, moving, strict=True), barrier, strict=True))
+    pairs = zip(table.site, table.moving_index, strict=True)
+    error = table["barrier"] - [truth[pair] for pair in pairs]
+    assert np.mean(np.abs(error) <= 2 * table["interval_std"]) >= 0.95
+    pure_nb = intervals.distance({"Nb": 1.0})
+    assert pure_nb == pytest.approx(1 - 104 / 128, abs=1e-6)  # Nb80MoTaWV: 104 Nb of 128
+    pure_w = intervals.distance({"W": 1.0})  # no DFT composition has more than 40.6 % W
+    assert pure_w == pytest.approx(1 - 52 / 128, abs=1e-6)
+    assert intervals.hop_sigma < float(intervals.sigma(pure_nb)) < float(intervals.sigma(pure_w))
+    assert float(intervals.sigma(pure_w)) > 2.5 * intervals.hop_sigma

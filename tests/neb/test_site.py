@@ -50,6 +50,32 @@ def test_lammps_and_ase_neb_agree_on_an_alloy_hop(eam, tmp_path):
     assert by_lammps.barrier - by_lammps.reverse_barrier == pytest.approx(by_lammps.energy_change)
 
 
+def test_ase_bfgs_band_and_one_climbing_image_give_the_lammps_barrier(eam, tmp_path):
+    """The cheap protocol of the universal-potential study (examples/umlip/neb_umlip.yaml): BFGS
+    on a band of one climbing image, forces to 0.01 eV/Å, against LAMMPS `neb` with 7 replicas."""
+    atoms = equiatomic_alloy(3, 3.2428, seed=2)
+    config = NEBConfig(engine="lammps")
+    vacancy = prepare_vacancy(atoms, 0, eam, config, SPECIES)
+    cheap = NEBConfig(
+        engine="ase",
+        ase_optimizer="bfgs",
+        n_replicas=3,
+        force_norm="max",
+        ftol=0.01,
+        max_steps=1,
+        climb_steps=200,
+        max_advance=0.8,
+    )
+    for moving in vacancy.neighbours[:2]:
+        reference = run_hop(vacancy, int(moving), eam, config, SPECIES, tmp_path / "lammps")
+        fast = run_hop(vacancy, int(moving), eam, cheap, SPECIES, tmp_path / "bfgs")
+        assert fast.status == "ok" and fast.n_replicas == 3, fast.reason
+        assert fast.iterations < 60
+        assert abs(fast.barrier - reference.barrier) < 5e-3
+    with pytest.raises(VmebError, match="ase_optimizer 'lbfgs'"):
+        NEBConfig(ase_optimizer="lbfgs")
+
+
 def test_pure_mo_metastable_midpoint_is_rejected_and_retried(eam, tmp_path):
     """5 replicas of a pure-Mo hop settle on the metastable midpoint; 7 find the saddle."""
     atoms = bcc_supercell({"Mo": 54}, 3, 3.1501, rng=np.random.default_rng(0))

@@ -98,4 +98,9 @@ def run(args: argparse.Namespace) -> int:
         f"{len(table)} barriers at {written.summary['n_sites']} sites: mean "
         f"{overall['mean']:.4f} eV, std {overall['std']:.4f} eV -> {args.output}\n"
     )
+    if "interval_std" in table.attrs:
+        sys.stdout.write(
+            f"calibrated error sigma {table.attrs['interval_std']:.3f} eV per barrier (composition "
+            f"{table.attrs['composition_distance']:.2f} from the nearest training composition)\n"
+        )
     return 0

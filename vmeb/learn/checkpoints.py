@@ -35,6 +35,7 @@ from vmeb.learn.batches import prepare_inputs
 from vmeb.learn.descriptors import SiteTemplate, site_template
 from vmeb.learn.environment import LocalEnvironments
 from vmeb.learn.forward import predict_inputs
+from vmeb.learn.intervals import CompositionIntervals
 from vmeb.learn.kinds import get_kind
 from vmeb.learn.lattice import HopGeometry, lattice_operation_predictions
 from vmeb.learn.models import build_model
@@ -148,6 +149,8 @@ class TrainedModel:
             (`vmeb.learn.inference.check_lattice`).
         composition_range: ``{symbol: (x_min, x_max)}`` atomic fractions of the training
             samples, None in older checkpoints (`vmeb.learn.inference.check_composition`).
+        intervals: Calibrated error bars that widen away from the training compositions
+            (`vmeb.learn.intervals.CompositionIntervals`, record key ``intervals``), or None.
     """
 
     model: torch.nn.Module
@@ -156,6 +159,7 @@ class TrainedModel:
     config: dict
     lattice_range: tuple[float, float] | None = None
     composition_range: dict[str, tuple[float, float]] | None = None
+    intervals: CompositionIntervals | None = None
 
     @property
     def train_config(self) -> TrainConfig:
@@ -260,7 +264,18 @@ def model_from_record(record: Mapping[str, Any], path: str | os.PathLike = "<che
             if fractions
             else None
         ),
+        intervals=_intervals(record, path),
     )
+
+
+def _intervals(record: Mapping[str, Any], path: str | os.PathLike) -> CompositionIntervals | None:
+    """The checkpoint's calibrated intervals, if it carries them."""
+    if "intervals" not in record:
+        return None
+    try:
+        return CompositionIntervals.from_record(record["intervals"])
+    except (VmebError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise file_error(path, f"intervals record is malformed ({exc})") from exc
 
 
 def load_checkpoint(path: str | os.PathLike, device: str = "cpu") -> TrainedModel:

@@ -269,3 +269,22 @@ def selected_predictions(
         pred[mask] = candidates[name][seed_index][mask]
         chosen.append(name)
     return pred, chosen
+
+
+def group_fractions(dataset: Any) -> tuple[list[str], dict[str, dict[str, float]]]:
+    """Species and the atomic fractions of every composition group of a barrier dataset.
+
+    Args:
+        dataset: A `vmeb.data.dataset.BarrierDataset`.
+
+    Returns:
+        ``(species, {group: {symbol: fraction}})``; replicas of a group share its fractions (the
+        last sample read wins; replicas of one composition have the same).
+    """
+    species = list(dataset.species)
+    fractions: dict[str, dict[str, float]] = {}
+    for sample_id in dataset.sample_ids():
+        symbols = dataset.structure(sample_id).get_chemical_symbols()
+        counts = {s: symbols.count(s) / len(symbols) for s in species}
+        fractions[dataset.group_of(sample_id)] = counts
+    return species, fractions

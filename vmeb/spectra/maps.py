@@ -494,6 +494,11 @@ def _map_composition(
     row.update(n_atoms=len(atoms), **{f"n_{e}": counts[e] for e in elements})
     row.update(a=a, n_sites=int(table["site"].nunique()), n_hops=len(table))
     row.update(outside_training=outside, extrapolated=bool(outside > COMPOSITION_WARN))
+    if "interval_std" in table.attrs:  # a model with calibrated intervals (vmeb.learn.intervals)
+        row.update(
+            composition_distance=table.attrs["composition_distance"],
+            interval_std=table.attrs["interval_std"],
+        )
     part = composition_statistics(table, elements)
     head = {"index": index, "label": label, **{f"x_{e}": fraction[e] for e in elements}}
     part = pd.concat([pd.DataFrame([head] * len(part)), part], axis=1)

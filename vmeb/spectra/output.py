@@ -5,7 +5,8 @@ predict``, ``vmeb ensemble predict``, the predict stage of ``vmeb run``), always
 (`SPECTRUM_FILES`):
 
 * ``hops.csv``: the hop table (``site``, ``moving_index``, ``moving_species``, ``barrier`` in eV;
-  an ensemble adds ``barrier_std``, ``angle_std``, ``total_std``); another name or ``.parquet``
+  an ensemble adds ``barrier_std``, ``angle_std``, ``total_std``; a model with calibrated
+  intervals adds ``interval_std``, `vmeb.learn.intervals`); another name or ``.parquet``
   on request.
 * ``spectrum.csv``: `spectrum_summary`, the statistics per moving species plus ``all`` (count,
   mean, std, quantiles; an ensemble adds the mean of each `SPREAD_COLUMNS`).
@@ -59,7 +60,7 @@ PER_SITE_FIELDS = ("barrier_mean", "barrier_min", "barrier_max", "barrier_dir")
 #: Files of every spectrum directory (`write_spectrum`), with the default hop table name.
 SPECTRUM_FILES = ("hops.csv", "spectrum.csv", "spectrum.json", "histograms.csv", "spectrum.png")
 #: Spread columns (eV) of an ensemble hop table whose mean `spectrum_summary` adds per species.
-SPREAD_COLUMNS = ("barrier_std", "angle_std")
+SPREAD_COLUMNS = ("barrier_std", "angle_std", "interval_std")
 
 
 def _suffix(path: Path, allowed: Sequence[str], what: str) -> str:
@@ -367,6 +368,7 @@ def write_spectrum(
         "n_atoms": len(atoms),
         "n_sites": int(table["site"].nunique()),
         "path": table.attrs.get("path"),
+        **{k: table.attrs[k] for k in ("composition_distance", "interval_std") if k in table.attrs},
         "spectra": json.loads(stats.to_json(orient="records")),
     }
     truth = None if reference is None else barriers_by_species(reference, order)

@@ -33,6 +33,7 @@ from vmeb.errors import SiteIndexError, VmebError
 from vmeb.learn.ensembles import DeepEnsemble, EnsembleRecorder
 from vmeb.learn.environment import hop_environments
 from vmeb.learn.inference import (
+    atomic_fractions,
     attach_windows,
     check_ranges,
     check_species,
@@ -146,7 +147,7 @@ def predict_barriers(
     if windowed:
         field = _field_setup(trained, atoms, sites, lattice_tolerance, path, device, progress)
         if field is not None:
-            return _field_table(atoms, sites, *field)
+            return add_intervals(_field_table(atoms, sites, *field), atoms, trained)
     exact = path == "exact" or windowed  # a window model's per-hop path
     setup = None if exact else _lattice_setup(trained, atoms, lattice_tolerance, path)
     barriers = np.empty(8 * len(sites), dtype=np.float64)
@@ -167,7 +168,31 @@ def predict_barriers(
             bar.update(hi - lo)
     chosen = "lattice" if setup is not None else "exact"
     logger.info("predicted %d barriers at %d sites (%s path)", len(barriers), len(sites), chosen)
-    return _hop_table(atoms, sites, moving, barriers, chosen)
+    return add_intervals(_hop_table(atoms, sites, moving, barriers, chosen), atoms, trained)
+
+
+def add_intervals(table: pd.DataFrame, atoms: Atoms, trained: Any) -> pd.DataFrame:
+    """Add the calibrated ``interval_std`` column (eV) of a model that carries intervals.
+
+    The standard deviation depends on the structure's composition distance from the model's
+    training compositions (`vmeb.learn.intervals.CompositionIntervals`), stored in
+    ``table.attrs["composition_distance"]``; a model without intervals leaves the table as it is.
+    """
+    intervals = getattr(trained, "intervals", None)
+    if intervals is None:
+        return table
+    fractions = atomic_fractions(atoms, trained.species)
+    distance = intervals.distance(fractions)
+    sigma = float(intervals.sigma(distance))
+    table["interval_std"] = sigma
+    table.attrs["composition_distance"] = distance
+    table.attrs["interval_std"] = sigma
+    logger.info(
+        "composition %.3f from the nearest training composition: calibrated sigma %.3f eV",
+        distance,
+        sigma,
+    )
+    return table
 
 
 def _hop_table(atoms, sites, moving, barriers, path: str) -> pd.DataFrame:

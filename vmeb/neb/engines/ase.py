@@ -2,7 +2,8 @@
 
 With a LAMMPS potential it is an independent check of `vmeb.neb.engines.lammps`: the same end
 states and starting band, ASE's ``improvedtangent`` NEB (Henkelman & Jónsson 2000) with spring
-``k = NEBConfig.spring``, optimised by ASE's FIRE in two stages like LAMMPS ``neb``: a plain
+``k = NEBConfig.spring``, optimised by ASE's FIRE (or BFGS, ``NEBConfig.ase_optimizer``) in two
+stages like LAMMPS ``neb``: a plain
 band for at most ``max_steps`` steps, then with the climbing image for at most ``climb_steps``
 steps, each stopping when the force measure (``force_norm``: the 2-norm of an image's 3N NEB
 forces, or the largest per-atom force as ASE's ``fmax``) of every image is below ``ftol``.
@@ -169,10 +170,14 @@ def band_residual(neb, norm: str) -> float:
 
 
 def _optimise(neb, config: NEBConfig, steps: int) -> tuple[int, bool, float]:
-    """FIRE on the band until its residual is below ``ftol``: (steps, converged, residual)."""
-    from ase.optimize import FIRE  # noqa: PLC0415
+    """FIRE or BFGS (``config.ase_optimizer``) on the band until its residual is below ``ftol``:
+    (steps, converged, residual)."""
+    from ase.optimize import BFGS, FIRE  # noqa: PLC0415
 
-    optimiser = FIRE(neb, dt=FIRE_DT, maxstep=FIRE_MAXSTEP, logfile=None)
+    if config.ase_optimizer == "bfgs":
+        optimiser = BFGS(neb, maxstep=FIRE_MAXSTEP, logfile=None)
+    else:
+        optimiser = FIRE(neb, dt=FIRE_DT, maxstep=FIRE_MAXSTEP, logfile=None)
     residual = np.inf
     for _ in optimiser.irun(fmax=0.0, steps=steps):
         residual = band_residual(neb, config.force_norm)
