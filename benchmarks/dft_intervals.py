@@ -180,8 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         "total-variation distance from the nearest training composition; the first term from the "
         f"validation MAE {data['val_mae']:.4f} eV, the slope fitted on {source}.\n\n"
         "Coverage on compositions left out of the slope's fit (d: mean over seeds; constant: "
-        "the first term alone):\n\n"
-        + table(rows)
+        "the first term alone):\n\n" + table(rows)
     )
     args.out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(
