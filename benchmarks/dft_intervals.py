@@ -155,7 +155,13 @@ def ship(name: str, intervals: CompositionIntervals, report: str) -> Path:
     card["intervals"] = intervals.to_record()
     atomic_write_text(folder / CARD_JSON, json.dumps(card, indent=2) + "\n")
     text = (folder / CARD_MD).read_text().split("\n## Calibrated intervals")[0].rstrip()
-    atomic_write_text(folder / CARD_MD, f"{text}\n\n## Calibrated intervals\n\n{report}\n")
+    command = (
+        "python benchmarks/dft_cv.py --out runs/dft_cv --models latcnn_linear_f16 --seeds 0 1 2; "
+        f"python benchmarks/dft_intervals.py --cv runs/dft_cv --model latcnn_linear_f16 "
+        f"--seeds 0 1 2 --ship {name}"
+    )
+    section = f"## Calibrated intervals\n\nCommand: `{command}`\n\n{report}\n"
+    atomic_write_text(folder / CARD_MD, f"{text}\n\n{section}")
     return path
 
 
