@@ -47,15 +47,20 @@ from vmeb.learn.intervals import (
 from vmeb.learn.pretrained import CARD_JSON, CARD_MD, PRETRAINED_ROOT
 
 
-def held_out_errors(cv: Path, model: str, seeds: list[int]) -> dict[str, np.ndarray]:
+def held_out_errors(
+    cv: Path, model: str, seeds: list[int], dataset, fractions: dict[str, dict[str, float]]
+) -> dict[str, np.ndarray]:
     """Errors, groups, pair labels and distances of every held-out hop of every seed.
+
+    Args:
+        cv, model, seeds: The CV output folder, model name and seeds of the runs.
+        dataset: The CV's imported DFT dataset (``cv/dataset``).
+        fractions: Its `group_fractions`.
 
     Returns:
         ``{"error", "group", "pair", "distance", "seed"}`` arrays [H * seeds] and ``val_mae``,
         the mean validation MAE of the runs (eV).
     """
-    dataset = open_dataset(cv / "dataset")
-    _, fractions = group_fractions(dataset)
     samples = [rows for _, _, rows in dataset.iter_samples()]  # the order of load_hops
     groups = np.concatenate([rows["group"].to_numpy(dtype=str) for rows in samples])
     true = np.concatenate([rows["barrier"].to_numpy(dtype=np.float64) for rows in samples])
@@ -173,8 +178,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("runs/intervals"))
     parser.add_argument("--ship", help="shipped model to write the intervals into")
     args = parser.parse_args(argv)
-    data = held_out_errors(args.cv, args.model, args.seeds)
-    _, fractions = group_fractions(open_dataset(args.cv / "dataset"))
+    dataset = open_dataset(args.cv / "dataset")
+    _, fractions = group_fractions(dataset)
+    data = held_out_errors(args.cv, args.model, args.seeds, dataset, fractions)
     compositions = list(fractions.values())
     rows = held_out_coverage(data, compositions)
     every = np.ones(len(data["error"]), dtype=bool)

@@ -30,6 +30,7 @@ cells, the same NEB settings, resumable per element).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import subprocess
@@ -55,6 +56,12 @@ COMPOSITIONS = (
 )
 
 
+@functools.cache
+def _dft_sample(name: str):
+    """`read_fpnnk_sample` of one DFT folder, read once per process."""
+    return read_fpnnk_sample(FPNNK / name)
+
+
 def _slug(spec: str) -> str:
     """A folder name for a potential spec (file paths reduced to the first file's name)."""
     family, _, rest = spec.partition(":")
@@ -67,7 +74,7 @@ def prepare(out: Path, compositions: list[str], seed: int) -> None:
     (out / "cells").mkdir(parents=True, exist_ok=True)
     sites = {}
     for name in compositions:
-        atoms, vacancy, _, barrier = read_fpnnk_sample(FPNNK / name)
+        atoms, vacancy, _, barrier = _dft_sample(name)
         write_structure_file(out / "cells" / f"{name}.extxyz", atoms)
         good = [i for i in range(len(atoms)) if np.all(barrier[vacancy == i] > 0)]
         sites[name] = [int(i) for i in rng.permutation(good)]
@@ -136,7 +143,7 @@ def compare_rows(out: Path, potential: str):
     hops = hops[hops.status == "ok"].copy()
     dft = {}
     for name in hops.sample_id.unique():
-        _, vacancy, moving, barrier = read_fpnnk_sample(FPNNK / name)
+        _, vacancy, moving, barrier = _dft_sample(name)
         dft.update(
             {
                 (name, int(v), int(m)): float(b)
@@ -178,7 +185,7 @@ def affine_fit(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, n_boot: i
 
 def _dft_species_mean(composition: str, species: str) -> float:
     """Mean DFT barrier (eV) of every valid hop of ``species`` in the composition's folder."""
-    atoms, _, moving, barrier = read_fpnnk_sample(FPNNK / composition)
+    atoms, _, moving, barrier = _dft_sample(composition)
     symbols = np.array(atoms.get_chemical_symbols())[moving]
     return float(barrier[(symbols == species) & (barrier > 0)].mean())
 

@@ -281,10 +281,11 @@ def group_fractions(dataset: Any) -> tuple[list[str], dict[str, dict[str, float]
         ``(species, {group: {symbol: fraction}})``; replicas of a group share its fractions (the
         last sample read wins; replicas of one composition have the same).
     """
+    from vmeb.learn.inference import atomic_fractions  # noqa: PLC0415 - keeps this module light
+
     species = list(dataset.species)
-    fractions: dict[str, dict[str, float]] = {}
-    for sample_id in dataset.sample_ids():
-        symbols = dataset.structure(sample_id).get_chemical_symbols()
-        counts = {s: symbols.count(s) / len(symbols) for s in species}
-        fractions[dataset.group_of(sample_id)] = counts
+    fractions = {
+        dataset.group_of(sample_id): atomic_fractions(dataset.structure(sample_id), species)
+        for sample_id in dataset.sample_ids()
+    }
     return species, fractions
